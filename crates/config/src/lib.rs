@@ -1,0 +1,279 @@
+//! Per-node configuration of podfwd: the YAML file (see `config/README.md`), its
+//! checks, and the resolved [`Config`] the agent runs from.
+//!
+//! Every problem is reported as a [`ConfigError`] with file, line, column, the
+//! field's path and how to fix it. Values are read with `serde-saphyr`, whose
+//! `Spanned<T>` keeps each value's place in the file, so checks that involve several
+//! fields (overlapping PodCIDRs, duplicate addresses) point at the right line too.
+#![forbid(unsafe_code)]
+
+mod describe;
+mod error;
+mod raw;
+mod validate;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+
+pub use describe::{Route, RouteTarget};
+pub use error::ConfigError;
+
+/// Pods' default gateway when `gateway` is not given (link-local, as Calico does).
+pub const DEFAULT_GATEWAY: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
+/// VXLAN UDP port when not given: the Linux kernel / flannel / Cilium default.
+pub const DEFAULT_VXLAN_PORT: u16 = 8472;
+/// VXLAN network identifier when not given.
+pub const DEFAULT_VNI: u32 = 1;
+/// Largest VNI: the field is 24 bits (RFC 7348 section 5).
+pub const MAX_VNI: u32 = (1 << 24) - 1;
+/// Most workers a node may run.
+pub const MAX_WORKERS: usize = 64;
+/// UMEM frames per worker when not given.
+pub const DEFAULT_FRAMES: u32 = 4096;
+/// Fewest UMEM frames per worker: enough to fill the rings of a few sockets.
+pub const MIN_UMEM_FRAMES: u32 = 512;
+/// Most UMEM frames per worker (4 GiB of 4096-byte frames).
+pub const MAX_UMEM_FRAMES: u32 = 1 << 20;
+/// UMEM frame size when not given.
+pub const DEFAULT_FRAME_SIZE: u32 = 4096;
+/// Metrics listen address when not given.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9475";
+/// Kernel interface-name buffer size, NUL included: names have at most 15 bytes.
+pub const IFNAMSIZ: usize = 16;
+/// Where the kernel lists online CPUs; `workers.cpus` must be among them.
+pub const ONLINE_CPUS_PATH: &str = "/sys/devices/system/cpu/online";
+
+/// How frames to pods on other nodes travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Inside VXLAN between node IPs; the underlay only needs to reach the nodes.
+    #[default]
+    Tunnel,
+    /// As they are, pod IPs on the wire; the underlay must route the PodCIDRs.
+    Native,
+}
+
+impl Mode {
+    /// The name used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Tunnel => "tunnel",
+            Mode::Native => "native",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A node's resolved configuration. Built only by [`Config::parse`] / [`Config::load`],
+/// so every invariant listed in `config/README.md` holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Config {
+    pub node: NodeConfig,
+    pub mode: Mode,
+    pub cluster_cidr: Ipv4Net,
+    /// Pods' default gateway; outside `cluster_cidr`.
+    pub gateway: Ipv4Addr,
+    /// Used in tunnel mode; checked in both.
+    pub vxlan: VxlanConfig,
+    /// Local pods, in file order.
+    pub endpoints: Vec<EndpointConfig>,
+    /// Remote nodes, in file order.
+    pub nodes: Vec<RemoteNodeConfig>,
+    pub workers: WorkersConfig,
+    pub umem: UmemConfig,
+    pub metrics: MetricsConfig,
+    /// The file path (or source name) used in messages.
+    pub source: String,
+}
+
+/// This node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeConfig {
+    pub name: String,
+    /// Underlay address (outside `cluster_cidr`).
+    pub ip: Ipv4Addr,
+    /// Underlay interface in the node's network namespace.
+    pub uplink: String,
+    /// This node's PodCIDR (inside `cluster_cidr`, host bits clear).
+    pub pod_cidr: Ipv4Net,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct VxlanConfig {
+    /// UDP destination port, 1..=65535.
+    pub port: u16,
+    /// VXLAN network identifier, 1..=2^24-1.
+    pub vni: u32,
+}
+
+impl Default for VxlanConfig {
+    fn default() -> Self {
+        Self {
+            port: DEFAULT_VXLAN_PORT,
+            vni: DEFAULT_VNI,
+        }
+    }
+}
+
+/// A local pod: its IP and the host side of its veth.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndpointConfig {
+    pub ip: Ipv4Addr,
+    pub interface: String,
+}
+
+/// Another node of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemoteNodeConfig {
+    pub name: String,
+    /// Underlay address (outside `cluster_cidr`).
+    pub ip: Ipv4Addr,
+    pub pod_cidr: Ipv4Net,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkersConfig {
+    /// 1..=[`MAX_WORKERS`].
+    pub count: usize,
+    /// One distinct online CPU per worker, or `None` to let the kernel place them.
+    pub cpus: Option<Vec<usize>>,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        Self {
+            count: 1,
+            cpus: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct UmemConfig {
+    /// Frames per worker: a power of two in [`MIN_UMEM_FRAMES`]..=[`MAX_UMEM_FRAMES`].
+    pub frames: u32,
+    /// 2048 or 4096.
+    pub frame_size: u32,
+}
+
+impl Default for UmemConfig {
+    fn default() -> Self {
+        Self {
+            frames: DEFAULT_FRAMES,
+            frame_size: DEFAULT_FRAME_SIZE,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MetricsConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9475)),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks the file at `path`; the first problem (in file order) is returned.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_all(path).map_err(first)
+    }
+
+    /// Checks `text`; `source` names it in messages. The first problem (in file order)
+    /// is returned. `workers.cpus` is checked against this machine's online CPUs.
+    pub fn parse(text: &str, source: &str) -> Result<Config, ConfigError> {
+        Self::parse_all(text, source).map_err(first)
+    }
+
+    /// Like [`Config::load`], but returns every semantic problem, in file order.
+    /// (A syntax or structure error stops reading, so it comes alone.)
+    pub fn load_all(path: &Path) -> Result<Config, Vec<ConfigError>> {
+        let source = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![ConfigError {
+                source: source.clone(),
+                line: None,
+                column: None,
+                field: String::new(),
+                message: format!("cannot read the config file: {e}"),
+            }]
+        })?;
+        Self::parse_all(&text, &source)
+    }
+
+    /// Like [`Config::parse`], but returns every semantic problem, in file order.
+    pub fn parse_all(text: &str, source: &str) -> Result<Config, Vec<ConfigError>> {
+        Self::parse_with_cpus(text, source, online_cpus().as_deref())
+    }
+
+    /// Like [`Config::parse_all`], with the set of online CPUs given
+    /// (`None`: do not check `workers.cpus` against the machine).
+    pub fn parse_with_cpus(
+        text: &str,
+        source: &str,
+        online_cpus: Option<&[usize]>,
+    ) -> Result<Config, Vec<ConfigError>> {
+        if is_blank(text) {
+            return Err(vec![ConfigError {
+                source: source.to_owned(),
+                line: None,
+                column: None,
+                field: String::new(),
+                message: "the file is empty: write this node's config (examples in config/, e.g. config/node-a.tunnel.yaml)".to_owned(),
+            }]);
+        }
+        let mut path = None;
+        let parsed = serde_saphyr::with_deserializer_from_str(text, |de| {
+            serde_path_to_error::deserialize::<_, raw::RawConfig>(de).map_err(|e| {
+                path = Some(e.path().clone());
+                e.into_inner()
+            })
+        });
+        let raw = parsed.map_err(|e| vec![error::from_yaml(source, path.as_ref(), &e)])?;
+        validate::validate(&raw, source, online_cpus)
+    }
+
+    /// The route table this config resolves to, longest prefix first: local pods
+    /// (/32 to their interface), then each node's PodCIDR.
+    pub fn routes(&self) -> Vec<Route> {
+        describe::routes(self)
+    }
+
+    /// Human summary of the resolved tables for `podfwd check`: mode, node, the LPM
+    /// entries (prefix -> local endpoint / remote node), workers, UMEM and metrics.
+    pub fn describe(&self) -> String {
+        describe::describe(self)
+    }
+}
+
+/// This machine's online CPUs (from [`ONLINE_CPUS_PATH`]), or `None` if unreadable.
+pub fn online_cpus() -> Option<Vec<usize>> {
+    validate::parse_cpu_list(&std::fs::read_to_string(ONLINE_CPUS_PATH).ok()?)
+}
+
+fn first(mut errors: Vec<ConfigError>) -> ConfigError {
+    // Never empty: every Err carries at least one error.
+    errors.swap_remove(0)
+}
+
+/// Only whitespace, comments and document markers: nothing to read.
+fn is_blank(text: &str) -> bool {
+    text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#') || l == "---" || l == "..."
+    })
+}

@@ -1,0 +1,532 @@
+//! The control thread: config, XDP attach, sockets, neighbours, snapshots, signals.
+//!
+//! Start-up order: load and validate the config (nothing touched yet), look up every
+//! interface, load the steering program and attach it through bpf_links, create each
+//! worker's UMEM and sockets and register them in the XSKMAP, build the first route
+//! snapshot, start the workers and the HTTP listener. Then, once a second, refresh
+//! next-hop and pod MACs from the kernel's neighbour table and publish a new snapshot when
+//! anything changed. SIGTERM/SIGINT stop the workers and detach everything (exit 0);
+//! SIGHUP (or `podfwd reload`) re-reads the config.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use bpf::{Role, Steering, SteeringConfig};
+use podfwd_config::Config;
+use route::{LocalNode, Mode, PortRole, Snapshot, SnapshotBuilder};
+use serde::Serialize;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use xsk::{BindMode, SocketConfig, Umem, UmemConfig, XskSocket};
+
+use crate::ifaces::{self, fmt_mac, IfaceInfo};
+use crate::neigh::{self, NeighTable};
+use crate::stats::{now_ms, WorkerShared};
+use crate::worker::Worker;
+
+/// Errors that stop `podfwd run` before or while starting.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The config was refused.
+    #[error("{0}")]
+    Config(#[from] podfwd_config::ConfigError),
+    /// An interface is missing or unreadable.
+    #[error("{0}")]
+    Iface(#[from] ifaces::IfaceError),
+    /// Loading or attaching the XDP program failed.
+    #[error("{0}")]
+    Bpf(#[from] bpf::BpfError),
+    /// Creating or binding an AF_XDP socket failed.
+    #[error("worker {worker}, interface {iface}: {source}")]
+    Xsk {
+        /// Worker number.
+        worker: usize,
+        /// Interface name.
+        iface: String,
+        /// The socket error.
+        source: xsk::XskError,
+    },
+    /// The route table could not be built.
+    #[error("{0}")]
+    Route(#[from] route::RouteError),
+    /// Anything else, with its explanation.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A request from the HTTP side to the control thread.
+#[derive(Debug)]
+pub enum ControlRequest {
+    /// Re-read the config; the reply says what happened.
+    Reload(mpsc::Sender<Result<String, String>>),
+}
+
+/// One remote node as shown by `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeView {
+    /// Name.
+    pub name: String,
+    /// Underlay IP.
+    pub ip: Ipv4Addr,
+    /// PodCIDR.
+    pub pod_cidr: String,
+    /// Resolved next-hop MAC.
+    pub mac: Option<String>,
+}
+
+/// One interface as shown by `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PortView {
+    /// Name.
+    pub name: String,
+    /// "uplink" or "pod".
+    pub role: &'static str,
+    /// Its MAC.
+    pub mac: String,
+    /// MTU.
+    pub mtu: u16,
+    /// XDP attach mode obtained ("native" or "generic").
+    pub xdp_mode: String,
+    /// Pod IP behind it (pod ports).
+    pub endpoint: Option<Ipv4Addr>,
+}
+
+/// Everything the HTTP side shows; refreshed by the control thread.
+#[derive(Debug, Default)]
+pub struct StatusView {
+    /// This node's name.
+    pub node: String,
+    /// Mode.
+    pub mode: String,
+    /// Config file.
+    pub config: String,
+    /// Ports in port-id order.
+    pub ports: Vec<PortView>,
+    /// Worker counters.
+    pub workers: Vec<Arc<WorkerShared>>,
+    /// Published snapshot generation.
+    pub generation: u64,
+    /// Prefixes in the LPM.
+    pub prefixes: usize,
+    /// Local endpoints.
+    pub endpoints: usize,
+    /// Remote nodes.
+    pub nodes: Vec<NodeView>,
+    /// Successful reloads.
+    pub reloads_ok: u64,
+    /// Refused reloads.
+    pub reloads_failed: u64,
+    /// Last reload error.
+    pub last_reload_error: Option<String>,
+    /// XDP steering counters.
+    pub steering: Vec<(String, u64)>,
+    /// Programs attached and sockets bound.
+    pub attached: bool,
+    /// Start time (ms since epoch).
+    pub started_ms: u64,
+}
+
+impl StatusView {
+    /// Alive: every worker ran its loop within the last two seconds.
+    #[must_use]
+    pub fn healthy(&self) -> Result<(), String> {
+        let now = now_ms();
+        for w in &self.workers {
+            let age = now.saturating_sub(w.heartbeat_ms.load(Relaxed));
+            if age > 2000 {
+                return Err(format!("worker {} stalled: no heartbeat for {age} ms", w.id));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ready: healthy, attached, and every remote node's next hop resolved.
+    #[must_use]
+    pub fn ready(&self) -> Result<(), String> {
+        self.healthy()?;
+        if !self.attached {
+            return Err("XDP programs not attached or sockets not bound".into());
+        }
+        let missing: Vec<&str> = self
+            .nodes
+            .iter()
+            .filter(|n| n.mac.is_none())
+            .map(|n| n.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!("next hop not resolved for node(s) {}", missing.join(", ")));
+        }
+        Ok(())
+    }
+}
+
+/// The interface set a config needs: uplink first, then each endpoint's interface.
+fn port_names(cfg: &Config) -> Vec<String> {
+    let mut v = vec![cfg.node.uplink.clone()];
+    v.extend(cfg.endpoints.iter().map(|e| e.interface.clone()));
+    v
+}
+
+fn steering_config(cfg: &Config) -> SteeringConfig {
+    SteeringConfig {
+        cluster_cidr: (cfg.cluster_cidr.network(), cfg.cluster_cidr.prefix_len()),
+        pod_cidr: (cfg.node.pod_cidr.network(), cfg.node.pod_cidr.prefix_len()),
+        node_ip: cfg.node.ip,
+        vxlan_port: cfg.vxlan.port,
+        tunnel: cfg.mode == podfwd_config::Mode::Tunnel,
+    }
+}
+
+/// Build a route snapshot from the config, the interfaces and the neighbour table.
+///
+/// # Errors
+/// When the route table refuses the entries (should not happen after validation).
+pub fn build_snapshot(
+    generation: u64,
+    cfg: &Config,
+    ports: &[IfaceInfo],
+    neigh: &NeighTable,
+) -> Result<Snapshot, route::RouteError> {
+    let local = LocalNode {
+        name: cfg.node.name.clone(),
+        ip: cfg.node.ip,
+        pod_cidr: cfg.node.pod_cidr,
+        cluster_cidr: cfg.cluster_cidr,
+        gateway: cfg.gateway,
+        mode: match cfg.mode {
+            podfwd_config::Mode::Tunnel => Mode::Tunnel,
+            podfwd_config::Mode::Native => Mode::Native,
+        },
+        vni: cfg.vxlan.vni,
+        vxlan_port: cfg.vxlan.port,
+        uplink: 0,
+    };
+    let mut b = SnapshotBuilder::new(generation, local);
+    for (i, p) in ports.iter().enumerate() {
+        let role = if i == 0 { PortRole::Uplink } else { PortRole::Pod };
+        b.port(&p.name, role, p.mac, p.mtu);
+    }
+    for (i, ep) in cfg.endpoints.iter().enumerate() {
+        let port = u16::try_from(i + 1).map_err(|_| route::RouteError::TooMany("endpoints"))?;
+        b.endpoint(ep.ip, port, neigh.get(&(ep.ip, ep.interface.clone())).copied());
+    }
+    for n in &cfg.nodes {
+        let mac = neigh.get(&(n.ip, cfg.node.uplink.clone())).copied();
+        b.node(&n.name, n.ip, n.pod_cidr, mac);
+    }
+    b.build()
+}
+
+fn view_nodes(snap: &Snapshot) -> Vec<NodeView> {
+    snap.nodes
+        .iter()
+        .map(|n| NodeView {
+            name: n.name.clone(),
+            ip: n.ip,
+            pod_cidr: n.pod_cidr.to_string(),
+            mac: n.next_hop_mac.as_ref().map(fmt_mac),
+        })
+        .collect()
+}
+
+/// The MACs a snapshot depends on, to notice neighbour changes.
+fn neigh_key(cfg: &Config, neigh: &NeighTable) -> Vec<Option<[u8; 6]>> {
+    cfg.nodes
+        .iter()
+        .map(|n| neigh.get(&(n.ip, cfg.node.uplink.clone())).copied())
+        .chain(
+            cfg.endpoints
+                .iter()
+                .map(|e| neigh.get(&(e.ip, e.interface.clone())).copied()),
+        )
+        .collect()
+}
+
+fn trigger_missing(cfg: &Config, neigh: &NeighTable) {
+    for n in &cfg.nodes {
+        if !neigh.contains_key(&(n.ip, cfg.node.uplink.clone())) {
+            neigh::trigger(n.ip);
+        }
+    }
+    for e in &cfg.endpoints {
+        if !neigh.contains_key(&(e.ip, e.interface.clone())) {
+            neigh::trigger(e.ip);
+        }
+    }
+}
+
+/// `podfwd run`.
+///
+/// # Errors
+/// Anything that prevents start-up; nothing stays attached when this returns an error.
+#[allow(clippy::too_many_lines)] // the start-up sequence reads best in one place
+pub fn run(config_path: &Path) -> Result<(), RunError> {
+    let cfg = Config::load(config_path)?;
+    let names = port_names(&cfg);
+    let ports: Vec<IfaceInfo> = names
+        .iter()
+        .map(|n| ifaces::lookup(n))
+        .collect::<Result<_, _>>()?;
+    let listener = std::net::TcpListener::bind(cfg.metrics.listen).map_err(|e| {
+        RunError::Other(format!(
+            "cannot listen on metrics.listen {}: {e} (is another podfwd running in this network namespace? pick another address in {})",
+            cfg.metrics.listen, cfg.source
+        ))
+    })?;
+
+    let mut steering = Steering::load(&steering_config(&cfg))?;
+    let mut xdp_modes = Vec::new();
+    for (i, p) in ports.iter().enumerate() {
+        let role = if i == 0 { Role::Uplink } else { Role::Pod };
+        let mode = steering.attach(&p.name, role)?;
+        log::info!("attached XDP steering to {} ({:?} mode) as {:?}", p.name, mode, role);
+        xdp_modes.push(format!("{mode:?}").to_lowercase());
+    }
+
+    // Rings: leave at least half the UMEM for frames in flight between rings.
+    let nports = u32::try_from(ports.len()).unwrap_or(u32::MAX);
+    let per_port = (cfg.umem.frames / (2 * nports)).clamp(64, 2048);
+    let ring = 1u32 << (31 - per_port.leading_zeros());
+    let ucfg = UmemConfig {
+        frame_count: cfg.umem.frames,
+        frame_size: cfg.umem.frame_size,
+        headroom: 0,
+        fill_size: ring,
+        comp_size: 2048,
+        rx_size: 2048,
+        tx_size: 2048,
+    };
+    let mut workers = Vec::new();
+    let mut shared_workers = Vec::new();
+    for w in 0..cfg.workers.count {
+        let mut umem = Umem::new(&ucfg).map_err(|e| RunError::Xsk {
+            worker: w,
+            iface: "-".into(),
+            source: e,
+        })?;
+        let mut sockets = Vec::new();
+        for p in &ports {
+            let queue = u32::try_from(w).unwrap_or(u32::MAX);
+            let s = XskSocket::new(
+                &mut umem,
+                &SocketConfig {
+                    ifindex: p.ifindex,
+                    queue_id: queue,
+                    bind: BindMode::Auto,
+                    need_wakeup: true,
+                    busy_poll: None,
+                },
+            )
+            .map_err(|e| RunError::Xsk {
+                worker: w,
+                iface: p.name.clone(),
+                source: e,
+            })?;
+            steering.register_xsk(&p.name, queue, s.fd())?;
+            log::info!(
+                "worker {w}: AF_XDP socket on {} queue {queue} ({:?})",
+                p.name,
+                s.bound_mode()
+            );
+            sockets.push(s);
+        }
+        let cpu = cfg.workers.cpus.as_ref().and_then(|c| c.get(w).copied());
+        let shared = Arc::new(WorkerShared::new(w, cpu, ports.len()));
+        shared_workers.push(shared.clone());
+        workers.push(Worker::new(umem, sockets, shared));
+    }
+
+    let mut neigh = neigh::read();
+    trigger_missing(&cfg, &neigh);
+    let mut generation = 1;
+    let snap = build_snapshot(generation, &cfg, &ports, &neigh)?;
+    let status = Arc::new(Mutex::new(StatusView {
+        node: cfg.node.name.clone(),
+        mode: cfg.mode.to_string(),
+        config: cfg.source.clone(),
+        ports: ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PortView {
+                name: p.name.clone(),
+                role: if i == 0 { "uplink" } else { "pod" },
+                mac: fmt_mac(&p.mac),
+                mtu: p.mtu,
+                xdp_mode: xdp_modes[i].clone(),
+                endpoint: i.checked_sub(1).map(|e| cfg.endpoints[e].ip),
+            })
+            .collect(),
+        workers: shared_workers.clone(),
+        generation,
+        prefixes: snap.prefix_count(),
+        endpoints: snap.endpoints.len(),
+        nodes: view_nodes(&snap),
+        attached: true,
+        started_ms: now_ms(),
+        ..StatusView::default()
+    }));
+    let shared_snap = Arc::new(ArcSwap::from_pointee(snap));
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let mut handles = Vec::new();
+    for wk in workers {
+        let snap = shared_snap.clone();
+        let stop = stop.clone();
+        let name = format!("podfwd-w{}", handles.len());
+        let h = thread::Builder::new()
+            .name(name)
+            .spawn(move || wk.run(&snap, &stop))
+            .map_err(|e| RunError::Other(format!("cannot start a worker thread: {e}")))?;
+        handles.push(h);
+    }
+    let (req_tx, req_rx) = mpsc::channel::<ControlRequest>();
+    let http_stop = Arc::new(AtomicBool::new(false));
+    let http = {
+        let status = status.clone();
+        let http_stop = http_stop.clone();
+        thread::Builder::new()
+            .name("podfwd-http".into())
+            .spawn(move || crate::http::serve(&listener, &status, &req_tx, &http_stop))
+            .map_err(|e| RunError::Other(format!("cannot start the HTTP thread: {e}")))?
+    };
+    log::info!(
+        "podfwd running: node {} mode {} with {} worker(s) on {} interface(s); metrics on http://{}/metrics",
+        cfg.node.name,
+        cfg.mode,
+        handles.len(),
+        ports.len(),
+        cfg.metrics.listen
+    );
+
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(|e| RunError::Other(format!("cannot install signal handlers: {e}")))?;
+    let mut cfg = cfg;
+    let mut last_key = neigh_key(&cfg, &neigh);
+    let mut last_refresh = Instant::now();
+    let config_path: PathBuf = config_path.to_owned();
+    'main: loop {
+        let mut reload_reply = None;
+        for sig in signals.pending() {
+            match sig {
+                SIGHUP => reload_reply = Some(None),
+                _ => {
+                    log::info!("signal {sig}: stopping");
+                    break 'main;
+                }
+            }
+        }
+        if let Ok(ControlRequest::Reload(reply)) = req_rx.recv_timeout(Duration::from_millis(100)) {
+            reload_reply = Some(Some(reply));
+        }
+        if let Some(reply) = reload_reply {
+            let result = reload(&config_path, &cfg, &names).map(|new_cfg| {
+                cfg = new_cfg;
+                steering
+                    .update_config(&steering_config(&cfg))
+                    .map_err(|e| log::error!("reload: steering config update failed: {e}"))
+                    .ok();
+                last_key.clear(); // force a new snapshot below
+                format!("reloaded {}", config_path.display())
+            });
+            {
+                let mut st = status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                match &result {
+                    Ok(_) => {
+                        st.reloads_ok += 1;
+                        st.last_reload_error = None;
+                        log::info!("reload of {} applied", config_path.display());
+                    }
+                    Err(e) => {
+                        st.reloads_failed += 1;
+                        st.last_reload_error = Some(e.clone());
+                        log::error!("reload refused, running config kept: {e}");
+                    }
+                }
+            }
+            if let Some(tx) = reply {
+                let _ = tx.send(result);
+            }
+        }
+        if last_refresh.elapsed() >= Duration::from_secs(1) || last_key.is_empty() {
+            last_refresh = Instant::now();
+            neigh = neigh::read();
+            trigger_missing(&cfg, &neigh);
+            let key = neigh_key(&cfg, &neigh);
+            if key != last_key {
+                generation += 1;
+                match build_snapshot(generation, &cfg, &ports, &neigh) {
+                    Ok(s) => {
+                        let mut st = status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        for (old, new) in st.nodes.iter().zip(view_nodes(&s)) {
+                            if old.mac != new.mac {
+                                log::info!(
+                                    "neighbour: node {} ({}) next hop {}",
+                                    new.name,
+                                    new.ip,
+                                    new.mac.as_deref().unwrap_or("missing")
+                                );
+                            }
+                        }
+                        st.generation = generation;
+                        st.prefixes = s.prefix_count();
+                        st.endpoints = s.endpoints.len();
+                        st.nodes = view_nodes(&s);
+                        shared_snap.store(Arc::new(s));
+                    }
+                    Err(e) => log::error!("route snapshot rebuild failed: {e}"),
+                }
+                last_key = key;
+            }
+            if let Ok(s) = steering.stats() {
+                let mut st = status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                st.steering = s.iter().map(|(k, v)| (k.to_string(), v)).collect();
+                if let Err(e) = st.healthy() {
+                    log::warn!("{e}");
+                }
+            }
+        }
+    }
+
+    stop.store(true, Relaxed);
+    for h in handles {
+        let _ = h.join();
+    }
+    http_stop.store(true, Relaxed);
+    let _ = http.join();
+    for p in &ports {
+        if let Err(e) = steering.detach(&p.name) {
+            log::warn!("detach {}: {e}", p.name);
+        } else {
+            log::info!("detached XDP steering from {}", p.name);
+        }
+    }
+    drop(steering);
+    log::info!("podfwd stopped");
+    Ok(())
+}
+
+/// Validate a new config for a running process.
+fn reload(path: &Path, old: &Config, names: &[String]) -> Result<Config, String> {
+    let new = Config::load(path).map_err(|e| e.to_string())?;
+    let new_names = port_names(&new);
+    if new_names != names {
+        return Err(format!(
+            "{}: the interface set changed (was {}, now {}); adding or removing interfaces needs a restart",
+            path.display(),
+            names.join(","),
+            new_names.join(",")
+        ));
+    }
+    if new.mode != old.mode || new.node != old.node || new.workers != old.workers || new.umem != old.umem || new.metrics != old.metrics {
+        return Err(format!(
+            "{}: node, mode, workers, umem or metrics changed; only nodes and endpoints can change on reload, restart for the rest",
+            path.display()
+        ));
+    }
+    Ok(new)
+}

@@ -1,0 +1,222 @@
+//! The worker loop: one pinned thread, one UMEM, one AF_XDP socket per port.
+//!
+//! Every iteration: recycle completions into the free list, top up each fill ring,
+//! receive a batch from each RX ring, decide every frame with the pipeline (rewriting
+//! it in place), move each descriptor to its egress TX ring (or back to the free list),
+//! and kick TX only when the ring asks for it. After traffic the worker keeps polling the
+//! rings for a short spin window, then sleeps in epoll on its sockets' fds.
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use pipeline::{Frame, Pipeline, Verdict};
+use route::{PortId, Snapshot};
+use xsk::{Umem, XdpDesc, XskSocket};
+
+use crate::stats::{now_ms, LocalStats, WorkerShared};
+
+/// Frames taken from one RX ring per iteration.
+pub const RX_BATCH: usize = 64;
+/// Frames moved into a fill ring per iteration at most.
+const FILL_BATCH: usize = 128;
+/// How long a worker keeps polling its rings after the last frame before it sleeps.
+const SPIN: Duration = Duration::from_micros(50);
+/// Longest sleep: bounds how late a worker notices stop requests and refreshes stats.
+const SLEEP: Duration = Duration::from_millis(100);
+/// Publish counters at least this often while busy.
+const PUBLISH_EVERY: Duration = Duration::from_millis(1);
+/// Kick TX at most this many times per port and iteration (copy mode sends 32 frames per
+/// kick).
+const MAX_KICKS: usize = 8;
+
+/// One worker: its UMEM and its sockets, one per port, in [`PortId`] order.
+#[derive(Debug)]
+pub struct Worker {
+    /// Sockets first: they must be dropped before the UMEM they use.
+    sockets: Vec<XskSocket>,
+    umem: Umem,
+    shared: Arc<WorkerShared>,
+}
+
+impl Worker {
+    /// A worker over already-bound sockets.
+    #[must_use]
+    pub fn new(umem: Umem, sockets: Vec<XskSocket>, shared: Arc<WorkerShared>) -> Worker {
+        shared
+            .umem_frames
+            .store(u64::from(umem.frame_count()), Relaxed);
+        Worker {
+            sockets,
+            umem,
+            shared,
+        }
+    }
+
+    /// Run until `stop` is set.
+    pub fn run(mut self, snap: &ArcSwap<Snapshot>, stop: &AtomicBool) {
+        if let Some(cpu) = self.shared.cpu {
+            if core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+                log::info!("worker {} pinned to cpu {cpu}", self.shared.id);
+            } else {
+                log::warn!("worker {}: could not pin to cpu {cpu}", self.shared.id);
+            }
+        }
+        let mut poll = match Poll::new() {
+            Ok(p) => p,
+            Err(e) => {
+                log::error!("worker {}: epoll: {e}", self.shared.id);
+                return;
+            }
+        };
+        for (i, s) in self.sockets.iter().enumerate() {
+            let fd = s.fd();
+            if let Err(e) = poll
+                .registry()
+                .register(&mut SourceFd(&fd), Token(i), Interest::READABLE)
+            {
+                log::error!("worker {}: epoll register: {e}", self.shared.id);
+                return;
+            }
+        }
+        let mut events = Events::with_capacity(64);
+        let nports = self.sockets.len();
+        let mut pipeline = Pipeline::new();
+        let mut local = LocalStats {
+            ports: vec![[0; 4]; nports],
+            ..LocalStats::default()
+        };
+        let mut rx: Vec<XdpDesc> = Vec::with_capacity(RX_BATCH);
+        let mut txq: Vec<Vec<XdpDesc>> = (0..nports)
+            .map(|_| Vec::with_capacity(RX_BATCH * 4))
+            .collect();
+        let mut last_work = Instant::now();
+        let mut last_publish = last_work;
+        let mut last_xdp_stats = last_work;
+
+        while !stop.load(Relaxed) {
+            let guard = snap.load();
+            let snapshot: &Snapshot = &guard;
+            let mut work = 0usize;
+            for s in &mut self.sockets {
+                s.complete(&mut self.umem, 1024);
+            }
+            for p in 0..nports {
+                let sock = &mut self.sockets[p];
+                if sock.fill(&mut self.umem, FILL_BATCH) > 0 && sock.fill_needs_wakeup() {
+                    local.rx_wakeups += 1;
+                    let _ = sock.wakeup_rx();
+                }
+                rx.clear();
+                let got = sock.rx_batch(&mut rx, RX_BATCH);
+                if got == 0 {
+                    continue;
+                }
+                work += got;
+                local.batches += 1;
+                #[allow(clippy::cast_possible_truncation)] // ports are u16 by construction
+                let rx_port = p as PortId;
+                for d in &rx {
+                    local.ports[p][0] += 1;
+                    local.ports[p][1] += u64::from(d.len);
+                    let (chunk, off) = self.umem.chunk_mut(d.addr);
+                    let base = d.addr - off as u64;
+                    let mut frame = Frame {
+                        buf: chunk,
+                        off,
+                        len: d.len as usize,
+                    };
+                    match pipeline.process(snapshot, rx_port, &mut frame) {
+                        Verdict::Tx { port, .. } if usize::from(port) < nports => {
+                            #[allow(clippy::cast_possible_truncation)] // within one frame
+                            txq[usize::from(port)].push(XdpDesc {
+                                addr: base + frame.off as u64,
+                                len: frame.len as u32,
+                                options: 0,
+                            });
+                        }
+                        _ => self.umem.free_frame(d.addr),
+                    }
+                }
+            }
+            for (p, q) in txq.iter_mut().enumerate() {
+                let sock = &mut self.sockets[p];
+                if !q.is_empty() {
+                    let pushed = sock.tx_push(q);
+                    for d in &q[..pushed] {
+                        local.ports[p][2] += 1;
+                        local.ports[p][3] += u64::from(d.len);
+                    }
+                    for d in &q[pushed..] {
+                        local.tx_ring_full += 1;
+                        self.umem.free_frame(d.addr);
+                    }
+                    q.clear();
+                }
+                let mut kicks = 0;
+                while sock.tx_queued() > 0 && sock.tx_needs_wakeup() && kicks < MAX_KICKS {
+                    local.tx_wakeups += 1;
+                    kicks += 1;
+                    if sock.kick_tx().is_err() {
+                        break;
+                    }
+                    sock.complete(&mut self.umem, 1024);
+                }
+            }
+
+            let now = Instant::now();
+            if work > 0 {
+                local.busy_polls += 1;
+                last_work = now;
+                if now.duration_since(last_publish) >= PUBLISH_EVERY {
+                    self.publish(&pipeline, &local, snapshot.generation);
+                    last_publish = now;
+                }
+            } else {
+                local.idle_polls += 1;
+                let tx_pending = self.sockets.iter().any(|s| s.tx_queued() > 0);
+                if now.duration_since(last_work) >= SPIN && !tx_pending {
+                    self.publish(&pipeline, &local, snapshot.generation);
+                    last_publish = now;
+                    if now.duration_since(last_xdp_stats) >= Duration::from_secs(1) {
+                        self.publish_xdp_stats();
+                        last_xdp_stats = now;
+                    }
+                    local.sleeps += 1;
+                    drop(guard);
+                    let _ = poll.poll(&mut events, Some(SLEEP));
+                    last_work = Instant::now();
+                }
+            }
+        }
+        self.publish(&pipeline, &local, snap.load().generation);
+        self.publish_xdp_stats();
+        log::info!("worker {} stopped", self.shared.id);
+    }
+
+    fn publish(&self, pipeline: &Pipeline, local: &LocalStats, generation: u64) {
+        self.shared.publish(pipeline.counters(), local);
+        let in_use = u64::from(self.umem.frame_count()) - self.umem.free_frames() as u64;
+        self.shared.umem_in_use.store(in_use, Relaxed);
+        self.shared.generation.store(generation, Relaxed);
+        self.shared.heartbeat_ms.store(now_ms(), Relaxed);
+    }
+
+    fn publish_xdp_stats(&self) {
+        for (s, ps) in self.sockets.iter().zip(self.shared.ports.iter()) {
+            if let Ok(st) = s.statistics() {
+                ps.xdp_rx_dropped.store(st.rx_dropped, Relaxed);
+                ps.xdp_rx_invalid_descs.store(st.rx_invalid_descs, Relaxed);
+                ps.xdp_tx_invalid_descs.store(st.tx_invalid_descs, Relaxed);
+                ps.xdp_rx_ring_full.store(st.rx_ring_full, Relaxed);
+                ps.xdp_rx_fill_ring_empty_descs
+                    .store(st.rx_fill_ring_empty_descs, Relaxed);
+                ps.xdp_tx_ring_empty_descs
+                    .store(st.tx_ring_empty_descs, Relaxed);
+            }
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The namespace test bed for end-to-end tests: real namespaces, real packets.
+//!
+//! Every test that touches the network takes [`lock`], builds the bed with
+//! `scripts/topology` under the prefix `pft`, and tears it down on drop (also on panic).
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+pub const PF: &str = "pft";
+
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// Serialise namespace tests (they share names and CPUs).
+pub fn lock() -> MutexGuard<'static, ()> {
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Skip (with a printed reason) unless root.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !common::is_root() {
+            eprintln!("skipped: namespace tests need root");
+            return;
+        }
+    };
+}
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_podfwd"))
+}
+
+pub fn ns(name: &str) -> String {
+    format!("{PF}-{name}")
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    out
+}
+
+/// Run in namespace `n` (a, b, a0, ...), returning the output.
+pub fn nsx(n: &str, args: &[&str]) -> Output {
+    run(Command::new("ip").args(["netns", "exec", &ns(n)]).args(args))
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn topology(args: &[&str]) {
+    let out = run(Command::new(root().join("scripts/topology"))
+        .args(args)
+        .env("PF", PF));
+    assert!(
+        out.status.success(),
+        "topology {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The namespace bed; torn down on drop.
+pub struct Bed;
+
+impl Bed {
+    pub fn up(pod_mtu: u16) -> Bed {
+        topology(&["up", "--pod-mtu", &pod_mtu.to_string()]);
+        Bed
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        let _ = Command::new(root().join("scripts/topology"))
+            .arg("down")
+            .env("PF", PF)
+            .status();
+    }
+}
+
+/// ping from a namespace; returns the number of replies.
+pub fn ping(from: &str, dst: &str, count: u32) -> u32 {
+    let out = nsx(
+        from,
+        &["ping", "-c", &count.to_string(), "-i", "0.2", "-W", "1", "-q", dst],
+    );
+    let text = stdout(&out);
+    text.lines()
+        .find_map(|l| {
+            let l = l.trim();
+            l.contains("received").then(|| {
+                l.split(", ")
+                    .nth(1)
+                    .and_then(|r| r.split_whitespace().next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0)
+            })
+        })
+        .unwrap_or(0)
+}
+
+/// A running podfwd in a node namespace; SIGTERM and wait on drop.
+pub struct Podfwd {
+    pub node: String,
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Podfwd {
+    pub fn start(node: &str, config: &Path) -> Podfwd {
+        let log = std::env::temp_dir().join(format!("podfwd-e2e-{node}-{}.log", std::process::id()));
+        let f = fs::File::create(&log).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns(node)])
+            .arg(bin())
+            .args(["run", "--config"])
+            .arg(config)
+            .env("PODFWD_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(f)
+            .spawn()
+            .expect("start podfwd");
+        let p = Podfwd {
+            node: node.to_owned(),
+            child: Some(child),
+            log,
+        };
+        p.wait_ready();
+        p
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_ready(&self) {
+        let start = Instant::now();
+        loop {
+            let o = nsx(&self.node, &[bin().to_str().unwrap(), "status", "--json"]);
+            if o.status.success() {
+                let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+                if j["ready"] == true {
+                    return;
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "podfwd on {} not ready after 15 s; log:\n{}",
+                self.node,
+                self.log_text()
+            );
+            sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        let o = nsx(&self.node, &[bin().to_str().unwrap(), "status", "--json"]);
+        assert!(o.status.success(), "status failed: {}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+
+    pub fn metrics(&self) -> String {
+        let o = nsx(&self.node, &["curl", "-sf", "http://127.0.0.1:9475/metrics"]);
+        assert!(o.status.success());
+        stdout(&o)
+    }
+
+    /// SIGTERM, then wait (at most 10 s) for the exit status.
+    pub fn stop(mut self) -> ExitStatus {
+        self.terminate().expect("podfwd did not exit within 10 s of SIGTERM")
+    }
+
+    fn terminate(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(st)) = child.try_wait() {
+                return Some(st);
+            }
+            sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+}
+
+impl Drop for Podfwd {
+    fn drop(&mut self) {
+        let _ = self.terminate();
+    }
+}
+
+/// Interfaces of a namespace that hold an XDP program.
+pub fn xdp_attached(n: &str) -> Vec<String> {
+    let text = stdout(&nsx(n, &["ip", "-o", "link", "show"]));
+    text.lines()
+        .filter(|l| l.contains(" xdp") || l.contains("prog/xdp"))
+        .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        .collect()
+}
+
+/// Start a capture on the underlay switch port toward node a; returns the child.
+pub fn capture_underlay(filter: &str, count: u32) -> Child {
+    let c = Command::new("ip")
+        .args(["netns", "exec", &ns("u"), "tshark", "-l", "-n", "-i", "ua"])
+        .args(["-c", &count.to_string(), "-a", "duration:10", "-f", filter])
+        .args(["-d", "udp.port==8472,vxlan", "-T", "fields", "-E", "separator=|"])
+        .args(["-e", "ip.src", "-e", "ip.dst", "-e", "udp.dstport", "-e", "vxlan.vni", "-e", "icmp.type"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tshark");
+    // tshark takes a moment before it captures.
+    sleep(Duration::from_millis(2500));
+    c
+}
+
+pub fn capture_lines(mut c: Child) -> Vec<String> {
+    let mut s = String::new();
+    let _ = c.stdout.take().unwrap().read_to_string(&mut s);
+    let _ = c.wait();
+    s.lines().map(str::to_owned).collect()
+}
+
+/// iperf3 TCP from `from` to `dst` (server in `server_ns`) for `secs`; returns bytes received.
+pub fn iperf(from: &str, server_ns: &str, dst: &str, secs: u32) -> u64 {
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &ns(server_ns), "iperf3", "-s", "-1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    sleep(Duration::from_millis(500));
+    let out = nsx(from, &["iperf3", "-c", dst, "-t", &secs.to_string(), "-J"]);
+    let _ = server.kill();
+    let _ = server.wait();
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    j["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0)
+}
+
+pub fn config(name: &str) -> PathBuf {
+    root().join("config").join(name)
+}

@@ -1,0 +1,511 @@
+//! Immutable route snapshots.
+//!
+//! A [`Snapshot`] is built on the control side by [`SnapshotBuilder`] and then only read.
+//! Workers hold an `Arc<Snapshot>` and pick up a new one between batches, so a lookup never
+//! takes a lock and never sees a half-applied change.
+//!
+//! Ports are the interfaces a worker forwards between, numbered by the control thread:
+//! the uplink and every pod-facing (host-side veth) interface. A [`PortId`] indexes
+//! [`Snapshot::ports`] and the worker's socket array alike.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use crate::lpm::{Lpm, LpmError};
+
+/// Index of a port (interface) in [`Snapshot::ports`] and in a worker's socket array.
+pub type PortId = u16;
+
+/// Length of the VXLAN outer header podfwd prepends: Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8.
+pub const OUTER_LEN: usize = 50;
+
+/// Routing mode between nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Pod frames travel inside VXLAN (RFC 7348) between node IPs.
+    Tunnel,
+    /// Pod packets travel bare; the underlay routes PodCIDRs.
+    Native,
+}
+
+impl Mode {
+    /// Lower-case name, as written in the config and shown in metrics.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Tunnel => "tunnel",
+            Mode::Native => "native",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an interface is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PortRole {
+    /// The node's underlay interface.
+    Uplink,
+    /// A host-side veth whose peer is a pod's `eth0`.
+    Pod,
+}
+
+/// One interface a worker forwards on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortInfo {
+    /// Interface name in the node's network namespace.
+    pub name: String,
+    /// Uplink or pod-facing.
+    pub role: PortRole,
+    /// The interface's own MAC: source MAC of every frame podfwd sends out of it.
+    pub mac: [u8; 6],
+    /// The interface MTU (largest IPv4 packet it carries).
+    pub mtu: u16,
+    /// For a pod port: the endpoint behind it (index into [`Snapshot::endpoints`]).
+    pub endpoint: Option<u32>,
+}
+
+/// A pod on this node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The pod's IPv4 address (a /32 route in the table).
+    pub ip: Ipv4Addr,
+    /// The host-side port the pod sits behind.
+    pub port: PortId,
+    /// The pod's MAC, when the control side knows it (kernel neighbour table). Workers
+    /// also learn it from the pod's own frames.
+    pub mac: Option<[u8; 6]>,
+}
+
+/// The precomputed VXLAN outer header toward one remote node (tunnel mode).
+///
+/// Per packet the pipeline only patches the IPv4 total length and checksum, the UDP
+/// length and the UDP source port; everything else is fixed here.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OuterHeader {
+    /// Ethernet + IPv4 + UDP + VXLAN, with IPv4 total length, UDP length and UDP source
+    /// port zero and the IPv4 checksum computed for that zero total length.
+    pub bytes: [u8; OUTER_LEN],
+}
+
+impl fmt::Debug for OuterHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OuterHeader(")?;
+        for b in &self.bytes {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl OuterHeader {
+    /// Offset of the outer IPv4 header.
+    pub const IP: usize = 14;
+    /// Offset of the outer UDP header.
+    pub const UDP: usize = 34;
+    /// Offset of the VXLAN header.
+    pub const VXLAN: usize = 42;
+
+    /// Build the outer header: Ethernet `src_mac` → `dst_mac`, IPv4 `src` → `dst` with
+    /// DF set and TTL 64, UDP to `port` with checksum 0 (RFC 7348 §5: "SHOULD be
+    /// transmitted as zero"), VXLAN flags 0x08 (I bit) and `vni`.
+    #[must_use]
+    pub fn new(
+        src_mac: [u8; 6],
+        dst_mac: [u8; 6],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        port: u16,
+        vni: u32,
+    ) -> OuterHeader {
+        let mut b = [0u8; OUTER_LEN];
+        b[0..6].copy_from_slice(&dst_mac);
+        b[6..12].copy_from_slice(&src_mac);
+        b[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        let ip = Self::IP;
+        b[ip] = 0x45;
+        // Total length (ip+2..ip+4) and identification stay 0; DF makes id irrelevant (RFC 6864).
+        b[ip + 6..ip + 8].copy_from_slice(&0x4000u16.to_be_bytes());
+        b[ip + 8] = 64;
+        b[ip + 9] = 17;
+        b[ip + 12..ip + 16].copy_from_slice(&src.octets());
+        b[ip + 16..ip + 20].copy_from_slice(&dst.octets());
+        let csum = ipv4_header_checksum(&b[ip..ip + 20]);
+        b[ip + 10..ip + 12].copy_from_slice(&csum.to_be_bytes());
+        let udp = Self::UDP;
+        b[udp + 2..udp + 4].copy_from_slice(&port.to_be_bytes());
+        let vx = Self::VXLAN;
+        b[vx] = 0x08;
+        b[vx + 4..vx + 7].copy_from_slice(&vni.to_be_bytes()[1..4]);
+        OuterHeader { bytes: b }
+    }
+
+    /// The IPv4 header checksum stored in the template (for total length 0).
+    #[must_use]
+    pub fn ip_checksum_base(&self) -> u16 {
+        u16::from_be_bytes([self.bytes[Self::IP + 10], self.bytes[Self::IP + 11]])
+    }
+}
+
+/// Ones'-complement checksum of an IPv4 header whose checksum field is zero (RFC 791).
+fn ipv4_header_checksum(hdr: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for pair in hdr.chunks(2) {
+        let hi = u32::from(pair[0]) << 8;
+        let lo = pair.get(1).map_or(0, |b| u32::from(*b));
+        sum += hi | lo;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    #[allow(clippy::cast_possible_truncation)] // folded to 16 bits above
+    let folded = sum as u16;
+    !folded
+}
+
+/// A remote node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// Node name, as in the config.
+    pub name: String,
+    /// The node's underlay IP.
+    pub ip: Ipv4Addr,
+    /// The node's PodCIDR.
+    pub pod_cidr: Ipv4Net,
+    /// MAC of the next hop toward the node on the uplink (the node itself on a shared
+    /// L2), from the kernel's neighbour table; `None` while unresolved.
+    pub next_hop_mac: Option<[u8; 6]>,
+    /// The VXLAN outer header toward the node; `None` while the next hop is unresolved.
+    pub outer: Option<OuterHeader>,
+}
+
+/// Where a destination pod address leads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A pod on this node: index into [`Snapshot::endpoints`].
+    Local(u32),
+    /// A pod on another node: index into [`Snapshot::nodes`].
+    Remote(u32),
+}
+
+const REMOTE_BIT: u32 = 1 << 30;
+
+/// This node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalNode {
+    /// Node name.
+    pub name: String,
+    /// Underlay IP of this node.
+    pub ip: Ipv4Addr,
+    /// This node's PodCIDR.
+    pub pod_cidr: Ipv4Net,
+    /// The cluster (native-routing) CIDR that holds every PodCIDR.
+    pub cluster_cidr: Ipv4Net,
+    /// The pods' default gateway address (link-local, answered on every host-side veth).
+    pub gateway: Ipv4Addr,
+    /// Tunnel or native.
+    pub mode: Mode,
+    /// VXLAN network identifier (24 bits).
+    pub vni: u32,
+    /// VXLAN UDP destination port.
+    pub vxlan_port: u16,
+    /// The uplink's port id.
+    pub uplink: PortId,
+}
+
+/// Errors building a snapshot. The config layer validates first, so these mean the
+/// control side handed over inconsistent tables.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// An endpoint or the uplink names a port that does not exist.
+    #[error("{what} refers to port {port}, but only {count} ports exist")]
+    NoSuchPort {
+        /// What referred to it.
+        what: String,
+        /// The port id.
+        port: PortId,
+        /// How many ports there are.
+        count: usize,
+    },
+    /// Too many endpoints or nodes for the table's value encoding.
+    #[error("too many {0} for one route table")]
+    TooMany(&'static str),
+    /// The LPM refused the entries.
+    #[error("building the PodCIDR table failed: {0}")]
+    Lpm(#[from] LpmError),
+}
+
+/// One immutable routing view, shared read-only by all workers.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Increases by one with every snapshot the control side publishes.
+    pub generation: u64,
+    /// This node.
+    pub local: LocalNode,
+    /// All ports, indexed by [`PortId`].
+    pub ports: Vec<PortInfo>,
+    /// Local pods.
+    pub endpoints: Vec<Endpoint>,
+    /// Remote nodes.
+    pub nodes: Vec<Node>,
+    lpm: Lpm,
+    prefixes: usize,
+}
+
+impl Snapshot {
+    /// Longest-prefix match of a destination address (host byte order).
+    #[inline]
+    #[must_use]
+    pub fn lookup(&self, dst: u32) -> Option<Target> {
+        self.lpm.lookup(dst).map(|v| {
+            if v & REMOTE_BIT != 0 {
+                Target::Remote(v & !REMOTE_BIT)
+            } else {
+                Target::Local(v)
+            }
+        })
+    }
+
+    /// Number of prefixes in the table (endpoint /32s plus remote PodCIDRs).
+    #[must_use]
+    pub fn prefix_count(&self) -> usize {
+        self.prefixes
+    }
+
+    /// The uplink port.
+    #[must_use]
+    pub fn uplink(&self) -> &PortInfo {
+        &self.ports[usize::from(self.local.uplink)]
+    }
+}
+
+/// Builds a [`Snapshot`] from the control side's view.
+#[derive(Debug, Clone)]
+pub struct SnapshotBuilder {
+    generation: u64,
+    local: LocalNode,
+    ports: Vec<PortInfo>,
+    endpoints: Vec<Endpoint>,
+    nodes: Vec<(String, Ipv4Addr, Ipv4Net, Option<[u8; 6]>)>,
+}
+
+impl SnapshotBuilder {
+    /// Start a snapshot for `local`, with `generation`.
+    #[must_use]
+    pub fn new(generation: u64, local: LocalNode) -> SnapshotBuilder {
+        SnapshotBuilder {
+            generation,
+            local,
+            ports: Vec::new(),
+            endpoints: Vec::new(),
+            nodes: Vec::new(),
+        }
+    }
+
+    /// Add a port; returns its id.
+    pub fn port(&mut self, name: &str, role: PortRole, mac: [u8; 6], mtu: u16) -> PortId {
+        let id = PortId::try_from(self.ports.len()).unwrap_or(PortId::MAX);
+        self.ports.push(PortInfo {
+            name: name.to_owned(),
+            role,
+            mac,
+            mtu,
+            endpoint: None,
+        });
+        id
+    }
+
+    /// Add a local pod behind `port`.
+    pub fn endpoint(&mut self, ip: Ipv4Addr, port: PortId, mac: Option<[u8; 6]>) -> &mut Self {
+        self.endpoints.push(Endpoint { ip, port, mac });
+        self
+    }
+
+    /// Add a remote node; `next_hop_mac` is `None` while unresolved.
+    pub fn node(
+        &mut self,
+        name: &str,
+        ip: Ipv4Addr,
+        pod_cidr: Ipv4Net,
+        next_hop_mac: Option<[u8; 6]>,
+    ) -> &mut Self {
+        self.nodes
+            .push((name.to_owned(), ip, pod_cidr, next_hop_mac));
+        self
+    }
+
+    /// Build the snapshot: the LPM over endpoint /32s and remote PodCIDRs, and the outer
+    /// header of every resolved node.
+    ///
+    /// # Errors
+    /// A port reference out of range, or more than 2^30 endpoints or nodes.
+    pub fn build(self) -> Result<Snapshot, RouteError> {
+        let SnapshotBuilder {
+            generation,
+            local,
+            mut ports,
+            endpoints,
+            nodes,
+        } = self;
+        let count = ports.len();
+        let uplink = ports
+            .get(usize::from(local.uplink))
+            .ok_or(RouteError::NoSuchPort {
+                what: "the uplink".into(),
+                port: local.uplink,
+                count,
+            })?;
+        let uplink_mac = uplink.mac;
+        if endpoints.len() >= REMOTE_BIT as usize {
+            return Err(RouteError::TooMany("endpoints"));
+        }
+        if nodes.len() >= REMOTE_BIT as usize {
+            return Err(RouteError::TooMany("nodes"));
+        }
+        let mut entries = Vec::with_capacity(endpoints.len() + nodes.len());
+        // Remote PodCIDRs first, endpoints after: a duplicate prefix resolves to the last.
+        let mut built_nodes = Vec::with_capacity(nodes.len());
+        for (i, (name, ip, pod_cidr, next_hop_mac)) in nodes.into_iter().enumerate() {
+            let idx = u32::try_from(i).map_err(|_| RouteError::TooMany("nodes"))?;
+            entries.push((pod_cidr, idx | REMOTE_BIT));
+            let outer = next_hop_mac.map(|mac| {
+                OuterHeader::new(uplink_mac, mac, local.ip, ip, local.vxlan_port, local.vni)
+            });
+            built_nodes.push(Node {
+                name,
+                ip,
+                pod_cidr,
+                next_hop_mac,
+                outer,
+            });
+        }
+        for (i, ep) in endpoints.iter().enumerate() {
+            let idx = u32::try_from(i).map_err(|_| RouteError::TooMany("endpoints"))?;
+            let port =
+                ports
+                    .get_mut(usize::from(ep.port))
+                    .ok_or_else(|| RouteError::NoSuchPort {
+                        what: format!("endpoint {}", ep.ip),
+                        port: ep.port,
+                        count,
+                    })?;
+            port.endpoint = Some(idx);
+            entries.push((Ipv4Net::from(ep.ip), idx));
+        }
+        let prefixes = entries.len();
+        let lpm = Lpm::build(&entries)?;
+        Ok(Snapshot {
+            generation,
+            local,
+            ports,
+            endpoints,
+            nodes: built_nodes,
+            lpm,
+            prefixes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(mode: Mode) -> LocalNode {
+        LocalNode {
+            name: "node-a".into(),
+            ip: Ipv4Addr::new(198, 18, 0, 1),
+            pod_cidr: "10.0.1.0/24".parse().unwrap(),
+            cluster_cidr: "10.0.0.0/16".parse().unwrap(),
+            gateway: Ipv4Addr::new(169, 254, 1, 1),
+            mode,
+            vni: 1,
+            vxlan_port: 8472,
+            uplink: 0,
+        }
+    }
+
+    fn two_node(mode: Mode) -> Snapshot {
+        let mut b = SnapshotBuilder::new(7, local(mode));
+        b.port("eth0", PortRole::Uplink, [2, 0, 0, 0, 0, 1], 1500);
+        let p1 = b.port("lxc0", PortRole::Pod, [2, 0, 0, 0, 1, 1], 1500);
+        b.endpoint(Ipv4Addr::new(10, 0, 1, 2), p1, None);
+        b.node(
+            "node-b",
+            Ipv4Addr::new(198, 18, 0, 2),
+            "10.0.2.0/24".parse().unwrap(),
+            Some([2, 0, 0, 0, 0, 2]),
+        );
+        b.node(
+            "node-c",
+            Ipv4Addr::new(198, 18, 0, 3),
+            "10.0.3.0/24".parse().unwrap(),
+            None,
+        );
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn lookup_resolves_local_and_remote() {
+        let s = two_node(Mode::Tunnel);
+        assert_eq!(s.generation, 7);
+        assert_eq!(s.prefix_count(), 3);
+        assert_eq!(
+            s.lookup(u32::from(Ipv4Addr::new(10, 0, 1, 2))),
+            Some(Target::Local(0))
+        );
+        assert_eq!(s.lookup(u32::from(Ipv4Addr::new(10, 0, 1, 3))), None);
+        assert_eq!(
+            s.lookup(u32::from(Ipv4Addr::new(10, 0, 2, 200))),
+            Some(Target::Remote(0))
+        );
+        assert_eq!(
+            s.lookup(u32::from(Ipv4Addr::new(10, 0, 3, 1))),
+            Some(Target::Remote(1))
+        );
+        assert_eq!(s.ports[1].endpoint, Some(0));
+        assert_eq!(s.uplink().name, "eth0");
+        assert!(
+            s.nodes[1].outer.is_none(),
+            "unresolved node has no outer header"
+        );
+    }
+
+    #[test]
+    fn outer_header_is_rfc7348_vxlan_to_8472() {
+        let s = two_node(Mode::Tunnel);
+        let o = s.nodes[0].outer.as_ref().unwrap();
+        let expected: [u8; OUTER_LEN] = [
+            2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00, // Ethernet
+            0x45, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x00, 64, 17, 0x00, 0x00, 198, 18, 0, 1, 198,
+            18, 0, 2, // IPv4, checksum patched below
+            0x00, 0x00, 0x21, 0x18, 0x00, 0x00, 0x00, 0x00, // UDP dport 8472
+            0x08, 0, 0, 0, 0, 0, 1, 0, // VXLAN I flag, VNI 1
+        ];
+        assert_eq!(o.bytes[..24], expected[..24]);
+        assert_eq!(o.bytes[26..], expected[26..]);
+        // With the total length still 0 the header must sum to 0xffff.
+        let mut hdr = [0u8; 20];
+        hdr.copy_from_slice(&o.bytes[14..34]);
+        assert_eq!(ipv4_header_checksum(&hdr), 0);
+        // By hand: 4500+0000+0000+4000+4011+c612+0001+c612+0002 = 0x25138 -> 0x513a -> !0xaec5.
+        assert_eq!(o.ip_checksum_base(), 0xaec5);
+    }
+
+    #[test]
+    fn bad_port_is_refused() {
+        let mut b = SnapshotBuilder::new(1, local(Mode::Native));
+        b.port("eth0", PortRole::Uplink, [0; 6], 1500);
+        b.endpoint(Ipv4Addr::new(10, 0, 1, 2), 5, None);
+        let err = b.build().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "endpoint 10.0.1.2 refers to port 5, but only 1 ports exist"
+        );
+    }
+}

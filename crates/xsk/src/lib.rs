@@ -1,0 +1,39 @@
+//! podfwd's AF_XDP layer: the kernel ABI through `libc`, one module per kernel concept
+//! (as s2n-quic-xdp does). All of the project's `unsafe` lives here.
+//!
+//! - [`if_xdp`]: constants and structs of `linux/if_xdp.h`.
+//! - [`umem`]: the UMEM area, its free list and frame accounting.
+//! - [`ring`]: producer/consumer rings shared with the kernel.
+//! - [`socket`]: an XSK bound to an interface queue, with its rings.
+//! - [`stats`]: kernel and userspace counters.
+//! - `syscall`, `mmap`: the raw calls, private.
+//!
+//! Usage of one worker: create a [`Umem`], then one [`XskSocket`] per interface queue
+//! (the first registers the UMEM, the rest share it); loop: [`XskSocket::fill`],
+//! [`XskSocket::rx_batch`], rewrite frames with [`Umem::chunk_mut`],
+//! [`XskSocket::tx_push`] + [`XskSocket::kick_tx`], [`XskSocket::complete`].
+//! Keep the `Umem` alive longer than its sockets.
+
+pub mod error;
+pub mod if_xdp;
+mod mmap;
+pub mod ring;
+pub mod socket;
+pub mod stats;
+mod syscall;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod umem;
+
+pub use error::XskError;
+pub use if_xdp::XdpDesc;
+pub use socket::{BindMode, BusyPoll, RingOccupancy, SocketConfig, XskSocket};
+pub use stats::{WakeupCounters, XdpStatistics};
+pub use umem::{FrameAccounting, Umem, UmemConfig};
+
+// Workers are spawned with their UMEM and sockets moved in.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<Umem>();
+    assert_send::<XskSocket>();
+};

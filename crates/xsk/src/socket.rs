@@ -1,0 +1,623 @@
+//! One AF_XDP socket bound to an interface queue, with its four rings:
+//! RX and TX (descriptors) and, because every podfwd socket sits on its own
+//! interface+queue, its own fill and completion rings (frame addresses) on the shared
+//! UMEM (`XDP_SHARED_UMEM`, Linux 5.10+ for a different interface or queue).
+//!
+//! Setup order follows `Documentation/networking/af_xdp.rst` and libxdp: socket →
+//! `XDP_UMEM_REG` (first socket only) → ring sizes → `XDP_MMAP_OFFSETS` → mmap the rings
+//! → bind → read back `XDP_OPTIONS`.
+//!
+//! Settings inherited through the shared UMEM: the kernel binds every socket that
+//! shares a UMEM in the mode of the socket that registered it (copy or zero-copy) and
+//! with its need_wakeup setting; it rejects explicit flags on a shared bind. So with a
+//! UMEM shared between a zero-copy NIC queue and veths (copy only), register the UMEM
+//! on a socket bound in [`BindMode::Copy`], or give the NIC its own UMEM.
+
+use std::cell::Cell;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex};
+
+use crate::error::XskError;
+use crate::if_xdp::{self, sockaddr_xdp, xdp_mmap_offsets, XdpDesc};
+use crate::mmap::Mmap;
+use crate::ring::{ConsumerRing, LayoutError, ProducerRing};
+use crate::stats::{WakeupCounters, XdpStatistics};
+use crate::syscall;
+use crate::umem::{Registry, Umem};
+
+/// How to bind, and (from [`XskSocket::bound_mode`]) how the socket was bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindMode {
+    /// `XDP_COPY`: works on every driver (the kernel copies frames in and out of the UMEM).
+    Copy,
+    /// `XDP_ZEROCOPY`: the driver DMAs into the UMEM; fails with EOPNOTSUPP if unsupported.
+    ZeroCopy,
+    /// No flag: the kernel tries zero-copy and falls back to copy.
+    Auto,
+}
+
+impl fmt::Display for BindMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BindMode::Copy => "copy mode",
+            BindMode::ZeroCopy => "zero-copy mode",
+            BindMode::Auto => "zero-copy with fallback to copy",
+        })
+    }
+}
+
+/// Busy-poll settings (`SO_BUSY_POLL`, `SO_BUSY_POLL_BUDGET`, `SO_PREFER_BUSY_POLL`).
+/// Failures to set them are logged, not fatal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusyPoll {
+    pub usecs: u32,
+    pub budget: u32,
+    pub prefer: bool,
+}
+
+/// Where and how to bind one socket. Ring sizes come from the [`Umem`]'s config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketConfig {
+    pub ifindex: u32,
+    pub queue_id: u32,
+    pub bind: BindMode,
+    /// `XDP_USE_NEED_WAKEUP`: the kernel flags the fill/TX ring when it needs a syscall;
+    /// without it every batch needs one.
+    pub need_wakeup: bool,
+    pub busy_poll: Option<BusyPoll>,
+}
+
+impl SocketConfig {
+    /// Queue `queue_id` of `ifindex`, [`BindMode::Auto`], need_wakeup on, no busy poll.
+    pub fn new(ifindex: u32, queue_id: u32) -> Self {
+        SocketConfig {
+            ifindex,
+            queue_id,
+            bind: BindMode::Auto,
+            need_wakeup: true,
+            busy_poll: None,
+        }
+    }
+}
+
+/// Published occupancy of a socket's four rings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RingOccupancy {
+    pub fill: usize,
+    pub rx: usize,
+    pub tx: usize,
+    pub completion: usize,
+}
+
+/// An AF_XDP socket and its mapped rings. Not `Sync`: one worker thread drives it.
+/// Dropping it unmaps the rings and closes the fd; frames still in its rings are not
+/// returned to the [`Umem`].
+#[derive(Debug)]
+pub struct XskSocket {
+    // Rings first: they are unmapped before the fd is closed.
+    rx: Option<ConsumerRing<XdpDesc>>,
+    tx: Option<ProducerRing<XdpDesc>>,
+    fill: ProducerRing<u64>,
+    comp: ConsumerRing<u64>,
+    mode: BindMode,
+    need_wakeup: bool,
+    ifindex: u32,
+    queue_id: u32,
+    umem_id: usize,
+    pushed: u64,
+    completed: u64,
+    counters: Cell<WakeupCounters>,
+    registry: Option<Arc<Mutex<Registry>>>,
+    /// `None` for fake sockets (tests).
+    fd: Option<OwnedFd>,
+}
+
+impl XskSocket {
+    /// Creates a socket on `umem` bound to `cfg.ifindex`/`cfg.queue_id`.
+    ///
+    /// The first socket on a `Umem` registers it (`XDP_UMEM_REG`) and binds normally;
+    /// later sockets bind with `XDP_SHARED_UMEM` and the fd of a live socket on the same
+    /// `Umem`, each with its own fill and completion ring. Each socket must be on a
+    /// different interface+queue (the kernel rejects a second socket on the same one
+    /// with its own fill ring). A shared socket inherits mode and need_wakeup from the
+    /// registering socket (see module docs): an explicit `bind` that contradicts it is
+    /// an error, a different `need_wakeup` is logged and overridden.
+    pub fn new(umem: &mut Umem, cfg: &SocketConfig) -> Result<XskSocket, XskError> {
+        if cfg.ifindex == 0 {
+            return Err(XskError::Config("ifindex 0 is not an interface".into()));
+        }
+        let (ifindex, queue_id) = (cfg.ifindex, cfg.queue_id);
+        let ucfg = *umem.config();
+        let registry = umem.registry.clone();
+        // Held across bind so the shared fd cannot be closed underneath us.
+        let mut reg = registry.lock().unwrap_or_else(|p| p.into_inner());
+        let shared_fd = reg.fds.first().copied();
+
+        let fd = syscall::xdp_socket().map_err(|source| XskError::Socket { source })?;
+        let opt_err = |opt: &'static str| {
+            move |source: io::Error| XskError::SockOpt {
+                opt,
+                ifindex,
+                queue_id,
+                source,
+            }
+        };
+
+        let (flags, need_wakeup, mode_desc) = match shared_fd {
+            None => {
+                let area = umem.area();
+                let ureg = if_xdp::xdp_umem_reg {
+                    addr: area.as_ptr() as u64,
+                    len: area.len() as u64,
+                    chunk_size: ucfg.frame_size,
+                    headroom: ucfg.headroom,
+                    flags: 0,
+                    tx_metadata_len: 0,
+                };
+                syscall::setsockopt(&fd, if_xdp::SOL_XDP, if_xdp::XDP_UMEM_REG, &ureg)
+                    .map_err(opt_err("XDP_UMEM_REG"))?;
+                let mut flags = match cfg.bind {
+                    BindMode::Copy => if_xdp::XDP_COPY,
+                    BindMode::ZeroCopy => if_xdp::XDP_ZEROCOPY,
+                    BindMode::Auto => 0,
+                };
+                if cfg.need_wakeup {
+                    flags |= if_xdp::XDP_USE_NEED_WAKEUP;
+                }
+                (flags, cfg.need_wakeup, cfg.bind.to_string())
+            }
+            Some(sfd) => {
+                let umem_mode = reg.mode.unwrap_or(BindMode::Auto);
+                if matches!(
+                    (cfg.bind, umem_mode),
+                    (BindMode::Copy, BindMode::ZeroCopy) | (BindMode::ZeroCopy, BindMode::Copy)
+                ) {
+                    return Err(XskError::Config(format!(
+                        "socket for ifindex {ifindex} queue {queue_id} asks for {} but its UMEM is shared with a socket \
+                         bound in {umem_mode}, which the kernel forces on every socket of the UMEM: use BindMode::Auto, \
+                         or give this interface its own Umem",
+                        cfg.bind
+                    )));
+                }
+                if cfg.need_wakeup != reg.need_wakeup {
+                    log::warn!(
+                        "AF_XDP socket for ifindex {ifindex} queue {queue_id}: need_wakeup={} ignored, \
+                         the shared UMEM's first socket set need_wakeup={}",
+                        cfg.need_wakeup,
+                        reg.need_wakeup
+                    );
+                }
+                (
+                    if_xdp::XDP_SHARED_UMEM,
+                    reg.need_wakeup,
+                    format!("shared UMEM with fd {sfd}, inheriting {umem_mode}"),
+                )
+            }
+        };
+
+        let ring_size = |name: &'static str, opt: libc::c_int, size: u32| -> Result<(), XskError> {
+            let v = size as libc::c_int;
+            syscall::setsockopt(&fd, if_xdp::SOL_XDP, opt, &v).map_err(opt_err(name))
+        };
+        ring_size(
+            "XDP_UMEM_FILL_RING",
+            if_xdp::XDP_UMEM_FILL_RING,
+            ucfg.fill_size,
+        )?;
+        ring_size(
+            "XDP_UMEM_COMPLETION_RING",
+            if_xdp::XDP_UMEM_COMPLETION_RING,
+            ucfg.comp_size,
+        )?;
+        if ucfg.rx_size > 0 {
+            ring_size("XDP_RX_RING", if_xdp::XDP_RX_RING, ucfg.rx_size)?;
+        }
+        if ucfg.tx_size > 0 {
+            ring_size("XDP_TX_RING", if_xdp::XDP_TX_RING, ucfg.tx_size)?;
+        }
+        let (off, _) =
+            syscall::getsockopt::<xdp_mmap_offsets>(&fd, if_xdp::SOL_XDP, if_xdp::XDP_MMAP_OFFSETS)
+                .map_err(opt_err("getsockopt XDP_MMAP_OFFSETS"))?;
+
+        let raw = fd.as_raw_fd();
+        let map = |what: &'static str, desc_off: u64, entries: u32, entry: usize, pgoff| {
+            let len = desc_off as usize + entries as usize * entry;
+            Mmap::socket_ring(raw, len, pgoff)
+                .map(Arc::new)
+                .map_err(|source| XskError::Mmap { what, len, source })
+        };
+        let layout = |e: LayoutError| {
+            XskError::Config(format!("kernel ring layout not understood: {}", e.0))
+        };
+        let fill = ProducerRing::new(
+            map(
+                "fill ring",
+                off.fr.desc,
+                ucfg.fill_size,
+                8,
+                if_xdp::XDP_UMEM_PGOFF_FILL_RING,
+            )?,
+            &off.fr,
+            ucfg.fill_size,
+        )
+        .map_err(layout)?;
+        let comp = ConsumerRing::new(
+            map(
+                "completion ring",
+                off.cr.desc,
+                ucfg.comp_size,
+                8,
+                if_xdp::XDP_UMEM_PGOFF_COMPLETION_RING,
+            )?,
+            &off.cr,
+            ucfg.comp_size,
+        )
+        .map_err(layout)?;
+        let desc = std::mem::size_of::<XdpDesc>();
+        let rx = if ucfg.rx_size > 0 {
+            Some(
+                ConsumerRing::new(
+                    map(
+                        "RX ring",
+                        off.rx.desc,
+                        ucfg.rx_size,
+                        desc,
+                        if_xdp::XDP_PGOFF_RX_RING,
+                    )?,
+                    &off.rx,
+                    ucfg.rx_size,
+                )
+                .map_err(layout)?,
+            )
+        } else {
+            None
+        };
+        let tx = if ucfg.tx_size > 0 {
+            Some(
+                ProducerRing::new(
+                    map(
+                        "TX ring",
+                        off.tx.desc,
+                        ucfg.tx_size,
+                        desc,
+                        if_xdp::XDP_PGOFF_TX_RING,
+                    )?,
+                    &off.tx,
+                    ucfg.tx_size,
+                )
+                .map_err(layout)?,
+            )
+        } else {
+            None
+        };
+
+        let addr = sockaddr_xdp {
+            sxdp_family: if_xdp::AF_XDP as u16,
+            sxdp_flags: flags,
+            sxdp_ifindex: ifindex,
+            sxdp_queue_id: queue_id,
+            sxdp_shared_umem_fd: shared_fd.map_or(0, |f| f as u32),
+        };
+        syscall::bind_xdp(&fd, &addr).map_err(|source| XskError::Bind {
+            ifindex,
+            queue_id,
+            mode: mode_desc,
+            source,
+        })?;
+
+        let mode = match syscall::getsockopt::<if_xdp::xdp_options>(
+            &fd,
+            if_xdp::SOL_XDP,
+            if_xdp::XDP_OPTIONS,
+        ) {
+            Ok((o, _)) if o.flags & if_xdp::XDP_OPTIONS_ZEROCOPY != 0 => BindMode::ZeroCopy,
+            Ok(_) => BindMode::Copy,
+            Err(e) => {
+                log::warn!(
+                    "getsockopt XDP_OPTIONS failed ({e}); assuming the socket is in copy mode"
+                );
+                BindMode::Copy
+            }
+        };
+        if shared_fd.is_none() {
+            reg.mode = Some(mode);
+            reg.need_wakeup = need_wakeup;
+        }
+        reg.fds.push(raw);
+        drop(reg);
+
+        if let Some(bp) = cfg.busy_poll {
+            set_busy_poll(&fd, ifindex, queue_id, &bp);
+        }
+        log::debug!("AF_XDP socket fd {raw} bound to ifindex {ifindex} queue {queue_id} in {mode}");
+
+        Ok(XskSocket {
+            rx,
+            tx,
+            fill,
+            comp,
+            mode,
+            need_wakeup,
+            ifindex,
+            queue_id,
+            umem_id: umem.id(),
+            pushed: 0,
+            completed: 0,
+            counters: Cell::new(WakeupCounters::default()),
+            registry: Some(registry),
+            fd: Some(fd),
+        })
+    }
+
+    /// A socket over fake rings (no fd), for tests.
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn fake(
+        umem: &Umem,
+        need_wakeup: bool,
+        rx: Option<ConsumerRing<XdpDesc>>,
+        tx: Option<ProducerRing<XdpDesc>>,
+        fill: ProducerRing<u64>,
+        comp: ConsumerRing<u64>,
+    ) -> XskSocket {
+        XskSocket {
+            rx,
+            tx,
+            fill,
+            comp,
+            mode: BindMode::Copy,
+            need_wakeup,
+            ifindex: 0,
+            queue_id: 0,
+            umem_id: umem.id(),
+            pushed: 0,
+            completed: 0,
+            counters: Cell::new(WakeupCounters::default()),
+            registry: None,
+            fd: None,
+        }
+    }
+
+    /// The socket fd (for poll/epoll and XSKMAP insertion); -1 for a fake socket.
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_ref().map_or(-1, |f| f.as_raw_fd())
+    }
+
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    pub fn queue_id(&self) -> u32 {
+        self.queue_id
+    }
+
+    /// The mode actually obtained: [`BindMode::Copy`] or [`BindMode::ZeroCopy`].
+    pub fn bound_mode(&self) -> BindMode {
+        self.mode
+    }
+
+    /// Whether the socket was bound with `XDP_USE_NEED_WAKEUP` (possibly inherited).
+    pub fn need_wakeup_enabled(&self) -> bool {
+        self.need_wakeup
+    }
+
+    pub(crate) fn umem_id(&self) -> usize {
+        self.umem_id
+    }
+
+    fn check_umem(&self, umem: &Umem) {
+        debug_assert_eq!(
+            self.umem_id,
+            umem.id(),
+            "socket on ifindex {} queue {} used with a Umem it is not bound to",
+            self.ifindex,
+            self.queue_id
+        );
+    }
+
+    // ---- fill ring ----
+
+    /// Moves up to `max` frames from the free list into the fill ring; returns how many.
+    pub fn fill(&mut self, umem: &mut Umem, max: usize) -> usize {
+        self.check_umem(umem);
+        let room = self.fill.free(u32::try_from(max).unwrap_or(u32::MAX)) as usize;
+        let fill = &mut self.fill;
+        umem.give_frames(max.min(room), |addrs| fill.push_slice(addrs))
+    }
+
+    /// True if the kernel asked for a syscall ([`XskSocket::wakeup_rx`]) to process the
+    /// fill ring; always true when need_wakeup is off.
+    pub fn fill_needs_wakeup(&self) -> bool {
+        !self.need_wakeup || self.fill.needs_wakeup()
+    }
+
+    // ---- RX ring ----
+
+    /// Consumes up to `max` received descriptors, appending them to `out` (it is not
+    /// cleared), and releases their ring slots. The frames are now the caller's: push
+    /// them to a TX ring or give them back with [`Umem::free_frame`].
+    pub fn rx_batch(&mut self, out: &mut Vec<XdpDesc>, max: usize) -> usize {
+        match &mut self.rx {
+            Some(rx) => rx.consume_into(out, max),
+            None => 0,
+        }
+    }
+
+    /// Descriptors waiting in the RX ring.
+    pub fn rx_pending(&self) -> usize {
+        self.rx.as_ref().map_or(0, |r| r.pending() as usize)
+    }
+
+    // ---- TX ring ----
+
+    /// Free TX ring slots.
+    pub fn tx_free(&self) -> usize {
+        self.tx.as_ref().map_or(0, |r| r.free_now() as usize)
+    }
+
+    /// Produces as many of `descs` as fit into the TX ring (in order) and returns the
+    /// count; the rest stay the caller's. Call [`XskSocket::kick_tx`] when
+    /// [`XskSocket::tx_needs_wakeup`] says so.
+    pub fn tx_push(&mut self, descs: &[XdpDesc]) -> usize {
+        let n = match &mut self.tx {
+            Some(tx) => tx.push_slice(descs),
+            None => 0,
+        };
+        self.pushed += n as u64;
+        n
+    }
+
+    /// Descriptors in the TX ring not yet taken by the kernel.
+    pub fn tx_queued(&self) -> usize {
+        self.tx.as_ref().map_or(0, |r| r.occupancy() as usize)
+    }
+
+    /// Frames pushed to TX and not yet returned by [`XskSocket::complete`]
+    /// (TX ring + in flight in the kernel + completion ring).
+    pub fn tx_outstanding(&self) -> usize {
+        self.pushed.wrapping_sub(self.completed) as usize
+    }
+
+    /// True if the kernel needs a `sendto` to process the TX ring; always true when
+    /// need_wakeup is off. In copy mode the kernel always sets it.
+    pub fn tx_needs_wakeup(&self) -> bool {
+        match &self.tx {
+            Some(tx) => !self.need_wakeup || tx.needs_wakeup(),
+            None => false,
+        }
+    }
+
+    /// `sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0)`. EAGAIN, EBUSY, ENOBUFS and ENETDOWN
+    /// are counted ([`XskSocket::wakeup_counters`]) and return `Ok`. In copy mode one
+    /// call sends at most 32 frames (the kernel's `TX_BATCH_SIZE`), returning EAGAIN if
+    /// more remain: kick again while [`XskSocket::tx_queued`] is non-zero.
+    pub fn kick_tx(&self) -> Result<(), XskError> {
+        self.bump(|c| c.tx_kicks += 1);
+        let Some(fd) = &self.fd else { return Ok(()) };
+        match syscall::sendto_kick(fd.as_raw_fd()) {
+            Ok(()) => Ok(()),
+            Err(e) => self.transient_or(e, "sendto (TX kick)"),
+        }
+    }
+
+    /// `recvfrom(fd, NULL, 0, MSG_DONTWAIT, NULL, NULL)`: wakes the kernel to process
+    /// the fill ring (and runs a busy-poll round if busy polling is on). Transient
+    /// errnos as in [`XskSocket::kick_tx`].
+    pub fn wakeup_rx(&self) -> Result<(), XskError> {
+        self.bump(|c| c.rx_wakeups += 1);
+        let Some(fd) = &self.fd else { return Ok(()) };
+        match syscall::recvfrom_wakeup(fd.as_raw_fd()) {
+            Ok(()) => Ok(()),
+            Err(e) => self.transient_or(e, "recvfrom (RX wakeup)"),
+        }
+    }
+
+    fn bump(&self, f: impl FnOnce(&mut WakeupCounters)) {
+        let mut c = self.counters.get();
+        f(&mut c);
+        self.counters.set(c);
+    }
+
+    fn transient_or(&self, e: io::Error, op: &'static str) -> Result<(), XskError> {
+        match e.raw_os_error() {
+            Some(libc::EAGAIN) => self.bump(|c| c.eagain += 1),
+            Some(libc::EBUSY) => self.bump(|c| c.ebusy += 1),
+            Some(libc::ENOBUFS) => self.bump(|c| c.enobufs += 1),
+            Some(libc::ENETDOWN) => self.bump(|c| c.enetdown += 1),
+            _ => {
+                return Err(XskError::Wakeup {
+                    op,
+                    fd: self.fd(),
+                    source: e,
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts of wake-up syscalls and their transient failures.
+    pub fn wakeup_counters(&self) -> WakeupCounters {
+        self.counters.get()
+    }
+
+    // ---- completion ring ----
+
+    /// Moves up to `max` completed TX frames back to the free list; returns how many.
+    pub fn complete(&mut self, umem: &mut Umem, max: usize) -> usize {
+        self.check_umem(umem);
+        let n = self.comp.consume_with(max, |addr| umem.free_frame(addr));
+        self.completed += n as u64;
+        n
+    }
+
+    // ---- statistics ----
+
+    /// `getsockopt(XDP_STATISTICS)`. A fake socket reports zeros.
+    pub fn statistics(&self) -> Result<XdpStatistics, XskError> {
+        let Some(fd) = &self.fd else {
+            return Ok(XdpStatistics::default());
+        };
+        let (s, _len) = syscall::getsockopt::<if_xdp::xdp_statistics>(
+            fd,
+            if_xdp::SOL_XDP,
+            if_xdp::XDP_STATISTICS,
+        )
+        .map_err(|source| XskError::SockOpt {
+            opt: "getsockopt XDP_STATISTICS",
+            ifindex: self.ifindex,
+            queue_id: self.queue_id,
+            source,
+        })?;
+        Ok(s.into())
+    }
+
+    /// Published occupancy of the four rings (`producer - consumer` from the mappings).
+    pub fn ring_occupancy(&self) -> RingOccupancy {
+        RingOccupancy {
+            fill: self.fill.occupancy() as usize,
+            rx: self.rx.as_ref().map_or(0, |r| r.occupancy() as usize),
+            tx: self.tx.as_ref().map_or(0, |r| r.occupancy() as usize),
+            completion: self.comp.occupancy() as usize,
+        }
+    }
+}
+
+impl Drop for XskSocket {
+    fn drop(&mut self) {
+        if let (Some(reg), Some(fd)) = (&self.registry, &self.fd) {
+            let raw = fd.as_raw_fd();
+            let mut reg = reg.lock().unwrap_or_else(|p| p.into_inner());
+            reg.fds.retain(|&f| f != raw);
+        }
+        // Fields drop next: rings are unmapped, then the fd is closed.
+    }
+}
+
+fn set_busy_poll(fd: &OwnedFd, ifindex: u32, queue_id: u32, bp: &BusyPoll) {
+    let opts = [
+        (
+            "SO_PREFER_BUSY_POLL",
+            if_xdp::SO_PREFER_BUSY_POLL,
+            libc::c_int::from(bp.prefer),
+        ),
+        (
+            "SO_BUSY_POLL",
+            if_xdp::SO_BUSY_POLL,
+            bp.usecs as libc::c_int,
+        ),
+        (
+            "SO_BUSY_POLL_BUDGET",
+            if_xdp::SO_BUSY_POLL_BUDGET,
+            bp.budget as libc::c_int,
+        ),
+    ];
+    for (name, opt, val) in opts {
+        if let Err(e) = syscall::setsockopt(fd, libc::SOL_SOCKET, opt, &val) {
+            log::warn!(
+                "AF_XDP socket for ifindex {ifindex} queue {queue_id}: setting {name}={val} failed ({e}); \
+                 continuing without it (SO_BUSY_POLL_BUDGET above the default needs CAP_NET_ADMIN)"
+            );
+        }
+    }
+}

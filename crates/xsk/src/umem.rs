@@ -1,0 +1,471 @@
+//! The UMEM: one anonymous mapping cut into equal power-of-two frames ("chunks"), plus
+//! the free list of frame addresses that userspace owns.
+//!
+//! Frame addresses are byte offsets into the area. Addresses the kernel hands back (RX
+//! descriptors) point at packet data inside a chunk (chunk base + headroom +
+//! `XDP_PACKET_HEADROOM` in copy mode); [`Umem::free_frame`] and [`Umem::chunk_mut`]
+//! accept any address inside a chunk.
+//!
+//! Ownership: the kernel pins the area when the first socket registers it. Keep the
+//! `Umem` alive as long as any socket on it (declare sockets before the `Umem` in a
+//! struct so they drop first). Frames still in a socket's rings when it is dropped do
+//! not come back to the free list.
+
+use std::os::fd::RawFd;
+use std::sync::{Arc, Mutex};
+
+use crate::error::XskError;
+use crate::mmap::Mmap;
+use crate::socket::{BindMode, XskSocket};
+use crate::syscall;
+
+/// Geometry of a UMEM and default ring sizes of the sockets bound to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UmemConfig {
+    /// Number of frames.
+    pub frame_count: u32,
+    /// Bytes per frame: 2048 or 4096 (a power of two, at most the page size).
+    pub frame_size: u32,
+    /// `XDP_UMEM_REG` headroom: bytes the kernel leaves free in front of received data,
+    /// on top of its own 256-byte `XDP_PACKET_HEADROOM`.
+    pub headroom: u32,
+    /// Fill ring entries per socket (power of two).
+    pub fill_size: u32,
+    /// Completion ring entries per socket (power of two).
+    pub comp_size: u32,
+    /// RX ring entries per socket (power of two; 0 = no RX ring).
+    pub rx_size: u32,
+    /// TX ring entries per socket (power of two; 0 = no TX ring).
+    pub tx_size: u32,
+}
+
+impl Default for UmemConfig {
+    fn default() -> Self {
+        UmemConfig {
+            frame_count: 4096,
+            frame_size: 4096,
+            headroom: 0,
+            fill_size: 2048,
+            comp_size: 2048,
+            rx_size: 2048,
+            tx_size: 2048,
+        }
+    }
+}
+
+impl UmemConfig {
+    fn validate(&self) -> Result<(), XskError> {
+        let page = syscall::page_size() as u32;
+        let bad = |m: String| Err(XskError::Config(m));
+        if !self.frame_size.is_power_of_two() || self.frame_size < 2048 || self.frame_size > page {
+            return bad(format!(
+                "frame_size {} must be a power of two from 2048 to the page size ({page})",
+                self.frame_size
+            ));
+        }
+        if self.frame_count == 0 {
+            return bad("frame_count must be at least 1".into());
+        }
+        if u64::from(self.headroom) + u64::from(crate::if_xdp::XDP_PACKET_HEADROOM)
+            >= u64::from(self.frame_size)
+        {
+            return bad(format!(
+                "headroom {} plus the kernel's {}-byte XDP_PACKET_HEADROOM leaves no room for data in a {}-byte frame",
+                self.headroom,
+                crate::if_xdp::XDP_PACKET_HEADROOM,
+                self.frame_size
+            ));
+        }
+        for (name, v, zero_ok) in [
+            ("fill_size", self.fill_size, false),
+            ("comp_size", self.comp_size, false),
+            ("rx_size", self.rx_size, true),
+            ("tx_size", self.tx_size, true),
+        ] {
+            if !(v.is_power_of_two() || (zero_ok && v == 0)) {
+                return bad(format!("{name} {v} must be a power of two"));
+            }
+        }
+        if self.rx_size == 0 && self.tx_size == 0 {
+            return bad("a socket needs an RX or a TX ring: rx_size and tx_size are both 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// Which live sockets share this UMEM's kernel registration, and the settings they
+/// inherit from the socket that registered it.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    /// Fds of live bound sockets on this UMEM; any of them can be the
+    /// `sxdp_shared_umem_fd` of the next one.
+    pub(crate) fds: Vec<RawFd>,
+    /// Mode and need_wakeup of the registering socket; the kernel forces them on every
+    /// socket that shares the UMEM.
+    pub(crate) mode: Option<BindMode>,
+    pub(crate) need_wakeup: bool,
+}
+
+/// A UMEM area and its free list. See the module docs for ownership rules.
+#[derive(Debug)]
+pub struct Umem {
+    area: Mmap,
+    cfg: UmemConfig,
+    free: Vec<u64>,
+    /// Debug builds: which frames are on the free list, to catch double frees.
+    #[cfg(debug_assertions)]
+    on_free_list: Vec<bool>,
+    pub(crate) registry: Arc<Mutex<Registry>>,
+}
+
+impl Umem {
+    /// Maps `frame_count * frame_size` bytes (anonymous, pre-faulted best effort) and
+    /// puts every frame on the free list. Registration with the kernel happens when the
+    /// first socket is created on it. Raises RLIMIT_MEMLOCK best effort.
+    pub fn new(cfg: &UmemConfig) -> Result<Umem, XskError> {
+        cfg.validate()?;
+        syscall::raise_memlock_once();
+        let len = u64::from(cfg.frame_count) * u64::from(cfg.frame_size);
+        let len = usize::try_from(len)
+            .map_err(|_| XskError::Config(format!("UMEM of {len} bytes does not fit in memory")))?;
+        let area = Mmap::anonymous(len, true).map_err(|source| XskError::Mmap {
+            what: "UMEM area",
+            len,
+            source,
+        })?;
+        // Hand out low addresses first (pop from the end).
+        let free = (0..u64::from(cfg.frame_count))
+            .rev()
+            .map(|i| i * u64::from(cfg.frame_size))
+            .collect();
+        Ok(Umem {
+            area,
+            cfg: *cfg,
+            free,
+            #[cfg(debug_assertions)]
+            on_free_list: vec![true; cfg.frame_count as usize],
+            registry: Arc::new(Mutex::new(Registry::default())),
+        })
+    }
+
+    /// The configuration this UMEM was created with.
+    pub fn config(&self) -> &UmemConfig {
+        &self.cfg
+    }
+
+    pub fn frame_size(&self) -> u32 {
+        self.cfg.frame_size
+    }
+
+    pub fn frame_count(&self) -> u32 {
+        self.cfg.frame_count
+    }
+
+    /// `XDP_UMEM_REG` headroom.
+    pub fn headroom(&self) -> u32 {
+        self.cfg.headroom
+    }
+
+    /// Base address of the chunk that contains `addr`.
+    pub fn chunk_base(&self, addr: u64) -> u64 {
+        addr & !(u64::from(self.cfg.frame_size) - 1)
+    }
+
+    fn chunk_range(&self, addr: u64) -> (usize, usize) {
+        let base = self.chunk_base(addr);
+        let fs = self.cfg.frame_size as usize;
+        assert!(
+            base.checked_add(fs as u64)
+                .is_some_and(|end| end <= self.area.len() as u64),
+            "frame address {addr:#x} is outside the {}-byte UMEM",
+            self.area.len()
+        );
+        (base as usize, (addr - base) as usize)
+    }
+
+    /// The whole chunk that contains `addr`, for in-place rewrite, and the offset of
+    /// `addr` within it. Panics if `addr` is outside the UMEM.
+    pub fn chunk_mut(&mut self, addr: u64) -> (&mut [u8], usize) {
+        let (base, off) = self.chunk_range(addr);
+        let fs = self.cfg.frame_size as usize;
+        // SAFETY: `base + fs <= area.len()` was checked, so the range is inside our live
+        // mapping, and `&mut self` makes this the only Rust borrow of the area. The
+        // kernel writes only chunks that userspace handed it through the fill ring; a
+        // caller that rewrites a chunk it gave away races with DMA/copy but cannot break
+        // Rust's memory safety (u8 has no invalid values).
+        let chunk = unsafe { std::slice::from_raw_parts_mut(self.area.as_ptr().add(base), fs) };
+        (chunk, off)
+    }
+
+    /// Read-only view of the chunk that contains `addr` and the offset of `addr` in it.
+    /// Panics if `addr` is outside the UMEM.
+    pub fn chunk(&self, addr: u64) -> (&[u8], usize) {
+        let (base, off) = self.chunk_range(addr);
+        let fs = self.cfg.frame_size as usize;
+        // SAFETY: in bounds as in `chunk_mut`; `&self` excludes Rust writers meanwhile.
+        let chunk = unsafe { std::slice::from_raw_parts(self.area.as_ptr().add(base), fs) };
+        (chunk, off)
+    }
+
+    /// Takes a frame (chunk base address) off the free list.
+    pub fn alloc_frame(&mut self) -> Option<u64> {
+        let addr = self.free.pop()?;
+        #[cfg(debug_assertions)]
+        {
+            self.on_free_list[(addr / u64::from(self.cfg.frame_size)) as usize] = false;
+        }
+        Some(addr)
+    }
+
+    /// Returns the frame containing `addr` to the free list (normalised to its chunk
+    /// base). Debug builds panic on a double free or an address outside the UMEM.
+    pub fn free_frame(&mut self, addr: u64) {
+        let base = self.chunk_base(addr);
+        debug_assert!(
+            base < self.area.len() as u64,
+            "freeing frame {addr:#x} outside the UMEM"
+        );
+        #[cfg(debug_assertions)]
+        {
+            let i = (base / u64::from(self.cfg.frame_size)) as usize;
+            assert!(
+                !self.on_free_list[i],
+                "double free of UMEM frame {base:#x} (address {addr:#x})"
+            );
+            self.on_free_list[i] = true;
+        }
+        self.free.push(base);
+    }
+
+    /// Frames on the free list.
+    pub fn free_frames(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Frames not on the free list (in rings, in the kernel, or held by the caller).
+    pub fn in_use(&self) -> usize {
+        self.cfg.frame_count as usize - self.free.len()
+    }
+
+    /// Moves up to `n` frames from the free list into `f`, which takes a slice of
+    /// addresses and returns how many it accepted (from the end of the slice's front).
+    pub(crate) fn give_frames(&mut self, n: usize, f: impl FnOnce(&[u64]) -> usize) -> usize {
+        let n = n.min(self.free.len());
+        let start = self.free.len() - n;
+        let taken = f(&self.free[start..]);
+        debug_assert!(taken <= n);
+        #[cfg(debug_assertions)]
+        for &a in &self.free[start..start + taken] {
+            self.on_free_list[(a / u64::from(self.cfg.frame_size)) as usize] = false;
+        }
+        // Keep the frames that were not accepted: they are the tail after `taken`.
+        self.free.drain(start..start + taken);
+        taken
+    }
+
+    /// Identity of the mapping, to check that a socket belongs to this UMEM.
+    pub(crate) fn id(&self) -> usize {
+        self.area.as_ptr() as usize
+    }
+
+    pub(crate) fn area(&self) -> &Mmap {
+        &self.area
+    }
+
+    /// Where every frame is, as far as userspace can see: the free list, the four rings
+    /// of each socket (published `producer - consumer` read from the shared mappings),
+    /// and `held_by_caller` (frames taken from RX or `alloc_frame` and not yet pushed to
+    /// TX or freed). The remainder is held inside the kernel. Sockets must be on this
+    /// UMEM.
+    pub fn accounting(&self, sockets: &[&XskSocket], held_by_caller: usize) -> FrameAccounting {
+        let mut a = FrameAccounting {
+            frame_count: self.cfg.frame_count as usize,
+            free: self.free.len(),
+            held_by_caller,
+            foreign_sockets: 0,
+            ..FrameAccounting::default()
+        };
+        for s in sockets {
+            if s.umem_id() != self.id() {
+                a.foreign_sockets += 1;
+                continue;
+            }
+            let o = s.ring_occupancy();
+            a.fill += o.fill;
+            a.rx += o.rx;
+            a.tx += o.tx;
+            a.completion += o.completion;
+        }
+        a
+    }
+
+    /// Checks that every frame is in exactly one place:
+    /// free list + fill + RX + TX + completion rings + `held_by_caller` == frame_count.
+    ///
+    /// Exact only when the kernel holds no frame: no TX in flight between the TX and
+    /// completion rings, and (zero-copy) no frames posted to the NIC. In copy mode this
+    /// holds once traffic has stopped and completions have been drained of in-flight
+    /// sends. While traffic runs, use [`Umem::accounting`] and its `kernel_held()`.
+    pub fn check_accounting(
+        &self,
+        sockets: &[&XskSocket],
+        held_by_caller: usize,
+    ) -> Result<(), String> {
+        let a = self.accounting(sockets, held_by_caller);
+        if a.foreign_sockets > 0 {
+            return Err(format!(
+                "{} socket(s) passed are not on this UMEM; {a}",
+                a.foreign_sockets
+            ));
+        }
+        if a.visible() != a.frame_count {
+            return Err(format!(
+                "frame accounting mismatch: {} frames seen, {} exist ({}); {a}",
+                a.visible(),
+                a.frame_count,
+                if a.visible() > a.frame_count {
+                    "some frame is in two places"
+                } else {
+                    "frames leaked or held by the kernel"
+                }
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where the frames of one UMEM are (see [`Umem::accounting`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameAccounting {
+    pub frame_count: usize,
+    pub free: usize,
+    pub fill: usize,
+    pub rx: usize,
+    pub tx: usize,
+    pub completion: usize,
+    pub held_by_caller: usize,
+    /// Sockets passed in that are not on this UMEM (not counted).
+    pub foreign_sockets: usize,
+}
+
+impl FrameAccounting {
+    /// Frames userspace can see.
+    pub fn visible(&self) -> usize {
+        self.free + self.fill + self.rx + self.tx + self.completion + self.held_by_caller
+    }
+
+    /// `frame_count - visible`: frames inside the kernel (or leaked). Negative means a
+    /// frame was counted twice, which is a bug (or a race with the kernel publishing a
+    /// ring index).
+    pub fn kernel_held(&self) -> isize {
+        self.frame_count as isize - self.visible() as isize
+    }
+}
+
+impl std::fmt::Display for FrameAccounting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "frames={} free={} fill={} rx={} tx={} completion={} caller={} kernel/unaccounted={}",
+            self.frame_count,
+            self.free,
+            self.fill,
+            self.rx,
+            self.tx,
+            self.completion,
+            self.held_by_caller,
+            self.kernel_held()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> UmemConfig {
+        UmemConfig {
+            frame_count: 16,
+            frame_size: 2048,
+            headroom: 0,
+            fill_size: 8,
+            comp_size: 8,
+            rx_size: 8,
+            tx_size: 8,
+        }
+    }
+
+    #[test]
+    fn default_config_is_valid() {
+        UmemConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn rejects_bad_geometry() {
+        let e = Umem::new(&UmemConfig {
+            frame_size: 3000,
+            ..small()
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("frame_size 3000 must be a power of two"),
+            "{e}"
+        );
+        let e = Umem::new(&UmemConfig {
+            headroom: 1800,
+            ..small()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("XDP_PACKET_HEADROOM"), "{e}");
+        let e = Umem::new(&UmemConfig {
+            fill_size: 100,
+            ..small()
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("fill_size 100 must be a power of two"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn alloc_free_and_chunks() {
+        let mut u = Umem::new(&small()).unwrap();
+        assert_eq!(u.free_frames(), 16);
+        let a = u.alloc_frame().unwrap();
+        let b = u.alloc_frame().unwrap();
+        assert_eq!((a, b), (0, 2048));
+        assert_eq!(u.in_use(), 2);
+        let (chunk, off) = u.chunk_mut(b + 300);
+        assert_eq!((chunk.len(), off), (2048, 300));
+        chunk[off] = 0xab;
+        assert_eq!(u.chunk(b).0[300], 0xab);
+        // Freeing an address inside the chunk returns the chunk base.
+        u.free_frame(b + 300);
+        assert_eq!(u.alloc_frame(), Some(b));
+        u.free_frame(a);
+        u.free_frame(b);
+        assert_eq!(u.free_frames(), 16);
+        while u.alloc_frame().is_some() {}
+        assert_eq!(u.in_use(), 16);
+    }
+
+    #[test]
+    #[should_panic(expected = "outside")]
+    fn chunk_outside_panics() {
+        let mut u = Umem::new(&small()).unwrap();
+        let _ = u.chunk_mut(16 * 2048);
+    }
+
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "double free")]
+    fn double_free_panics_in_debug() {
+        let mut u = Umem::new(&small()).unwrap();
+        let a = u.alloc_frame().unwrap();
+        u.free_frame(a);
+        u.free_frame(a + 10);
+    }
+}

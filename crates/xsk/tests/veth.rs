@@ -1,0 +1,428 @@
+//! Real AF_XDP sockets on a veth pair inside a network namespace this test creates and
+//! deletes. Needs root (skipped otherwise). Only TX is exercised: RX needs an XDP
+//! program redirecting into an XSKMAP, which lives in the `bpf` crate. Binding, TX in
+//! copy mode, completions, shared UMEM and bind errors need no program.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use xsk::{BindMode, SocketConfig, Umem, UmemConfig, XdpDesc, XskError, XskSocket};
+
+const ETHERTYPE: u16 = 0x88b5; // IEEE local experimental
+const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
+const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0b];
+
+/// A network namespace, deleted on drop (also when the test panics).
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new() -> Netns {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "xsk-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        ip(&["netns", "add", &name]);
+        Netns { name }
+    }
+
+    /// Adds veth pair `a`/`b` with fixed MACs, both up.
+    fn veth(&self, a: &str, b: &str) {
+        let (ma, mb) = (mac_str(&MAC_A), mac_str(&MAC_B));
+        ip(&[
+            "-n", &self.name, "link", "add", a, "address", &ma, "type", "veth", "peer", "name", b,
+            "address", &mb,
+        ]);
+        for dev in [a, b] {
+            // No IPv6 autoconf chatter on the links.
+            let _ = Command::new("ip")
+                .args(["netns", "exec", &self.name, "sysctl", "-qw"])
+                .arg(format!("net.ipv6.conf.{dev}.disable_ipv6=1"))
+                .status();
+            ip(&["-n", &self.name, "link", "set", dev, "up"]);
+        }
+    }
+
+    /// Runs `f` on a thread that has entered this namespace.
+    fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/var/run/netns/{}", self.name);
+        let t = std::thread::spawn(move || {
+            let ns = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+            // SAFETY: setns on a valid namespace fd; it only changes this thread's netns.
+            let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        });
+        match t.join() {
+            Ok(v) => v,
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let ok = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            eprintln!("warning: could not delete netns {}", self.name);
+        }
+    }
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn mac_str(m: &[u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn can_run() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: AF_XDP veth test needs root (network namespaces, CAP_NET_RAW)");
+        return false;
+    }
+    if Command::new("ip").arg("-V").output().is_err() {
+        eprintln!("skipping: the `ip` tool (iproute2) is not installed");
+        return false;
+    }
+    true
+}
+
+fn ifindex(name: &str) -> u32 {
+    let c = CString::new(name).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated string.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    assert_ne!(i, 0, "no interface {name} in this netns");
+    i
+}
+
+/// AF_PACKET socket receiving our test ethertype on `ifindex`.
+fn packet_socket(ifindex: u32) -> OwnedFd {
+    let proto = ETHERTYPE.to_be();
+    // SAFETY: plain socket creation; result checked.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            i32::from(proto),
+        )
+    };
+    assert!(
+        fd >= 0,
+        "AF_PACKET socket: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: fd was just created and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = proto;
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: sll is a valid sockaddr_ll and its size is passed.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    assert_eq!(rc, 0, "bind AF_PACKET: {}", std::io::Error::last_os_error());
+    let tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 100_000,
+    };
+    // SAFETY: tv is a valid timeval and its size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as u32,
+        )
+    };
+    assert_eq!(rc, 0);
+    fd
+}
+
+/// Receives frames until `want` distinct sequence numbers arrived or 3 s passed.
+fn receive_frames(fd: &OwnedFd, tag: u32, want: usize) -> Vec<Vec<u8>> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut got: Vec<Option<Vec<u8>>> = vec![None; want];
+    let mut buf = [0u8; 2048];
+    while Instant::now() < deadline && got.iter().any(Option::is_none) {
+        // SAFETY: buf is a live, writable buffer of the length passed.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            continue; // timeout: check the deadline
+        }
+        let f = &buf[..n as usize];
+        if f.len() >= 22 && f[12..14] == ETHERTYPE.to_be_bytes() && f[14..18] == tag.to_be_bytes() {
+            let seq = u32::from_be_bytes(f[18..22].try_into().unwrap()) as usize;
+            if seq < want {
+                got[seq] = Some(f.to_vec());
+            }
+        }
+    }
+    let missing: Vec<usize> = (0..want).filter(|&i| got[i].is_none()).collect();
+    assert!(
+        missing.is_empty(),
+        "frames never arrived on the peer: {missing:?}"
+    );
+    got.into_iter().map(Option::unwrap).collect()
+}
+
+fn frame(dst: [u8; 6], src: [u8; 6], tag: u32, seq: u32) -> Vec<u8> {
+    let mut f = Vec::with_capacity(100);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&ETHERTYPE.to_be_bytes());
+    f.extend_from_slice(&tag.to_be_bytes());
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend((0..78).map(|i| (i as u8) ^ (seq as u8)));
+    f
+}
+
+/// Writes `frames` into fresh UMEM frames at `offset` into each chunk (as VXLAN encap
+/// moves the start back), returning TX descriptors.
+fn build(umem: &mut Umem, frames: &[Vec<u8>], offset: u64) -> Vec<XdpDesc> {
+    frames
+        .iter()
+        .map(|f| {
+            let addr = umem.alloc_frame().expect("free frame") + offset;
+            let (chunk, off) = umem.chunk_mut(addr);
+            chunk[off..off + f.len()].copy_from_slice(f);
+            XdpDesc {
+                addr,
+                len: f.len() as u32,
+                options: 0,
+            }
+        })
+        .collect()
+}
+
+/// Kicks and collects completions until every pushed frame is back or 3 s passed.
+fn drain_tx(sock: &mut XskSocket, umem: &mut Umem) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while sock.tx_outstanding() > 0 && Instant::now() < deadline {
+        if sock.tx_queued() > 0 && sock.tx_needs_wakeup() {
+            sock.kick_tx().expect("kick_tx");
+        }
+        if sock.complete(umem, 64) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    assert_eq!(
+        sock.tx_outstanding(),
+        0,
+        "TX frames never completed; counters {:?}, stats {:?}",
+        sock.wakeup_counters(),
+        sock.statistics()
+    );
+}
+
+fn small_umem() -> UmemConfig {
+    UmemConfig {
+        frame_count: 128,
+        frame_size: 2048,
+        headroom: 0,
+        fill_size: 32,
+        comp_size: 64,
+        rx_size: 32,
+        tx_size: 64,
+    }
+}
+
+#[test]
+fn tx_in_copy_mode_reaches_peer_and_completes() {
+    if !can_run() {
+        return;
+    }
+    let ns = Netns::new();
+    ns.veth("xa", "xb");
+    ns.run(|| {
+        let (xa, xb) = (ifindex("xa"), ifindex("xb"));
+        let rx_peer = packet_socket(xb);
+        let mut umem = Umem::new(&small_umem()).unwrap();
+        let cfg = SocketConfig {
+            bind: BindMode::Copy,
+            ..SocketConfig::new(xa, 0)
+        };
+        let mut sock = XskSocket::new(&mut umem, &cfg).unwrap();
+        assert_eq!(sock.bound_mode(), BindMode::Copy);
+        assert!(sock.fd() >= 0);
+        assert!(sock.need_wakeup_enabled());
+
+        // Frames in the fill ring stay there: no XDP program redirects to us.
+        assert_eq!(sock.fill(&mut umem, 16), 16);
+        umem.check_accounting(&[&sock], 0).unwrap();
+
+        // 40 frames: more than copy mode sends per sendto (32), so it takes >1 kick.
+        let tag = std::process::id();
+        let frames: Vec<Vec<u8>> = (0..40).map(|s| frame(MAC_B, MAC_A, tag, s)).collect();
+        let descs = build(&mut umem, &frames, 64);
+        umem.check_accounting(&[&sock], descs.len()).unwrap();
+        assert_eq!(sock.tx_push(&descs), 40);
+        assert!(sock.tx_needs_wakeup(), "copy mode always needs a TX kick");
+        umem.check_accounting(&[&sock], 0).unwrap();
+        drain_tx(&mut sock, &mut umem);
+
+        let got = receive_frames(&rx_peer, tag, frames.len());
+        assert_eq!(got, frames, "peer received different bytes than were sent");
+        assert!(
+            sock.wakeup_counters().tx_kicks >= 2,
+            "{:?}",
+            sock.wakeup_counters()
+        );
+
+        // Every frame is back: free list + the 16 in the fill ring.
+        umem.check_accounting(&[&sock], 0).unwrap();
+        assert_eq!(umem.free_frames(), 128 - 16);
+        sock.wakeup_rx().unwrap();
+        assert_eq!(sock.rx_pending(), 0);
+        let st = sock.statistics().unwrap();
+        assert_eq!(st.tx_invalid_descs, 0, "{st:?}");
+        assert_eq!(st.rx_dropped, 0, "{st:?}");
+    });
+}
+
+#[test]
+fn shared_umem_second_socket_on_peer() {
+    if !can_run() {
+        return;
+    }
+    let ns = Netns::new();
+    ns.veth("xa", "xb");
+    ns.run(|| {
+        let (xa, xb) = (ifindex("xa"), ifindex("xb"));
+        let rx_on_a = packet_socket(xa);
+        let mut umem = Umem::new(&small_umem()).unwrap();
+        // Auto on veth (no zero-copy) falls back to copy.
+        let mut a = XskSocket::new(&mut umem, &SocketConfig::new(xa, 0)).unwrap();
+        assert_eq!(a.bound_mode(), BindMode::Copy);
+        let mut b = XskSocket::new(&mut umem, &SocketConfig::new(xb, 0)).unwrap();
+        assert_eq!(b.bound_mode(), BindMode::Copy);
+        assert_ne!(a.fd(), b.fd());
+
+        a.fill(&mut umem, 8);
+        b.fill(&mut umem, 8);
+        let tag = std::process::id() ^ 0x5a5a;
+        let frames: Vec<Vec<u8>> = (0..5).map(|s| frame(MAC_A, MAC_B, tag, s)).collect();
+        let descs = build(&mut umem, &frames, 0);
+        assert_eq!(b.tx_push(&descs), 5);
+        drain_tx(&mut b, &mut umem); // completions come back on b's own ring
+        assert_eq!(a.tx_outstanding(), 0);
+        assert_eq!(receive_frames(&rx_on_a, tag, 5), frames);
+        umem.check_accounting(&[&a, &b], 0).unwrap();
+        assert_eq!(umem.free_frames(), 128 - 16);
+
+        // Dropping the socket that registered the UMEM: a new socket shares through b.
+        // The kernel frees the queue asynchronously after close: EBUSY for a moment.
+        drop(a);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut tries = 0;
+        let a2 = loop {
+            tries += 1;
+            match XskSocket::new(&mut umem, &SocketConfig::new(xa, 0)) {
+                Ok(s) => break s,
+                Err(XskError::Bind { source, .. })
+                    if source.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => panic!("rebinding xa after close: {e}"),
+            }
+        };
+        eprintln!("rebind after close took {tries} attempt(s)");
+        assert_eq!(a2.bound_mode(), BindMode::Copy);
+
+        // The UMEM is in copy mode: asking a shared socket for zero-copy is refused.
+        let zc = SocketConfig {
+            bind: BindMode::ZeroCopy,
+            ..SocketConfig::new(xa, 0)
+        };
+        let e = XskSocket::new(&mut umem, &zc).unwrap_err();
+        assert!(matches!(e, XskError::Config(_)), "{e}");
+        assert!(
+            e.to_string()
+                .contains("shared with a socket bound in copy mode"),
+            "{e}"
+        );
+    });
+}
+
+#[test]
+fn bind_errors_explain_themselves() {
+    if !can_run() {
+        return;
+    }
+    let ns = Netns::new();
+    ns.veth("xa", "xb");
+    ns.run(|| {
+        let xa = ifindex("xa");
+        let mut u1 = Umem::new(&small_umem()).unwrap();
+        let _a = XskSocket::new(&mut u1, &SocketConfig::new(xa, 0)).unwrap();
+
+        // Same queue from another UMEM: EBUSY.
+        let mut u2 = Umem::new(&small_umem()).unwrap();
+        let e = XskSocket::new(&mut u2, &SocketConfig::new(xa, 0)).unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains(&format!("bind to ifindex {xa} queue 0")), "{s}");
+        assert!(s.contains("already bound to that interface queue"), "{s}");
+
+        // No such interface.
+        let mut u3 = Umem::new(&small_umem()).unwrap();
+        let e = XskSocket::new(&mut u3, &SocketConfig::new(9999, 0)).unwrap_err();
+        assert!(
+            e.to_string().contains("no interface with that ifindex"),
+            "{e}"
+        );
+
+        // Queue out of range (veth has one queue here).
+        let xb = ifindex("xb");
+        let e = XskSocket::new(&mut u3, &SocketConfig::new(xb, 7)).unwrap_err();
+        assert!(e.to_string().contains("queue id is out of range"), "{e}");
+
+        // Forced zero-copy on veth: EOPNOTSUPP.
+        let zc = SocketConfig {
+            bind: BindMode::ZeroCopy,
+            ..SocketConfig::new(xb, 0)
+        };
+        let e = XskSocket::new(&mut u3, &zc).unwrap_err();
+        assert!(e.to_string().contains("no zero-copy AF_XDP support"), "{e}");
+
+        // After those failures the UMEM still works on a fresh socket.
+        let ok = XskSocket::new(
+            &mut u3,
+            &SocketConfig {
+                bind: BindMode::Copy,
+                ..SocketConfig::new(xb, 0)
+            },
+        )
+        .unwrap();
+        assert_eq!(ok.bound_mode(), BindMode::Copy);
+    });
+}
