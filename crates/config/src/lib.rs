@@ -138,6 +138,10 @@ pub struct RemoteNodeConfig {
     /// Underlay address (outside `cluster_cidr`).
     pub ip: Ipv4Addr,
     pub pod_cidr: Ipv4Net,
+    /// The node's VTEP MAC: the inner destination MAC of frames tunnelled to it. Needed
+    /// only when that node decapsulates with the kernel's VXLAN device (flannel's
+    /// `VtepMAC`); podfwd on the far side rewrites the inner L2 itself.
+    pub vtep_mac: Option<[u8; 6]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

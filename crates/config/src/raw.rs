@@ -61,6 +61,8 @@ pub(crate) struct RawRemoteNode {
     pub name: S<String>,
     pub ip: S<String>,
     pub pod_cidr: S<String>,
+    #[serde(default)]
+    pub vtep_mac: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -383,8 +383,32 @@ pub(crate) fn validate(
             cidrs.push((cidr_field.clone(), pc, at));
         }
 
-        if let (Some(name), Some(ip), Some(pod_cidr)) = (name, ip, pc) {
-            nodes.push(RemoteNodeConfig { name, ip, pod_cidr });
+        let mut vtep_mac = None;
+        let mut vtep_ok = true;
+        if let Some(m) = &r.vtep_mac {
+            match parse_mac(&m.value) {
+                Some(mac) if mac[0] & 1 == 0 && mac != [0; 6] => vtep_mac = Some(mac),
+                _ => {
+                    vtep_ok = false;
+                    c.err(
+                        pos(m),
+                        format!("nodes[{i}].vtep_mac"),
+                        format!(
+                            "{:?} is not a unicast MAC address: write it as six hex bytes, e.g. 02:fe:c6:12:00:02 (flannel publishes it as VtepMAC)",
+                            m.value
+                        ),
+                    );
+                }
+            }
+        }
+
+        if let (Some(name), Some(ip), Some(pod_cidr), true) = (name, ip, pc, vtep_ok) {
+            nodes.push(RemoteNodeConfig {
+                name,
+                ip,
+                pod_cidr,
+                vtep_mac,
+            });
         }
     }
 
@@ -588,4 +612,18 @@ mod tests {
         assert_eq!(format_cpu_list(&[8, 0, 1, 2, 3, 5, 7]), "0-3,5,7-8");
         assert_eq!(format_cpu_list(&[]), "");
     }
+}
+
+/// Parse `aa:bb:cc:dd:ee:ff`.
+pub(crate) fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut mac {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
 }

@@ -206,9 +206,9 @@ impl Pipeline {
         let decision = match snap.ports.get(usize::from(rx_port)) {
             None => Ok(Verdict::Pass),
             Some(port) => match (port.role, snap.local.mode) {
-                (PortRole::Pod, _) => self.from_pod(snap, rx_port, port, frame),
-                (PortRole::Uplink, Mode::Tunnel) => self.from_uplink_tunnel(snap, frame),
-                (PortRole::Uplink, Mode::Native) => Self::from_uplink_native(self, snap, rx_port, port, frame),
+                (PortRole::Pod, _) => self.rx_from_pod(snap, rx_port, port, frame),
+                (PortRole::Uplink, Mode::Tunnel) => self.rx_uplink_tunnel(snap, frame),
+                (PortRole::Uplink, Mode::Native) => self.rx_uplink_native(snap, rx_port, port, frame),
             },
         };
         let v = decision.unwrap_or_else(Verdict::Drop);
@@ -270,7 +270,7 @@ impl Pipeline {
         Ok((eg, port.mtu))
     }
 
-    fn from_pod(&mut self, snap: &Snapshot, rx_port: PortId, rx: &PortInfo, frame: &mut Frame) -> Decision {
+    fn rx_from_pod(&mut self, snap: &Snapshot, rx_port: PortId, rx: &PortInfo, frame: &mut Frame) -> Decision {
         let data = &frame.buf[frame.off..frame.off + frame.len];
         let eth = EthernetFrame::new_checked(data).map_err(|_| DropReason::MalformedEthernet)?;
         if eth.is_tagged() {
@@ -340,7 +340,7 @@ impl Pipeline {
         Ok(emit(frame, &ip, egress))
     }
 
-    fn from_uplink_tunnel(&mut self, snap: &Snapshot, frame: &mut Frame) -> Decision {
+    fn rx_uplink_tunnel(&mut self, snap: &Snapshot, frame: &mut Frame) -> Decision {
         let local = &snap.local;
         let data = &frame.buf[frame.off..frame.off + frame.len];
         let eth = EthernetFrame::new_checked(data).map_err(|_| DropReason::MalformedEthernet)?;
@@ -401,6 +401,7 @@ impl Pipeline {
         }
         frame.off += outer_len;
         frame.len = IP + usize::from(ip.total_len);
+        self.complete_csum(frame, &ip);
         let v = emit(frame, &ip, egress);
         Ok(match v {
             Verdict::Tx { port, .. } => Verdict::Tx { port, action: Action::Decapsulated },
@@ -408,7 +409,7 @@ impl Pipeline {
         })
     }
 
-    fn from_uplink_native(&mut self, snap: &Snapshot, rx_port: PortId, rx: &PortInfo, frame: &mut Frame) -> Decision {
+    fn rx_uplink_native(&mut self, snap: &Snapshot, rx_port: PortId, rx: &PortInfo, frame: &mut Frame) -> Decision {
         let local = &snap.local;
         let data = &frame.buf[frame.off..frame.off + frame.len];
         let eth = EthernetFrame::new_checked(data).map_err(|_| DropReason::MalformedEthernet)?;
@@ -438,7 +439,25 @@ impl Pipeline {
             return reflect_frag_needed(snap, rx_port, rx, frame, &ip, limit);
         }
         frame.len = IP + usize::from(ip.total_len);
+        self.complete_csum(frame, &ip);
         Ok(emit(frame, &ip, egress))
+    }
+
+    /// Complete a partial TCP/UDP checksum in the IPv4 packet at `frame.off`. A sender
+    /// with checksum offload (a kernel VXLAN device or kernel routing on the far side
+    /// forwarding over veth) leaves it partial; completing an already valid checksum
+    /// rewrites the same value, so this is safe on any frame.
+    #[inline]
+    fn complete_csum(&mut self, frame: &mut Frame, ip: &Ip4) {
+        if ip.is_fragment {
+            return;
+        }
+        let pkt = &mut frame.buf[frame.off..frame.off + frame.len];
+        if let Some(l4) = pkt.get_mut(IP + ip.header_len..) {
+            if rewrite::complete_partial_csum(l4, ip.src, ip.dst, ip.proto) {
+                self.counters.csum_completed += 1;
+            }
+        }
     }
 }
 

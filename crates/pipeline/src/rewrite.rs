@@ -108,6 +108,9 @@ pub(crate) fn l4_ports(proto: IpProtocol, l4: &[u8]) -> (u16, u16) {
 #[inline]
 pub(crate) fn encap(buf: &mut [u8], off: &mut usize, len: &mut usize, outer: &OuterHeader, sport: u16) {
     let start = *off - OUTER_LEN;
+    // Inner L2: the remote VTEP's MAC and ours (a kernel VXLAN device on the far side
+    // drops inner frames not addressed to it).
+    buf[*off..*off + 12].copy_from_slice(&outer.inner_l2);
     let hdr = &mut buf[start..*off];
     hdr.copy_from_slice(&outer.bytes);
     // Outer IPv4 = IPv4 20 + UDP 8 + VXLAN 8 + inner frame.

@@ -115,6 +115,8 @@ pub struct StatusView {
     pub prefixes: usize,
     /// Local endpoints.
     pub endpoints: usize,
+    /// Local endpoints whose MAC the kernel's neighbour table has.
+    pub endpoints_resolved: usize,
     /// Remote nodes.
     pub nodes: Vec<NodeView>,
     /// Successful reloads.
@@ -218,6 +220,9 @@ pub fn build_snapshot(
     for n in &cfg.nodes {
         let mac = neigh.get(&(n.ip, cfg.node.uplink.clone())).copied();
         b.node(&n.name, n.ip, n.pod_cidr, mac);
+        if let Some(v) = n.vtep_mac {
+            b.vtep_mac(v);
+        }
     }
     b.build()
 }
@@ -365,6 +370,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         generation,
         prefixes: snap.prefix_count(),
         endpoints: snap.endpoints.len(),
+        endpoints_resolved: snap.endpoints.iter().filter(|e| e.mac.is_some()).count(),
         nodes: view_nodes(&snap),
         attached: true,
         started_ms: now_ms(),
@@ -452,7 +458,10 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
                 let _ = tx.send(result);
             }
         }
-        if last_refresh.elapsed() >= Duration::from_secs(1) || last_key.is_empty() {
+        // Refresh every second, every 100 ms while a neighbour is still missing.
+        let missing = last_key.iter().any(Option::is_none);
+        let every = if missing { Duration::from_millis(100) } else { Duration::from_secs(1) };
+        if last_refresh.elapsed() >= every || last_key.is_empty() {
             last_refresh = Instant::now();
             neigh = neigh::read();
             trigger_missing(&cfg, &neigh);
@@ -475,6 +484,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
                         st.generation = generation;
                         st.prefixes = s.prefix_count();
                         st.endpoints = s.endpoints.len();
+                        st.endpoints_resolved = s.endpoints.iter().filter(|e| e.mac.is_some()).count();
                         st.nodes = view_nodes(&s);
                         shared_snap.store(Arc::new(s));
                     }

@@ -76,6 +76,7 @@ pub fn to_json(v: &StatusView) -> Value {
         "generation": v.generation,
         "prefixes": v.prefixes,
         "endpoints": v.endpoints,
+        "endpoints_resolved": v.endpoints_resolved,
         "nodes": v.nodes,
         "interfaces": ports,
         "workers": workers,
@@ -104,8 +105,8 @@ pub fn human(j: &Value) -> String {
     );
     let _ = writeln!(
         o,
-        "routes: generation {}, {} prefixes, {} local endpoints, {} remote nodes",
-        j["generation"], j["prefixes"], j["endpoints"],
+        "routes: generation {}, {} prefixes, {} local endpoints ({} with a known MAC), {} remote nodes",
+        j["generation"], j["prefixes"], j["endpoints"], j["endpoints_resolved"],
         j["nodes"].as_array().map_or(0, Vec::len)
     );
     for n in j["nodes"].as_array().into_iter().flatten() {

@@ -89,7 +89,16 @@ fn tunnel_interop_with_kernel_vxlan() {
     let _g = lock();
     let _bed = Bed::up(1450);
     topology(&["kernel", "vxlan"]);
-    let a = Podfwd::start("a", &config("node-a.tunnel.yaml"));
+    // The kernel's VXLAN device on node b only accepts inner frames to its own VTEP MAC.
+    let cfg = std::env::temp_dir().join(format!("podfwd-e2e-interop-{}.yaml", std::process::id()));
+    let text = std::fs::read_to_string(config("node-a.tunnel.yaml")).unwrap();
+    let text = text.replace(
+        "pod_cidr: 10.0.2.0/24",
+        "pod_cidr: 10.0.2.0/24\n    vtep_mac: 02:fe:c6:12:00:02",
+    );
+    assert!(text.contains("vtep_mac"));
+    std::fs::write(&cfg, text).unwrap();
+    let a = Podfwd::start("a", &cfg);
     assert_eq!(ping("a0", "10.0.2.2", 5), 5, "podfwd -> kernel VXLAN");
     assert_eq!(ping("b1", "10.0.1.2", 5), 5, "kernel VXLAN -> podfwd");
     let bytes = iperf("b0", "a1", "10.0.1.3", 3);
@@ -98,6 +107,7 @@ fn tunnel_interop_with_kernel_vxlan() {
     assert!(u(&s["actions"]["encapsulated"]) >= 5, "{s}");
     assert!(u(&s["actions"]["decapsulated"]) >= 5, "{s}");
     assert_eq!(a.stop().code(), Some(0));
+    let _ = std::fs::remove_file(&cfg);
 }
 
 #[test]

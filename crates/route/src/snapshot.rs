@@ -92,6 +92,10 @@ pub struct OuterHeader {
     /// Ethernet + IPv4 + UDP + VXLAN, with IPv4 total length, UDP length and UDP source
     /// port zero and the IPv4 checksum computed for that zero total length.
     pub bytes: [u8; OUTER_LEN],
+    /// The inner frame's destination and source MACs once encapsulated: the remote
+    /// VTEP's MAC (what a kernel VXLAN device on the far side expects, flannel's
+    /// `VtepMAC`) and this node's uplink MAC. podfwd on the far side ignores them.
+    pub inner_l2: [u8; 12],
 }
 
 impl fmt::Debug for OuterHeader {
@@ -143,7 +147,10 @@ impl OuterHeader {
         let vx = Self::VXLAN;
         b[vx] = 0x08;
         b[vx + 4..vx + 7].copy_from_slice(&vni.to_be_bytes()[1..4]);
-        OuterHeader { bytes: b }
+        let mut inner_l2 = [0u8; 12];
+        inner_l2[..6].copy_from_slice(&dst_mac);
+        inner_l2[6..].copy_from_slice(&src_mac);
+        OuterHeader { bytes: b, inner_l2 }
     }
 
     /// The IPv4 header checksum stored in the template (for total length 0).
@@ -183,6 +190,8 @@ pub struct Node {
     pub next_hop_mac: Option<[u8; 6]>,
     /// The VXLAN outer header toward the node; `None` while the next hop is unresolved.
     pub outer: Option<OuterHeader>,
+    /// The node's VTEP MAC, when configured (see [`OuterHeader::inner_l2`]).
+    pub vtep_mac: Option<[u8; 6]>,
 }
 
 /// Where a destination pod address leads.
@@ -293,6 +302,7 @@ pub struct SnapshotBuilder {
     ports: Vec<PortInfo>,
     endpoints: Vec<Endpoint>,
     nodes: Vec<(String, Ipv4Addr, Ipv4Net, Option<[u8; 6]>)>,
+    vteps: Vec<Option<[u8; 6]>>,
 }
 
 impl SnapshotBuilder {
@@ -305,6 +315,7 @@ impl SnapshotBuilder {
             ports: Vec::new(),
             endpoints: Vec::new(),
             nodes: Vec::new(),
+            vteps: Vec::new(),
         }
     }
 
@@ -337,6 +348,15 @@ impl SnapshotBuilder {
     ) -> &mut Self {
         self.nodes
             .push((name.to_owned(), ip, pod_cidr, next_hop_mac));
+        self.vteps.push(None);
+        self
+    }
+
+    /// Set the VTEP MAC of the node added last (see [`OuterHeader::inner_l2`]).
+    pub fn vtep_mac(&mut self, mac: [u8; 6]) -> &mut Self {
+        if let Some(v) = self.vteps.last_mut() {
+            *v = Some(mac);
+        }
         self
     }
 
@@ -352,6 +372,7 @@ impl SnapshotBuilder {
             mut ports,
             endpoints,
             nodes,
+            vteps,
         } = self;
         let count = ports.len();
         let uplink = ports
@@ -374,8 +395,14 @@ impl SnapshotBuilder {
         for (i, (name, ip, pod_cidr, next_hop_mac)) in nodes.into_iter().enumerate() {
             let idx = u32::try_from(i).map_err(|_| RouteError::TooMany("nodes"))?;
             entries.push((pod_cidr, idx | REMOTE_BIT));
+            let vtep_mac = vteps.get(i).copied().flatten();
             let outer = next_hop_mac.map(|mac| {
-                OuterHeader::new(uplink_mac, mac, local.ip, ip, local.vxlan_port, local.vni)
+                let mut o =
+                    OuterHeader::new(uplink_mac, mac, local.ip, ip, local.vxlan_port, local.vni);
+                if let Some(v) = vtep_mac {
+                    o.inner_l2[..6].copy_from_slice(&v);
+                }
+                o
             });
             built_nodes.push(Node {
                 name,
@@ -383,6 +410,7 @@ impl SnapshotBuilder {
                 pod_cidr,
                 next_hop_mac,
                 outer,
+                vtep_mac,
             });
         }
         for (i, ep) in endpoints.iter().enumerate() {

@@ -159,7 +159,7 @@ impl Podfwd {
             let o = nsx(&self.node, &[bin().to_str().unwrap(), "status", "--json"]);
             if o.status.success() {
                 let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-                if j["ready"] == true {
+                if j["ready"] == true && j["endpoints_resolved"] == j["endpoints"] {
                     return;
                 }
             }

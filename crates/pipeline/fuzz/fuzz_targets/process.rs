@@ -1,0 +1,38 @@
+//! Arbitrary bytes as a frame from a pod port and from the uplink, against the fixed
+//! two-node snapshot of tests/common, in tunnel and native mode. Must not panic; Tx
+//! ports must exist; off/len must stay within the chunk; dropped or passed frames must
+//! be left untouched. `cargo +nightly fuzz run process` from crates/pipeline.
+#![no_main]
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use pipeline::{Frame, Pipeline, Verdict};
+use route::{Mode, Snapshot};
+
+static SNAPS: OnceLock<[Snapshot; 2]> = OnceLock::new();
+
+fuzz_target!(|data: &[u8]| {
+    let snaps = SNAPS.get_or_init(|| [common::snapshot(Mode::Tunnel), common::snapshot(Mode::Native)]);
+    // First byte: headroom (0..=255, so encap sometimes lacks room); the rest: the frame.
+    let Some((&sel, bytes)) = data.split_first() else { return };
+    let off = usize::from(sel);
+    let mut pl = Pipeline::new();
+    for snap in snaps {
+        for port in [common::UPLINK, common::LXC1, common::LXC3, 9] {
+            let mut chunk = common::chunk_at(bytes, off);
+            let n = chunk.len();
+            let mut f = Frame::new(&mut chunk, off, bytes.len());
+            let v = pl.process(snap, port, &mut f);
+            assert!(f.off <= n && f.len <= n - f.off);
+            match v {
+                Verdict::Tx { port, .. } => assert!(usize::from(port) < snap.ports.len()),
+                _ => assert_eq!((f.off, f.data()), (off, bytes)),
+            }
+        }
+    }
+    assert_eq!(pl.counters().frames(), 8);
+});
