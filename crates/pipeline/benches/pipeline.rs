@@ -23,9 +23,31 @@ const RESTORE: usize = 128;
 /// A pod frame of exactly `size` bytes: UDP, or TCP when `tcp`.
 fn pod_frame(dst: [u8; 4], size: usize, tcp: bool) -> Vec<u8> {
     if tcp {
-        frame(POD1_MAC, LXC1_MAC, POD1, dst, 64, L4::Tcp { sport: 40000, dport: 5201 }, size - 54)
+        frame(
+            POD1_MAC,
+            LXC1_MAC,
+            POD1,
+            dst,
+            64,
+            L4::Tcp {
+                sport: 40000,
+                dport: 5201,
+            },
+            size - 54,
+        )
     } else {
-        frame(POD1_MAC, LXC1_MAC, POD1, dst, 64, L4::Udp { sport: 40000, dport: 5201 }, size - 42)
+        frame(
+            POD1_MAC,
+            LXC1_MAC,
+            POD1,
+            dst,
+            64,
+            L4::Udp {
+                sport: 40000,
+                dport: 5201,
+            },
+            size - 42,
+        )
     }
 }
 
@@ -49,21 +71,30 @@ fn cases(size: usize) -> Vec<Case> {
             snap: snapshot(Mode::Native),
             port: LXC1,
             frame: pod_frame(REMOTE_B, size, false),
-            expect: Verdict::Tx { port: UPLINK, action: Action::RoutedNative },
+            expect: Verdict::Tx {
+                port: UPLINK,
+                action: Action::RoutedNative,
+            },
         },
         Case {
             name: "encap",
             snap: snapshot(Mode::Tunnel),
             port: LXC1,
             frame: pod_frame(REMOTE_B, size, false),
-            expect: Verdict::Tx { port: UPLINK, action: Action::Encapsulated },
+            expect: Verdict::Tx {
+                port: UPLINK,
+                action: Action::Encapsulated,
+            },
         },
         Case {
             name: "decap",
             snap: snapshot(Mode::Tunnel),
             port: UPLINK,
             frame: vxlan_frame(NODE_A, 8472, 0x08, 1, &inner),
-            expect: Verdict::Tx { port: LXC1, action: Action::Decapsulated },
+            expect: Verdict::Tx {
+                port: LXC1,
+                action: Action::Decapsulated,
+            },
         },
     ]
 }
@@ -79,11 +110,17 @@ fn per_frame(c: &mut Criterion) {
             let len = case.frame.len();
             {
                 let mut f = Frame::new(&mut buf, HEADROOM, len);
-                assert_eq!(pl.process(&case.snap, case.port, &mut f), case.expect, "{}", case.name);
+                assert_eq!(
+                    pl.process(&case.snap, case.port, &mut f),
+                    case.expect,
+                    "{}",
+                    case.name
+                );
             }
             g.bench_with_input(BenchmarkId::new(case.name, size), &size, |b, _| {
                 b.iter(|| {
-                    buf[HEADROOM..HEADROOM + RESTORE].copy_from_slice(&tpl[HEADROOM..HEADROOM + RESTORE]);
+                    buf[HEADROOM..HEADROOM + RESTORE]
+                        .copy_from_slice(&tpl[HEADROOM..HEADROOM + RESTORE]);
                     let mut f = Frame::new(&mut buf, HEADROOM, len);
                     black_box(pl.process(&case.snap, case.port, black_box(&mut f)))
                 });
@@ -93,7 +130,8 @@ fn per_frame(c: &mut Criterion) {
         let tpl = buf.clone();
         g.bench_with_input(BenchmarkId::new("restore_only", size), &size, |b, _| {
             b.iter(|| {
-                buf[HEADROOM..HEADROOM + RESTORE].copy_from_slice(&tpl[HEADROOM..HEADROOM + RESTORE]);
+                buf[HEADROOM..HEADROOM + RESTORE]
+                    .copy_from_slice(&tpl[HEADROOM..HEADROOM + RESTORE]);
                 black_box(&mut buf);
             });
         });
@@ -116,7 +154,8 @@ fn batch64(c: &mut Criterion) {
                     let mut frames: Vec<Frame> = chunks
                         .iter_mut()
                         .map(|c| {
-                            c[HEADROOM..HEADROOM + RESTORE].copy_from_slice(&tpl[HEADROOM..HEADROOM + RESTORE]);
+                            c[HEADROOM..HEADROOM + RESTORE]
+                                .copy_from_slice(&tpl[HEADROOM..HEADROOM + RESTORE]);
                             Frame::new(c, HEADROOM, len)
                         })
                         .collect();
@@ -138,15 +177,24 @@ fn csum(c: &mut Criterion) {
     let snap = snapshot(Mode::Native);
     let complete = pod_frame(REMOTE_B, 1400, true);
     let mut partial = complete.clone();
-    let ps = checksum::pseudo_header_sum(u32::from_be_bytes(POD1), u32::from_be_bytes(REMOTE_B), 6, 1400 - 34);
+    let ps = checksum::pseudo_header_sum(
+        u32::from_be_bytes(POD1),
+        u32::from_be_bytes(REMOTE_B),
+        6,
+        1400 - 34,
+    );
     partial[50..52].copy_from_slice(&checksum::fold(ps).to_be_bytes());
-    for (name, f) in [("partial_completed", &partial), ("complete_untouched", &complete)] {
+    for (name, f) in [
+        ("partial_completed", &partial),
+        ("complete_untouched", &complete),
+    ] {
         let mut pl = Pipeline::new();
         let mut buf = chunk(f);
         let tpl = buf.clone();
         g.bench_function(name, |b| {
             b.iter(|| {
-                buf[HEADROOM..HEADROOM + RESTORE].copy_from_slice(&tpl[HEADROOM..HEADROOM + RESTORE]);
+                buf[HEADROOM..HEADROOM + RESTORE]
+                    .copy_from_slice(&tpl[HEADROOM..HEADROOM + RESTORE]);
                 let mut fr = Frame::new(&mut buf, HEADROOM, f.len());
                 black_box(pl.process(&snap, LXC1, black_box(&mut fr)))
             });

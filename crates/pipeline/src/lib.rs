@@ -139,9 +139,17 @@ impl Ip4 {
 #[derive(Debug, Clone, Copy)]
 enum Egress<'s> {
     /// L2 rewrite and TTL - 1, out of `port`.
-    Rewrite { port: PortId, src: Mac, dst: Mac, action: Action },
+    Rewrite {
+        port: PortId,
+        src: Mac,
+        dst: Mac,
+        action: Action,
+    },
     /// TTL - 1 and VXLAN encap, out of the uplink.
-    Encap { port: PortId, outer: &'s route::OuterHeader },
+    Encap {
+        port: PortId,
+        outer: &'s route::OuterHeader,
+    },
 }
 
 impl Pipeline {
@@ -208,7 +216,9 @@ impl Pipeline {
             Some(port) => match (port.role, snap.local.mode) {
                 (PortRole::Pod, _) => self.rx_from_pod(snap, rx_port, port, frame),
                 (PortRole::Uplink, Mode::Tunnel) => self.rx_uplink_tunnel(snap, frame),
-                (PortRole::Uplink, Mode::Native) => self.rx_uplink_native(snap, rx_port, port, frame),
+                (PortRole::Uplink, Mode::Native) => {
+                    self.rx_uplink_native(snap, rx_port, port, frame)
+                }
             },
         };
         let v = decision.unwrap_or_else(Verdict::Drop);
@@ -218,7 +228,13 @@ impl Pipeline {
 
     /// [`Self::process`] over a batch: `out` is cleared, then `out[i]` is the verdict of
     /// `frames[i]`.
-    pub fn process_batch(&mut self, snap: &Snapshot, rx_port: PortId, frames: &mut [Frame], out: &mut Vec<Verdict>) {
+    pub fn process_batch(
+        &mut self,
+        snap: &Snapshot,
+        rx_port: PortId,
+        frames: &mut [Frame],
+        out: &mut Vec<Verdict>,
+    ) {
         out.clear();
         out.reserve(frames.len());
         for f in frames.iter_mut() {
@@ -259,18 +275,40 @@ impl Pipeline {
 
     /// Resolves a local endpoint to its egress rewrite and MTU.
     #[inline]
-    fn to_local<'s>(&self, snap: &'s Snapshot, idx: u32, rx_port: PortId) -> Result<(Egress<'s>, u16), DropReason> {
-        let ep = snap.endpoints.get(idx as usize).ok_or(DropReason::NoRoute)?;
+    fn to_local<'s>(
+        &self,
+        snap: &'s Snapshot,
+        idx: u32,
+        rx_port: PortId,
+    ) -> Result<(Egress<'s>, u16), DropReason> {
+        let ep = snap
+            .endpoints
+            .get(idx as usize)
+            .ok_or(DropReason::NoRoute)?;
         if ep.port == rx_port {
             return Err(DropReason::Hairpin);
         }
-        let port = snap.ports.get(usize::from(ep.port)).ok_or(DropReason::NoRoute)?;
+        let port = snap
+            .ports
+            .get(usize::from(ep.port))
+            .ok_or(DropReason::NoRoute)?;
         let dst = self.pod_mac(ep).ok_or(DropReason::NoNeighbour)?;
-        let eg = Egress::Rewrite { port: ep.port, src: port.mac, dst, action: Action::DeliveredLocal };
+        let eg = Egress::Rewrite {
+            port: ep.port,
+            src: port.mac,
+            dst,
+            action: Action::DeliveredLocal,
+        };
         Ok((eg, port.mtu))
     }
 
-    fn rx_from_pod(&mut self, snap: &Snapshot, rx_port: PortId, rx: &PortInfo, frame: &mut Frame) -> Decision {
+    fn rx_from_pod(
+        &mut self,
+        snap: &Snapshot,
+        rx_port: PortId,
+        rx: &PortInfo,
+        frame: &mut Frame,
+    ) -> Decision {
         let data = &frame.buf[frame.off..frame.off + frame.len];
         let eth = EthernetFrame::new_checked(data).map_err(|_| DropReason::MalformedEthernet)?;
         if eth.is_tagged() {
@@ -287,7 +325,10 @@ impl Pipeline {
         if ip.is_fragment {
             return Err(DropReason::Fragment);
         }
-        let own_ip = rx.endpoint.and_then(|i| snap.endpoints.get(i as usize)).map(|e| u32::from(e.ip));
+        let own_ip = rx
+            .endpoint
+            .and_then(|i| snap.endpoints.get(i as usize))
+            .map(|e| u32::from(e.ip));
         if own_ip != Some(ip.src) {
             return Err(DropReason::MartianSource);
         }
@@ -298,14 +339,21 @@ impl Pipeline {
         let local = &snap.local;
         if ip.dst == u32::from(local.ip)
             || ip.dst == u32::from(local.gateway)
-            || !in_net(ip.dst, local.cluster_cidr.network(), local.cluster_cidr.netmask())
+            || !in_net(
+                ip.dst,
+                local.cluster_cidr.network(),
+                local.cluster_cidr.netmask(),
+            )
         {
             return Ok(Verdict::Pass);
         }
         if ip.ttl <= 1 {
             return Err(DropReason::TtlExpired);
         }
-        let uplink = snap.ports.get(usize::from(local.uplink)).ok_or(DropReason::NoRoute)?;
+        let uplink = snap
+            .ports
+            .get(usize::from(local.uplink))
+            .ok_or(DropReason::NoRoute)?;
         let (egress, limit) = match snap.lookup(ip.dst).ok_or(DropReason::NoRoute)? {
             Target::Local(i) => self.to_local(snap, i, rx_port)?,
             Target::Remote(i) => {
@@ -314,11 +362,22 @@ impl Pipeline {
                     Mode::Tunnel => {
                         let outer = node.outer.as_ref().ok_or(DropReason::NoNeighbour)?;
                         let limit = uplink.mtu.saturating_sub(OUTER_LEN as u16);
-                        (Egress::Encap { port: local.uplink, outer }, limit)
+                        (
+                            Egress::Encap {
+                                port: local.uplink,
+                                outer,
+                            },
+                            limit,
+                        )
                     }
                     Mode::Native => {
                         let dst = node.next_hop_mac.ok_or(DropReason::NoNeighbour)?;
-                        let eg = Egress::Rewrite { port: local.uplink, src: uplink.mac, dst, action: Action::RoutedNative };
+                        let eg = Egress::Rewrite {
+                            port: local.uplink,
+                            src: uplink.mac,
+                            dst,
+                            action: Action::RoutedNative,
+                        };
                         (eg, uplink.mtu)
                     }
                 }
@@ -350,7 +409,8 @@ impl Pipeline {
         if eth.ethertype() != EtherType::IPV4 {
             return Ok(Verdict::Pass);
         }
-        let outer_ip = Ipv4Packet::new_checked(eth.payload()).map_err(|_| DropReason::MalformedIpv4)?;
+        let outer_ip =
+            Ipv4Packet::new_checked(eth.payload()).map_err(|_| DropReason::MalformedIpv4)?;
         if outer_ip.dst_addr() != u32::from(local.ip) || outer_ip.protocol() != IpProtocol::UDP {
             return Ok(Verdict::Pass);
         }
@@ -376,7 +436,10 @@ impl Pipeline {
         if inner.len() < ethernet::HEADER_LEN + wire::ipv4::HEADER_LEN {
             return Err(DropReason::InnerTooShort);
         }
-        let outer_len = ethernet::HEADER_LEN + outer_ip.header_len() + wire::udp::HEADER_LEN + wire::vxlan::HEADER_LEN;
+        let outer_len = ethernet::HEADER_LEN
+            + outer_ip.header_len()
+            + wire::udp::HEADER_LEN
+            + wire::vxlan::HEADER_LEN;
         let ieth = EthernetFrame::new_unchecked(inner);
         if ieth.is_tagged() {
             return Err(DropReason::VlanTagged);
@@ -404,12 +467,21 @@ impl Pipeline {
         self.complete_csum(frame, &ip);
         let v = emit(frame, &ip, egress);
         Ok(match v {
-            Verdict::Tx { port, .. } => Verdict::Tx { port, action: Action::Decapsulated },
+            Verdict::Tx { port, .. } => Verdict::Tx {
+                port,
+                action: Action::Decapsulated,
+            },
             other => other,
         })
     }
 
-    fn rx_uplink_native(&mut self, snap: &Snapshot, rx_port: PortId, rx: &PortInfo, frame: &mut Frame) -> Decision {
+    fn rx_uplink_native(
+        &mut self,
+        snap: &Snapshot,
+        rx_port: PortId,
+        rx: &PortInfo,
+        frame: &mut Frame,
+    ) -> Decision {
         let local = &snap.local;
         let data = &frame.buf[frame.off..frame.off + frame.len];
         let eth = EthernetFrame::new_checked(data).map_err(|_| DropReason::MalformedEthernet)?;
@@ -467,7 +539,12 @@ fn emit(frame: &mut Frame, ip: &Ip4, egress: Egress) -> Verdict {
     let pkt = &mut frame.buf[frame.off..frame.off + frame.len];
     rewrite::decrement_ttl(pkt);
     match egress {
-        Egress::Rewrite { port, src, dst, action } => {
+        Egress::Rewrite {
+            port,
+            src,
+            dst,
+            action,
+        } => {
             rewrite::set_l2(pkt, src, dst);
             Verdict::Tx { port, action }
         }
@@ -476,19 +553,33 @@ fn emit(frame: &mut Frame, ip: &Ip4, egress: Egress) -> Verdict {
             let (sp, dp) = rewrite::l4_ports(ip.proto, l4);
             let sport = flow_src_port(ip.src, ip.dst, ip.proto.0, sp, dp);
             rewrite::encap(frame.buf, &mut frame.off, &mut frame.len, outer, sport);
-            Verdict::Tx { port, action: Action::Encapsulated }
+            Verdict::Tx {
+                port,
+                action: Action::Encapsulated,
+            }
         }
     }
 }
 
 /// Too big for `limit`: ICMP fragmentation-needed back out of the rx port with DF set,
 /// `frame_too_big` without.
-fn reflect_frag_needed(snap: &Snapshot, rx_port: PortId, rx: &PortInfo, frame: &mut Frame, ip: &Ip4, limit: u16) -> Decision {
+fn reflect_frag_needed(
+    snap: &Snapshot,
+    rx_port: PortId,
+    rx: &PortInfo,
+    frame: &mut Frame,
+    ip: &Ip4,
+    limit: u16,
+) -> Decision {
     if !ip.dont_frag {
         return Err(DropReason::FrameTooBig);
     }
     let pkt = &mut frame.buf[frame.off..frame.off + frame.len];
-    let len = rewrite::frag_needed(pkt, rx.mac, u32::from(snap.local.ip), limit).ok_or(DropReason::FrameTooBig)?;
+    let len = rewrite::frag_needed(pkt, rx.mac, u32::from(snap.local.ip), limit)
+        .ok_or(DropReason::FrameTooBig)?;
     frame.len = len;
-    Ok(Verdict::Tx { port: rx_port, action: Action::IcmpFragNeeded })
+    Ok(Verdict::Tx {
+        port: rx_port,
+        action: Action::IcmpFragNeeded,
+    })
 }

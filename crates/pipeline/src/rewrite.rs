@@ -43,11 +43,17 @@ pub(crate) fn complete_partial_csum(l4: &mut [u8], src: u32, dst: u32, proto: Ip
         IpProtocol::UDP => (wire::udp::CHECKSUM_OFFSET, true),
         _ => return false,
     };
-    let min = if udp { wire::udp::HEADER_LEN } else { wire::tcp::HEADER_LEN };
+    let min = if udp {
+        wire::udp::HEADER_LEN
+    } else {
+        wire::tcp::HEADER_LEN
+    };
     if l4.len() < min {
         return false;
     }
-    let Ok(len) = u16::try_from(l4.len()) else { return false };
+    let Ok(len) = u16::try_from(l4.len()) else {
+        return false;
+    };
     if udp && u16::from_be_bytes([l4[4], l4[5]]) != len {
         // The UDP length disagrees with IP: not a packet Linux would have offloaded.
         return false;
@@ -95,7 +101,10 @@ pub fn flow_src_port(src: u32, dst: u32, proto: u8, sport: u16, dport: u16) -> u
 #[inline]
 pub(crate) fn l4_ports(proto: IpProtocol, l4: &[u8]) -> (u16, u16) {
     if (proto == IpProtocol::TCP || proto == IpProtocol::UDP) && l4.len() >= 4 {
-        (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]))
+        (
+            u16::from_be_bytes([l4[0], l4[1]]),
+            u16::from_be_bytes([l4[2], l4[3]]),
+        )
     } else {
         (0, 0)
     }
@@ -106,7 +115,13 @@ pub(crate) fn l4_ports(proto: IpProtocol, l4: &[u8]) -> (u16, u16) {
 /// template's checksum for length 0), the UDP length and source port. The UDP checksum
 /// stays 0 (RFC 7348 §5). The caller checked `*off >= 50` and that the sizes fit in u16.
 #[inline]
-pub(crate) fn encap(buf: &mut [u8], off: &mut usize, len: &mut usize, outer: &OuterHeader, sport: u16) {
+pub(crate) fn encap(
+    buf: &mut [u8],
+    off: &mut usize,
+    len: &mut usize,
+    outer: &OuterHeader,
+    sport: u16,
+) {
     let start = *off - OUTER_LEN;
     // Inner L2: the remote VTEP's MAC and ours (a kernel VXLAN device on the far side
     // drops inner frames not addressed to it).
@@ -118,7 +133,8 @@ pub(crate) fn encap(buf: &mut [u8], off: &mut usize, len: &mut usize, outer: &Ou
     let ip = OuterHeader::IP;
     hdr[ip + 2..ip + 4].copy_from_slice(&ip_total.to_be_bytes());
     let c = checksum::update_u16(outer.ip_checksum_base(), 0, ip_total);
-    hdr[ip + ipv4::CHECKSUM_OFFSET..ip + ipv4::CHECKSUM_OFFSET + 2].copy_from_slice(&c.to_be_bytes());
+    hdr[ip + ipv4::CHECKSUM_OFFSET..ip + ipv4::CHECKSUM_OFFSET + 2]
+        .copy_from_slice(&c.to_be_bytes());
     let udp = OuterHeader::UDP;
     hdr[udp..udp + 2].copy_from_slice(&sport.to_be_bytes());
     hdr[udp + 4..udp + 6].copy_from_slice(&(ip_total - 20).to_be_bytes());

@@ -24,7 +24,12 @@ fn run_at(pl: &mut Pipeline, snap: &Snapshot, port: PortId, frame: &[u8], off: u
     let v = pl.process(snap, port, &mut f);
     assert!(f.off + f.len <= f.buf.len());
     let (off, bytes) = (f.off, f.data().to_vec());
-    Out { v, off, bytes, chunk: c }
+    Out {
+        v,
+        off,
+        bytes,
+        chunk: c,
+    }
 }
 
 fn run(pl: &mut Pipeline, snap: &Snapshot, port: PortId, frame: &[u8]) -> Out {
@@ -54,18 +59,35 @@ fn assert_drop(snap: &Snapshot, port: PortId, frame: &[u8], reason: DropReason) 
 /// etherparse parses `bytes` as Ethernet/IPv4 and finds every checksum right.
 fn assert_valid(bytes: &[u8]) -> SlicedPacket<'_> {
     let p = SlicedPacket::from_ethernet(bytes).expect("etherparse parses the frame");
-    let Some(NetSlice::Ipv4(ip)) = &p.net else { panic!("no IPv4") };
+    let Some(NetSlice::Ipv4(ip)) = &p.net else {
+        panic!("no IPv4")
+    };
     let h = ip.header().to_header();
-    assert_eq!(h.header_checksum, h.calc_header_checksum(), "IPv4 header checksum");
+    assert_eq!(
+        h.header_checksum,
+        h.calc_header_checksum(),
+        "IPv4 header checksum"
+    );
     let (s, d) = (h.source, h.destination);
     match &p.transport {
         Some(TransportSlice::Udp(u)) if u.checksum() != 0 => {
-            let c = u.to_header().calc_checksum_ipv4_raw(s, d, u.payload()).unwrap();
+            let c = u
+                .to_header()
+                .calc_checksum_ipv4_raw(s, d, u.payload())
+                .unwrap();
             assert_eq!(u.checksum(), c, "UDP checksum");
         }
-        Some(TransportSlice::Tcp(t)) => assert_eq!(t.checksum(), t.calc_checksum_ipv4(s, d).unwrap(), "TCP checksum"),
+        Some(TransportSlice::Tcp(t)) => assert_eq!(
+            t.checksum(),
+            t.calc_checksum_ipv4(s, d).unwrap(),
+            "TCP checksum"
+        ),
         Some(TransportSlice::Icmpv4(i)) => {
-            assert_eq!(i.checksum(), Icmpv4Header::with_checksum(i.icmp_type(), i.payload()).checksum, "ICMP checksum")
+            assert_eq!(
+                i.checksum(),
+                Icmpv4Header::with_checksum(i.icmp_type(), i.payload()).checksum,
+                "ICMP checksum"
+            )
         }
         _ => {}
     }
@@ -74,7 +96,9 @@ fn assert_valid(bytes: &[u8]) -> SlicedPacket<'_> {
 
 fn ip_of(bytes: &[u8]) -> etherparse::Ipv4Header {
     let p = SlicedPacket::from_ethernet(bytes).unwrap();
-    let Some(NetSlice::Ipv4(ip)) = p.net else { panic!("no IPv4") };
+    let Some(NetSlice::Ipv4(ip)) = p.net else {
+        panic!("no IPv4")
+    };
     ip.header().to_header()
 }
 
@@ -87,7 +111,13 @@ fn pod_to_local_pod_is_delivered_with_l2_rewrite_and_ttl() {
         let mut pl = Pipeline::new();
         let input = frame(POD1_MAC, LXC1_MAC, POD1, POD2, 64, L4::Icmp, 56);
         let out = run(&mut pl, &snap, LXC1, &input);
-        assert_eq!(out.v, Verdict::Tx { port: LXC2, action: Action::DeliveredLocal });
+        assert_eq!(
+            out.v,
+            Verdict::Tx {
+                port: LXC2,
+                action: Action::DeliveredLocal
+            }
+        );
         assert_eq!(out.off, HEADROOM);
         assert_eq!(&out.bytes[0..6], &POD2_MAC);
         assert_eq!(&out.bytes[6..12], &LXC2_MAC);
@@ -110,13 +140,36 @@ fn pod_to_pod_with_learned_mac() {
     let mut pl = Pipeline::new();
     let to_pod3 = from_pod1(POD3, 32);
     // Pod 3's MAC is not in the snapshot and not learned yet.
-    assert_eq!(run(&mut pl, &snap, LXC1, &to_pod3).v, Verdict::Drop(DropReason::NoNeighbour));
+    assert_eq!(
+        run(&mut pl, &snap, LXC1, &to_pod3).v,
+        Verdict::Drop(DropReason::NoNeighbour)
+    );
     // Pod 3 sends something (to pod 1): its MAC is learned from that frame.
-    let from3 = frame(POD3_MAC, LXC3_MAC, POD3, POD1, 64, L4::Udp { sport: 1, dport: 2 }, 8);
-    assert_eq!(run(&mut pl, &snap, LXC3, &from3).v, Verdict::Tx { port: LXC1, action: Action::DeliveredLocal });
+    let from3 = frame(
+        POD3_MAC,
+        LXC3_MAC,
+        POD3,
+        POD1,
+        64,
+        L4::Udp { sport: 1, dport: 2 },
+        8,
+    );
+    assert_eq!(
+        run(&mut pl, &snap, LXC3, &from3).v,
+        Verdict::Tx {
+            port: LXC1,
+            action: Action::DeliveredLocal
+        }
+    );
     assert_eq!(pl.counters().macs_learned, 2); // pod 1 and pod 3
     let out = run(&mut pl, &snap, LXC1, &to_pod3);
-    assert_eq!(out.v, Verdict::Tx { port: LXC3, action: Action::DeliveredLocal });
+    assert_eq!(
+        out.v,
+        Verdict::Tx {
+            port: LXC3,
+            action: Action::DeliveredLocal
+        }
+    );
     assert_eq!(&out.bytes[0..6], &POD3_MAC);
     assert_eq!(&out.bytes[6..12], &LXC3_MAC);
     assert_valid(&out.bytes);
@@ -129,18 +182,39 @@ fn pod_to_pod_with_learned_mac() {
 fn pod_to_remote_pod_tunnel_is_encapsulated() {
     let snap = snapshot(Mode::Tunnel);
     let mut pl = Pipeline::new();
-    let input = frame(POD1_MAC, LXC1_MAC, POD1, REMOTE_B, 64, L4::Tcp { sport: 40000, dport: 5201 }, 100);
+    let input = frame(
+        POD1_MAC,
+        LXC1_MAC,
+        POD1,
+        REMOTE_B,
+        64,
+        L4::Tcp {
+            sport: 40000,
+            dport: 5201,
+        },
+        100,
+    );
     let out = run(&mut pl, &snap, LXC1, &input);
-    assert_eq!(out.v, Verdict::Tx { port: UPLINK, action: Action::Encapsulated });
+    assert_eq!(
+        out.v,
+        Verdict::Tx {
+            port: UPLINK,
+            action: Action::Encapsulated
+        }
+    );
     assert_eq!(out.off, HEADROOM - 50);
     assert_eq!(out.bytes.len(), input.len() + 50);
 
     // Outer headers, as etherparse reads them.
     let p = assert_valid(&out.bytes);
-    let Some(etherparse::LinkSlice::Ethernet2(eth)) = &p.link else { panic!("no Ethernet") };
+    let Some(etherparse::LinkSlice::Ethernet2(eth)) = &p.link else {
+        panic!("no Ethernet")
+    };
     assert_eq!(eth.source(), UPLINK_MAC);
     assert_eq!(eth.destination(), NODE_B_MAC);
-    let Some(NetSlice::Ipv4(ip)) = &p.net else { panic!() };
+    let Some(NetSlice::Ipv4(ip)) = &p.net else {
+        panic!()
+    };
     let oh = ip.header().to_header();
     assert_eq!(oh.source, NODE_A);
     assert_eq!(oh.destination, NODE_B);
@@ -148,11 +222,22 @@ fn pod_to_remote_pod_tunnel_is_encapsulated() {
     assert!(oh.dont_fragment);
     assert_eq!(usize::from(oh.total_len), input.len() + 36);
     assert_eq!(oh.protocol, etherparse::IpNumber::UDP);
-    let Some(TransportSlice::Udp(udp)) = &p.transport else { panic!("no UDP") };
+    let Some(TransportSlice::Udp(udp)) = &p.transport else {
+        panic!("no UDP")
+    };
     assert_eq!(udp.destination_port(), 8472);
     assert_eq!(udp.checksum(), 0);
     assert_eq!(usize::from(udp.length()), input.len() + 16);
-    assert_eq!(udp.source_port(), flow_src_port(u32::from_be_bytes(POD1), u32::from_be_bytes(REMOTE_B), 6, 40000, 5201));
+    assert_eq!(
+        udp.source_port(),
+        flow_src_port(
+            u32::from_be_bytes(POD1),
+            u32::from_be_bytes(REMOTE_B),
+            6,
+            40000,
+            5201
+        )
+    );
     assert!(udp.source_port() >= 49152);
     let vx = udp.payload();
     assert_eq!(&vx[..8], &[0x08, 0, 0, 0, 0, 0, 1, 0]);
@@ -177,14 +262,30 @@ fn encap_source_port_follows_the_flow() {
     let snap = snapshot(Mode::Tunnel);
     let mut pl = Pipeline::new();
     let sport_of = |pl: &mut Pipeline, sp: u16| {
-        let f = frame(POD1_MAC, LXC1_MAC, POD1, REMOTE_B, 64, L4::Udp { sport: sp, dport: 53 }, 10);
+        let f = frame(
+            POD1_MAC,
+            LXC1_MAC,
+            POD1,
+            REMOTE_B,
+            64,
+            L4::Udp {
+                sport: sp,
+                dport: 53,
+            },
+            10,
+        );
         let out = run(pl, &snap, LXC1, &f);
         u16::from_be_bytes([out.bytes[34], out.bytes[35]])
     };
     let a = sport_of(&mut pl, 1000);
     assert_eq!(a, sport_of(&mut pl, 1000));
-    let distinct: std::collections::HashSet<u16> = (1000..1064).map(|p| sport_of(&mut pl, p)).collect();
-    assert!(distinct.len() > 56, "64 flows spread over {} ports", distinct.len());
+    let distinct: std::collections::HashSet<u16> =
+        (1000..1064).map(|p| sport_of(&mut pl, p)).collect();
+    assert!(
+        distinct.len() > 56,
+        "64 flows spread over {} ports",
+        distinct.len()
+    );
 }
 
 #[test]
@@ -193,7 +294,13 @@ fn pod_to_remote_pod_native_is_routed() {
     let mut pl = Pipeline::new();
     let input = from_pod1(REMOTE_B, 200);
     let out = run(&mut pl, &snap, LXC1, &input);
-    assert_eq!(out.v, Verdict::Tx { port: UPLINK, action: Action::RoutedNative });
+    assert_eq!(
+        out.v,
+        Verdict::Tx {
+            port: UPLINK,
+            action: Action::RoutedNative
+        }
+    );
     assert_eq!(out.off, HEADROOM);
     assert_eq!(&out.bytes[0..6], &NODE_B_MAC);
     assert_eq!(&out.bytes[6..12], &UPLINK_MAC);
@@ -209,7 +316,13 @@ fn ethernet_padding_is_trimmed() {
     input.resize(60, 0); // padded to the Ethernet minimum
     let mut pl = Pipeline::new();
     let out = run(&mut pl, &snap, LXC1, &input);
-    assert_eq!(out.v, Verdict::Tx { port: UPLINK, action: Action::RoutedNative });
+    assert_eq!(
+        out.v,
+        Verdict::Tx {
+            port: UPLINK,
+            action: Action::RoutedNative
+        }
+    );
     assert_eq!(out.bytes.len(), 44);
     let snap = snapshot(Mode::Tunnel);
     let out = run(&mut pl, &snap, LXC1, &input);
@@ -238,15 +351,36 @@ fn partial_tcp_checksum_is_completed_on_every_path() {
     ] {
         let snap = snapshot(mode);
         let mut pl = Pipeline::new();
-        let good = frame(POD1_MAC, LXC1_MAC, POD1, dst, 64, L4::Tcp { sport: 40000, dport: 5201 }, 1400 - 40);
+        let good = frame(
+            POD1_MAC,
+            LXC1_MAC,
+            POD1,
+            dst,
+            64,
+            L4::Tcp {
+                sport: 40000,
+                dport: 5201,
+            },
+            1400 - 40,
+        );
         let mut partial = good.clone();
         make_partial(&mut partial, 16, 6);
         assert_ne!(partial[50..52], good[50..52]);
         let out = run(&mut pl, &snap, LXC1, &partial);
-        assert_eq!(out.v, Verdict::Tx { port: if dst == POD2 { LXC2 } else { UPLINK }, action });
+        assert_eq!(
+            out.v,
+            Verdict::Tx {
+                port: if dst == POD2 { LXC2 } else { UPLINK },
+                action
+            }
+        );
         let inner = &out.bytes[inner_at..];
         assert_valid(inner); // etherparse: TCP checksum right
-        assert_eq!(inner[50..52], good[50..52], "completed checksum = the one etherparse wrote");
+        assert_eq!(
+            inner[50..52],
+            good[50..52],
+            "completed checksum = the one etherparse wrote"
+        );
         assert_eq!(pl.counters().csum_completed, 1);
     }
 }
@@ -259,7 +393,13 @@ fn partial_udp_checksum_is_completed() {
     let mut partial = good.clone();
     make_partial(&mut partial, 6, 17);
     let out = run(&mut pl, &snap, LXC1, &partial);
-    assert_eq!(out.v, Verdict::Tx { port: UPLINK, action: Action::Encapsulated });
+    assert_eq!(
+        out.v,
+        Verdict::Tx {
+            port: UPLINK,
+            action: Action::Encapsulated
+        }
+    );
     assert_valid(&out.bytes[50..]);
     assert_eq!(out.bytes[50 + 40..50 + 42], good[40..42]);
     assert_eq!(pl.counters().csum_completed, 1);
@@ -270,7 +410,15 @@ fn complete_or_absent_checksums_are_left_alone() {
     let snap = snapshot(Mode::Native);
     let mut pl = Pipeline::new();
     // A complete TCP checksum.
-    let good = frame(POD1_MAC, LXC1_MAC, POD1, REMOTE_B, 64, L4::Tcp { sport: 1, dport: 2 }, 10);
+    let good = frame(
+        POD1_MAC,
+        LXC1_MAC,
+        POD1,
+        REMOTE_B,
+        64,
+        L4::Tcp { sport: 1, dport: 2 },
+        10,
+    );
     let out = run(&mut pl, &snap, LXC1, &good);
     assert_eq!(out.bytes[50..52], good[50..52]);
     // A wrong (not partial) checksum is not fixed: podfwd does not verify every frame.
@@ -292,22 +440,41 @@ fn complete_or_absent_checksums_are_left_alone() {
 
 /// Checks an ICMP frag-needed reply to pod 1's `input`, sent back out of `port` with
 /// MACs `src_mac` -> `dst_mac`.
-fn assert_frag_needed(out: &Out, input: &[u8], port: PortId, src_mac: [u8; 6], dst_mac: [u8; 6], mtu: u16) {
-    assert_eq!(out.v, Verdict::Tx { port, action: Action::IcmpFragNeeded });
+fn assert_frag_needed(
+    out: &Out,
+    input: &[u8],
+    port: PortId,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    mtu: u16,
+) {
+    assert_eq!(
+        out.v,
+        Verdict::Tx {
+            port,
+            action: Action::IcmpFragNeeded
+        }
+    );
     assert_eq!(&out.bytes[0..6], &dst_mac);
     assert_eq!(&out.bytes[6..12], &src_mac);
     let p = assert_valid(&out.bytes);
-    let Some(NetSlice::Ipv4(ip)) = &p.net else { panic!() };
+    let Some(NetSlice::Ipv4(ip)) = &p.net else {
+        panic!()
+    };
     let h = ip.header().to_header();
     assert_eq!(h.source, NODE_A);
     assert_eq!(h.destination, ip_of(input).source);
     assert_eq!(h.time_to_live, 64);
     assert_eq!(h.protocol, etherparse::IpNumber::ICMP);
     assert_eq!(usize::from(h.total_len), 20 + 8 + 20 + 8);
-    let Some(TransportSlice::Icmpv4(icmp)) = &p.transport else { panic!("no ICMP") };
+    let Some(TransportSlice::Icmpv4(icmp)) = &p.transport else {
+        panic!("no ICMP")
+    };
     assert_eq!(
         icmp.icmp_type(),
-        Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: mtu })
+        Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: mtu }
+        )
     );
     // RFC 792: the original IP header (as received, TTL not yet decremented) + 8 bytes.
     assert_eq!(icmp.payload(), &input[14..14 + 28]);
@@ -320,7 +487,13 @@ fn too_big_with_df_gets_icmp_frag_needed() {
     let snap = snapshot(Mode::Tunnel);
     let mut pl = Pipeline::new();
     let fits = from_pod1(REMOTE_B, 1450 - 28);
-    assert_eq!(run(&mut pl, &snap, LXC1, &fits).v, Verdict::Tx { port: UPLINK, action: Action::Encapsulated });
+    assert_eq!(
+        run(&mut pl, &snap, LXC1, &fits).v,
+        Verdict::Tx {
+            port: UPLINK,
+            action: Action::Encapsulated
+        }
+    );
     let big = from_pod1(REMOTE_B, 1451 - 28);
     let out = run(&mut pl, &snap, LXC1, &big);
     assert_frag_needed(&out, &big, LXC1, LXC1_MAC, POD1_MAC, 1450);
@@ -333,7 +506,13 @@ fn too_big_with_df_gets_icmp_frag_needed() {
     let out = run(&mut pl, &snap, LXC1, &big);
     assert_frag_needed(&out, &big, LXC1, LXC1_MAC, POD1_MAC, 1500);
     let fits = from_pod1(REMOTE_B, 1500 - 28);
-    assert_eq!(run(&mut pl, &snap, LXC1, &fits).v, Verdict::Tx { port: UPLINK, action: Action::RoutedNative });
+    assert_eq!(
+        run(&mut pl, &snap, LXC1, &fits).v,
+        Verdict::Tx {
+            port: UPLINK,
+            action: Action::RoutedNative
+        }
+    );
 
     // Local delivery: limit = the destination port's MTU (1450 in tunnel mode).
     let snap = snapshot(Mode::Tunnel);
@@ -347,7 +526,15 @@ fn too_big_from_uplink_native_reflects_to_the_router() {
     let snap = snapshot(Mode::Native);
     let mut pl = Pipeline::new();
     // Pod MTU is 1500 in native mode; shrink it for this test with a jumbo-ish frame.
-    let big = frame(ROUTER_MAC, UPLINK_MAC, REMOTE_B, POD1, 63, L4::Udp { sport: 9, dport: 9 }, 1501 - 28);
+    let big = frame(
+        ROUTER_MAC,
+        UPLINK_MAC,
+        REMOTE_B,
+        POD1,
+        63,
+        L4::Udp { sport: 9, dport: 9 },
+        1501 - 28,
+    );
     let out = run(&mut pl, &snap, UPLINK, &big);
     assert_frag_needed(&out, &big, UPLINK, UPLINK_MAC, ROUTER_MAC, 1500);
 }
@@ -356,7 +543,9 @@ fn too_big_from_uplink_native_reflects_to_the_router() {
 fn too_big_without_df_is_frame_too_big() {
     let snap = snapshot(Mode::Tunnel);
     let mut big = from_pod1(REMOTE_B, 1451 - 28);
-    patch_ip(&mut big, 14, |ip| ip.set_flags_and_frag_offset(false, false, 0));
+    patch_ip(&mut big, 14, |ip| {
+        ip.set_flags_and_frag_offset(false, false, 0)
+    });
     assert_drop(&snap, LXC1, &big, DropReason::FrameTooBig);
     // Decapsulated frames too big for the pod port are dropped even with DF.
     let inner = inner_frame(POD1, 1451 - 28);
@@ -373,7 +562,13 @@ fn vxlan_from_uplink_is_decapsulated_to_the_pod() {
     let inner = inner_frame(POD1, 100);
     let f = vxlan_frame(NODE_A, 8472, 0x08, 1, &inner);
     let out = run(&mut pl, &snap, UPLINK, &f);
-    assert_eq!(out.v, Verdict::Tx { port: LXC1, action: Action::Decapsulated });
+    assert_eq!(
+        out.v,
+        Verdict::Tx {
+            port: LXC1,
+            action: Action::Decapsulated
+        }
+    );
     assert_eq!(out.off, HEADROOM + 50);
     assert_eq!(out.bytes.len(), inner.len());
     assert_eq!(&out.bytes[0..6], &POD1_MAC);
@@ -400,7 +595,13 @@ fn vxlan_with_outer_ip_options_is_stripped_by_ihl() {
     });
     let mut pl = Pipeline::new();
     let out = run(&mut pl, &snap, UPLINK, &g);
-    assert_eq!(out.v, Verdict::Tx { port: LXC2, action: Action::Decapsulated });
+    assert_eq!(
+        out.v,
+        Verdict::Tx {
+            port: LXC2,
+            action: Action::Decapsulated
+        }
+    );
     assert_eq!(out.off, HEADROOM + 54);
     assert_eq!(out.bytes.len(), inner.len());
     assert_valid(&out.bytes);
@@ -412,7 +613,13 @@ fn kernel_vxlan_frame_is_decapsulated() {
     let snap = node_b_snapshot();
     let mut pl = Pipeline::new();
     let out = run(&mut pl, &snap, UPLINK, &KERNEL_VXLAN_FRAME);
-    assert_eq!(out.v, Verdict::Tx { port: LXC1, action: Action::Decapsulated });
+    assert_eq!(
+        out.v,
+        Verdict::Tx {
+            port: LXC1,
+            action: Action::Decapsulated
+        }
+    );
     assert_eq!(out.bytes.len(), KERNEL_VXLAN_FRAME.len() - 50);
     assert_eq!(&out.bytes[0..6], &POD2_MAC);
     assert_eq!(&out.bytes[6..12], &LXC1_MAC);
@@ -429,10 +636,22 @@ fn encap_then_decap_round_trips() {
     let input = frame(POD1_MAC, LXC1_MAC, POD1, [10, 0, 2, 3], 64, L4::Icmp, 56);
     let mut pa = Pipeline::new();
     let out = run(&mut pa, &a, LXC1, &input);
-    assert_eq!(out.v, Verdict::Tx { port: UPLINK, action: Action::Encapsulated });
+    assert_eq!(
+        out.v,
+        Verdict::Tx {
+            port: UPLINK,
+            action: Action::Encapsulated
+        }
+    );
     let mut pb = Pipeline::new();
     let back = run(&mut pb, &b, UPLINK, &out.bytes);
-    assert_eq!(back.v, Verdict::Tx { port: LXC1, action: Action::Decapsulated });
+    assert_eq!(
+        back.v,
+        Verdict::Tx {
+            port: LXC1,
+            action: Action::Decapsulated
+        }
+    );
     assert_eq!(ip_of(&back.bytes).time_to_live, 62);
     assert_eq!(back.bytes[34..], input[34..]);
     assert_valid(&back.bytes);
@@ -442,9 +661,26 @@ fn encap_then_decap_round_trips() {
 fn native_from_uplink_is_delivered_to_the_pod() {
     let snap = snapshot(Mode::Native);
     let mut pl = Pipeline::new();
-    let f = frame(ROUTER_MAC, UPLINK_MAC, REMOTE_B, POD2, 63, L4::Tcp { sport: 5201, dport: 40000 }, 500);
+    let f = frame(
+        ROUTER_MAC,
+        UPLINK_MAC,
+        REMOTE_B,
+        POD2,
+        63,
+        L4::Tcp {
+            sport: 5201,
+            dport: 40000,
+        },
+        500,
+    );
     let out = run(&mut pl, &snap, UPLINK, &f);
-    assert_eq!(out.v, Verdict::Tx { port: LXC2, action: Action::DeliveredLocal });
+    assert_eq!(
+        out.v,
+        Verdict::Tx {
+            port: LXC2,
+            action: Action::DeliveredLocal
+        }
+    );
     assert_eq!(&out.bytes[0..6], &POD2_MAC);
     assert_eq!(&out.bytes[6..12], &LXC2_MAC);
     assert_valid(&out.bytes);
@@ -470,14 +706,60 @@ fn not_ours_is_passed() {
     let cases: Vec<(&Snapshot, PortId, Vec<u8>)> = vec![
         (&t, LXC1, arp.clone()),
         (&t, LXC1, ipv6),
-        (&t, LXC1, from_pod1([8, 8, 8, 8], 10)),   // outside the cluster
-        (&t, LXC1, from_pod1(NODE_A, 10)),         // the node itself
-        (&t, LXC1, from_pod1(GATEWAY, 10)),        // the pods' gateway
+        (&t, LXC1, from_pod1([8, 8, 8, 8], 10)), // outside the cluster
+        (&t, LXC1, from_pod1(NODE_A, 10)),       // the node itself
+        (&t, LXC1, from_pod1(GATEWAY, 10)),      // the pods' gateway
         (&t, UPLINK, arp),
-        (&t, UPLINK, frame(NODE_B_MAC, UPLINK_MAC, NODE_B, [198, 18, 0, 9], 64, L4::Udp { sport: 1, dport: 8472 }, 60)),
-        (&t, UPLINK, frame(NODE_B_MAC, UPLINK_MAC, NODE_B, NODE_A, 64, L4::Tcp { sport: 22, dport: 22 }, 60)),
-        (&n, UPLINK, frame(NODE_B_MAC, UPLINK_MAC, NODE_B, NODE_A, 64, L4::Icmp, 60)),
-        (&n, UPLINK, frame(NODE_B_MAC, UPLINK_MAC, REMOTE_B, [10, 0, 2, 9], 64, L4::Icmp, 60)),
+        (
+            &t,
+            UPLINK,
+            frame(
+                NODE_B_MAC,
+                UPLINK_MAC,
+                NODE_B,
+                [198, 18, 0, 9],
+                64,
+                L4::Udp {
+                    sport: 1,
+                    dport: 8472,
+                },
+                60,
+            ),
+        ),
+        (
+            &t,
+            UPLINK,
+            frame(
+                NODE_B_MAC,
+                UPLINK_MAC,
+                NODE_B,
+                NODE_A,
+                64,
+                L4::Tcp {
+                    sport: 22,
+                    dport: 22,
+                },
+                60,
+            ),
+        ),
+        (
+            &n,
+            UPLINK,
+            frame(NODE_B_MAC, UPLINK_MAC, NODE_B, NODE_A, 64, L4::Icmp, 60),
+        ),
+        (
+            &n,
+            UPLINK,
+            frame(
+                NODE_B_MAC,
+                UPLINK_MAC,
+                REMOTE_B,
+                [10, 0, 2, 9],
+                64,
+                L4::Icmp,
+                60,
+            ),
+        ),
         (&t, 99, from_pod1(REMOTE_B, 10)), // a port the snapshot does not know
     ];
     for (i, (snap, port, f)) in cases.iter().enumerate() {
@@ -499,7 +781,12 @@ fn drop_ttl_expired() {
     let f = frame(POD1_MAC, LXC1_MAC, POD1, POD2, 0, L4::Icmp, 8);
     assert_drop(&snap, LXC1, &f, DropReason::TtlExpired);
     let inner = frame([2; 6], [4; 6], REMOTE_B, POD1, 1, L4::Icmp, 8);
-    assert_drop(&snap, UPLINK, &vxlan_frame(NODE_A, 8472, 0x08, 1, &inner), DropReason::TtlExpired);
+    assert_drop(
+        &snap,
+        UPLINK,
+        &vxlan_frame(NODE_A, 8472, 0x08, 1, &inner),
+        DropReason::TtlExpired,
+    );
     let n = snapshot(Mode::Native);
     let f = frame(ROUTER_MAC, UPLINK_MAC, REMOTE_B, POD1, 1, L4::Icmp, 8);
     assert_drop(&n, UPLINK, &f, DropReason::TtlExpired);
@@ -510,7 +797,12 @@ fn drop_malformed_ethernet() {
     let snap = snapshot(Mode::Tunnel);
     assert_drop(&snap, LXC1, &[0u8; 13], DropReason::MalformedEthernet);
     assert_drop(&snap, UPLINK, &[0u8; 10], DropReason::MalformedEthernet);
-    assert_drop(&snapshot(Mode::Native), UPLINK, &[], DropReason::MalformedEthernet);
+    assert_drop(
+        &snapshot(Mode::Native),
+        UPLINK,
+        &[],
+        DropReason::MalformedEthernet,
+    );
     // Tagged but cut before the inner EtherType.
     let mut f = from_pod1(REMOTE_B, 10)[..16].to_vec();
     f[12..14].copy_from_slice(&[0x81, 0x00]);
@@ -570,13 +862,19 @@ fn drop_ip_options() {
 fn drop_fragment() {
     let snap = snapshot(Mode::Tunnel);
     let mut first = from_pod1(REMOTE_B, 64);
-    patch_ip(&mut first, 14, |ip| ip.set_flags_and_frag_offset(false, true, 0));
+    patch_ip(&mut first, 14, |ip| {
+        ip.set_flags_and_frag_offset(false, true, 0)
+    });
     assert_drop(&snap, LXC1, &first, DropReason::Fragment);
     let mut later = from_pod1(REMOTE_B, 64);
-    patch_ip(&mut later, 14, |ip| ip.set_flags_and_frag_offset(false, false, 1480));
+    patch_ip(&mut later, 14, |ip| {
+        ip.set_flags_and_frag_offset(false, false, 1480)
+    });
     assert_drop(&snap, LXC1, &later, DropReason::Fragment);
     let mut outer = vxlan_frame(NODE_A, 8472, 0x08, 1, &inner_frame(POD1, 10));
-    patch_ip(&mut outer, 14, |ip| ip.set_flags_and_frag_offset(false, true, 0));
+    patch_ip(&mut outer, 14, |ip| {
+        ip.set_flags_and_frag_offset(false, true, 0)
+    });
     assert_drop(&snap, UPLINK, &outer, DropReason::Fragment);
 }
 
@@ -590,13 +888,31 @@ fn tag(f: &[u8]) -> Vec<u8> {
 #[test]
 fn drop_vlan_tagged() {
     let snap = snapshot(Mode::Tunnel);
-    assert_drop(&snap, LXC1, &tag(&from_pod1(REMOTE_B, 10)), DropReason::VlanTagged);
+    assert_drop(
+        &snap,
+        LXC1,
+        &tag(&from_pod1(REMOTE_B, 10)),
+        DropReason::VlanTagged,
+    );
     let v = vxlan_frame(NODE_A, 8472, 0x08, 1, &inner_frame(POD1, 10));
     assert_drop(&snap, UPLINK, &tag(&v), DropReason::VlanTagged);
     let inner_tagged = vxlan_frame(NODE_A, 8472, 0x08, 1, &tag(&inner_frame(POD1, 10)));
     assert_drop(&snap, UPLINK, &inner_tagged, DropReason::VlanTagged);
     let n = snapshot(Mode::Native);
-    assert_drop(&n, UPLINK, &tag(&frame(ROUTER_MAC, UPLINK_MAC, REMOTE_B, POD1, 63, L4::Icmp, 8)), DropReason::VlanTagged);
+    assert_drop(
+        &n,
+        UPLINK,
+        &tag(&frame(
+            ROUTER_MAC,
+            UPLINK_MAC,
+            REMOTE_B,
+            POD1,
+            63,
+            L4::Icmp,
+            8,
+        )),
+        DropReason::VlanTagged,
+    );
 }
 
 #[test]
@@ -604,28 +920,71 @@ fn drop_not_ipv4_inside_vxlan() {
     let snap = snapshot(Mode::Tunnel);
     let mut inner = inner_frame(POD1, 10);
     inner[12..14].copy_from_slice(&[0x08, 0x06]);
-    assert_drop(&snap, UPLINK, &vxlan_frame(NODE_A, 8472, 0x08, 1, &inner), DropReason::NotIpv4);
+    assert_drop(
+        &snap,
+        UPLINK,
+        &vxlan_frame(NODE_A, 8472, 0x08, 1, &inner),
+        DropReason::NotIpv4,
+    );
 }
 
 #[test]
 fn drop_no_route() {
     let snap = snapshot(Mode::Tunnel);
-    assert_drop(&snap, LXC1, &from_pod1([10, 0, 9, 9], 10), DropReason::NoRoute);
-    assert_drop(&snap, LXC1, &from_pod1([10, 0, 1, 99], 10), DropReason::NoRoute);
+    assert_drop(
+        &snap,
+        LXC1,
+        &from_pod1([10, 0, 9, 9], 10),
+        DropReason::NoRoute,
+    );
+    assert_drop(
+        &snap,
+        LXC1,
+        &from_pod1([10, 0, 1, 99], 10),
+        DropReason::NoRoute,
+    );
     let v = vxlan_frame(NODE_A, 8472, 0x08, 1, &inner_frame([10, 0, 1, 99], 10));
     assert_drop(&snap, UPLINK, &v, DropReason::NoRoute);
     let n = snapshot(Mode::Native);
-    assert_drop(&n, UPLINK, &frame(ROUTER_MAC, UPLINK_MAC, REMOTE_B, [10, 0, 1, 99], 63, L4::Icmp, 8), DropReason::NoRoute);
+    assert_drop(
+        &n,
+        UPLINK,
+        &frame(
+            ROUTER_MAC,
+            UPLINK_MAC,
+            REMOTE_B,
+            [10, 0, 1, 99],
+            63,
+            L4::Icmp,
+            8,
+        ),
+        DropReason::NoRoute,
+    );
 }
 
 #[test]
 fn drop_no_neighbour() {
     // Tunnel: node C's outer header is unresolved.
-    assert_drop(&snapshot(Mode::Tunnel), LXC1, &from_pod1(REMOTE_C, 10), DropReason::NoNeighbour);
+    assert_drop(
+        &snapshot(Mode::Tunnel),
+        LXC1,
+        &from_pod1(REMOTE_C, 10),
+        DropReason::NoNeighbour,
+    );
     // Native: node C's next-hop MAC is unresolved.
-    assert_drop(&snapshot(Mode::Native), LXC1, &from_pod1(REMOTE_C, 10), DropReason::NoNeighbour);
+    assert_drop(
+        &snapshot(Mode::Native),
+        LXC1,
+        &from_pod1(REMOTE_C, 10),
+        DropReason::NoNeighbour,
+    );
     // Pod 3's MAC is neither configured nor learned.
-    assert_drop(&snapshot(Mode::Tunnel), LXC1, &from_pod1(POD3, 10), DropReason::NoNeighbour);
+    assert_drop(
+        &snapshot(Mode::Tunnel),
+        LXC1,
+        &from_pod1(POD3, 10),
+        DropReason::NoNeighbour,
+    );
     let v = vxlan_frame(NODE_A, 8472, 0x08, 1, &inner_frame(POD3, 10));
     assert_drop(&snapshot(Mode::Tunnel), UPLINK, &v, DropReason::NoNeighbour);
 }
@@ -639,7 +998,13 @@ fn drop_no_headroom() {
     assert_eq!(out.v, Verdict::Drop(DropReason::NoHeadroom));
     assert_eq!(out.bytes, f);
     let out = run_at(&mut pl, &snap, LXC1, &f, 50);
-    assert_eq!(out.v, Verdict::Tx { port: UPLINK, action: Action::Encapsulated });
+    assert_eq!(
+        out.v,
+        Verdict::Tx {
+            port: UPLINK,
+            action: Action::Encapsulated
+        }
+    );
     assert_eq!(out.off, 0);
     assert_eq!(out.chunk[..out.bytes.len()], out.bytes[..]);
     assert_eq!(pl.counters().dropped(DropReason::NoHeadroom), 1);
@@ -658,14 +1023,32 @@ fn drop_hairpin() {
 #[test]
 fn drop_broadcast_multicast() {
     let snap = snapshot(Mode::Tunnel);
-    assert_drop(&snap, LXC1, &from_pod1([224, 0, 0, 251], 10), DropReason::BroadcastMulticast);
-    assert_drop(&snap, LXC1, &from_pod1([255, 255, 255, 255], 10), DropReason::BroadcastMulticast);
+    assert_drop(
+        &snap,
+        LXC1,
+        &from_pod1([224, 0, 0, 251], 10),
+        DropReason::BroadcastMulticast,
+    );
+    assert_drop(
+        &snap,
+        LXC1,
+        &from_pod1([255, 255, 255, 255], 10),
+        DropReason::BroadcastMulticast,
+    );
     let f = frame(POD1_MAC, [0xff; 6], POD1, REMOTE_B, 64, L4::Icmp, 8);
     assert_drop(&snap, LXC1, &f, DropReason::BroadcastMulticast);
     let v = vxlan_frame(NODE_A, 8472, 0x08, 1, &inner_frame([239, 1, 2, 3], 10));
     assert_drop(&snap, UPLINK, &v, DropReason::BroadcastMulticast);
     let n = snapshot(Mode::Native);
-    let f = frame(ROUTER_MAC, [0x01, 0, 0x5e, 0, 0, 1], REMOTE_B, POD1, 63, L4::Icmp, 8);
+    let f = frame(
+        ROUTER_MAC,
+        [0x01, 0, 0x5e, 0, 0, 1],
+        REMOTE_B,
+        POD1,
+        63,
+        L4::Icmp,
+        8,
+    );
     assert_drop(&n, UPLINK, &f, DropReason::BroadcastMulticast);
 }
 
@@ -679,10 +1062,21 @@ fn drop_martian_source() {
     assert_drop(&snap, LXC1, &f, DropReason::MartianSource);
     // A spoofed frame does not teach a MAC.
     let mut pl = Pipeline::new();
-    let spoof = frame([0x0e, 9, 9, 9, 9, 9], LXC3_MAC, [10, 0, 1, 200], POD1, 64, L4::Icmp, 8);
+    let spoof = frame(
+        [0x0e, 9, 9, 9, 9, 9],
+        LXC3_MAC,
+        [10, 0, 1, 200],
+        POD1,
+        64,
+        L4::Icmp,
+        8,
+    );
     run(&mut pl, &snap, LXC3, &spoof);
     assert_eq!(pl.counters().macs_learned, 0);
-    assert_eq!(run(&mut pl, &snap, LXC1, &from_pod1(POD3, 8)).v, Verdict::Drop(DropReason::NoNeighbour));
+    assert_eq!(
+        run(&mut pl, &snap, LXC1, &from_pod1(POD3, 8)).v,
+        Verdict::Drop(DropReason::NoNeighbour)
+    );
 }
 
 // ------------------------------------------------------------ drops, from the uplink
@@ -752,7 +1146,11 @@ fn labels_are_stable_unique_snake_case() {
         assert!(seen.insert(r.label()));
     }
     for l in &seen {
-        assert!(l.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'), "{l}");
+        assert!(
+            l.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'),
+            "{l}"
+        );
     }
     assert_eq!(Action::COUNT, 5);
     assert_eq!(Action::Encapsulated.label(), "encapsulated");
@@ -792,24 +1190,46 @@ fn every_drop_reason_is_reachable() {
 #[test]
 fn batch_gives_one_verdict_per_frame_in_order() {
     let snap = snapshot(Mode::Tunnel);
-    let inputs = [from_pod1(REMOTE_B, 10), from_pod1(POD2, 10), from_pod1([8, 8, 8, 8], 10), from_pod1(REMOTE_C, 10)];
+    let inputs = [
+        from_pod1(REMOTE_B, 10),
+        from_pod1(POD2, 10),
+        from_pod1([8, 8, 8, 8], 10),
+        from_pod1(REMOTE_C, 10),
+    ];
     let mut chunks: Vec<Vec<u8>> = inputs.iter().map(|f| chunk(f)).collect();
-    let mut frames: Vec<Frame> = chunks.iter_mut().zip(&inputs).map(|(c, f)| Frame::new(c, HEADROOM, f.len())).collect();
+    let mut frames: Vec<Frame> = chunks
+        .iter_mut()
+        .zip(&inputs)
+        .map(|(c, f)| Frame::new(c, HEADROOM, f.len()))
+        .collect();
     let mut pl = Pipeline::new();
     let mut out = vec![Verdict::Pass; 9]; // cleared by process_batch
     pl.process_batch(&snap, LXC1, &mut frames, &mut out);
     assert_eq!(
         out,
         [
-            Verdict::Tx { port: UPLINK, action: Action::Encapsulated },
-            Verdict::Tx { port: LXC2, action: Action::DeliveredLocal },
+            Verdict::Tx {
+                port: UPLINK,
+                action: Action::Encapsulated
+            },
+            Verdict::Tx {
+                port: LXC2,
+                action: Action::DeliveredLocal
+            },
             Verdict::Pass,
             Verdict::Drop(DropReason::NoNeighbour),
         ]
     );
     assert_eq!(frames[0].off, HEADROOM - 50);
     let c = pl.counters();
-    assert_eq!((c.action(Action::Encapsulated), c.action(Action::DeliveredLocal), c.passed), (1, 1, 1));
+    assert_eq!(
+        (
+            c.action(Action::Encapsulated),
+            c.action(Action::DeliveredLocal),
+            c.passed
+        ),
+        (1, 1, 1)
+    );
     assert_eq!(c.frames(), 4);
     let mut sum = pipeline::Counters::new();
     sum.add(c);
@@ -827,14 +1247,23 @@ fn out_of_range_frame_bounds_are_clamped() {
     assert_eq!(v, Verdict::Drop(DropReason::MalformedEthernet));
     assert!(f.off + f.len <= 100);
     let mut f = Frame::new(&mut buf, 500, 10);
-    assert_eq!(pl.process(&snap, LXC1, &mut f), Verdict::Drop(DropReason::MalformedEthernet));
+    assert_eq!(
+        pl.process(&snap, LXC1, &mut f),
+        Verdict::Drop(DropReason::MalformedEthernet)
+    );
     assert!(f.off + f.len <= 100);
 }
 
 #[test]
 fn counters_count_every_verdict_once() {
     let snap = snapshot(Mode::Tunnel);
-    assert_eq!(verdict(&snap, LXC1, &from_pod1(REMOTE_B, 1)), Verdict::Tx { port: UPLINK, action: Action::Encapsulated });
+    assert_eq!(
+        verdict(&snap, LXC1, &from_pod1(REMOTE_B, 1)),
+        Verdict::Tx {
+            port: UPLINK,
+            action: Action::Encapsulated
+        }
+    );
 }
 
 #[test]
@@ -846,12 +1275,23 @@ fn encap_uses_the_configured_vtep_mac_for_inner_l2() {
     b.port("eth0", route::PortRole::Uplink, UPLINK_MAC, UPLINK_MTU);
     b.port("lxc1", route::PortRole::Pod, LXC1_MAC, 1450);
     b.endpoint(Ipv4Addr::from(POD1), LXC1, Some(POD1_MAC));
-    b.node("node-b", Ipv4Addr::from(NODE_B), "10.0.2.0/24".parse().unwrap(), Some(NODE_B_MAC));
+    b.node(
+        "node-b",
+        Ipv4Addr::from(NODE_B),
+        "10.0.2.0/24".parse().unwrap(),
+        Some(NODE_B_MAC),
+    );
     b.vtep_mac(vtep);
     let snap = b.build().unwrap();
     let mut pl = Pipeline::new();
     let out = run(&mut pl, &snap, LXC1, &from_pod1(REMOTE_B, 20));
-    assert_eq!(out.v, Verdict::Tx { port: UPLINK, action: Action::Encapsulated });
+    assert_eq!(
+        out.v,
+        Verdict::Tx {
+            port: UPLINK,
+            action: Action::Encapsulated
+        }
+    );
     assert_eq!(out.bytes[..6], NODE_B_MAC); // outer: next hop
     assert_eq!(out.bytes[50..56], vtep); // inner: the VTEP
     assert_eq!(out.bytes[56..62], UPLINK_MAC);

@@ -17,13 +17,23 @@ fn check(snap: &Snapshot, pl: &mut Pipeline, port: PortId, bytes: &[u8], off: us
     let before = pl.counters().frames();
     let v = pl.process(snap, port, &mut f);
     assert_eq!(pl.counters().frames(), before + 1);
-    assert!(f.off <= n && f.len <= n - f.off, "frame out of its chunk: off {} len {}", f.off, f.len);
+    assert!(
+        f.off <= n && f.len <= n - f.off,
+        "frame out of its chunk: off {} len {}",
+        f.off,
+        f.len
+    );
     if let Verdict::Tx { port: out, action } = v {
-        assert!(usize::from(out) < snap.ports.len(), "tx port {out} does not exist");
+        assert!(
+            usize::from(out) < snap.ports.len(),
+            "tx port {out} does not exist"
+        );
         let data = f.data();
         let ip_ok = |d: &[u8]| {
             let p = SlicedPacket::from_ethernet(d).expect("tx frame parses");
-            let Some(NetSlice::Ipv4(ip)) = p.net else { panic!("tx frame is not IPv4") };
+            let Some(NetSlice::Ipv4(ip)) = p.net else {
+                panic!("tx frame is not IPv4")
+            };
             let h = ip.header().to_header();
             assert_eq!(h.header_checksum, h.calc_header_checksum());
             h
@@ -49,8 +59,15 @@ fn l4() -> impl Strategy<Value = L4> {
 
 fn addr() -> impl Strategy<Value = [u8; 4]> {
     prop_oneof![
-        Just(POD1), Just(POD2), Just(POD3), Just(REMOTE_B), Just(REMOTE_C), Just(NODE_A),
-        Just([10, 0, 1, 99]), Just([224, 0, 0, 1]), any::<[u8; 4]>(),
+        Just(POD1),
+        Just(POD2),
+        Just(POD3),
+        Just(REMOTE_B),
+        Just(REMOTE_C),
+        Just(NODE_A),
+        Just([10, 0, 1, 99]),
+        Just([224, 0, 0, 1]),
+        any::<[u8; 4]>(),
     ]
 }
 

@@ -29,6 +29,9 @@ use crate::neigh::{self, NeighTable};
 use crate::stats::{now_ms, WorkerShared};
 use crate::worker::Worker;
 
+/// Frames one copy-mode TX wakeup may send (`XDP_MAX_TX_SKB_BUDGET`).
+const TX_BUDGET: u32 = 512;
+
 /// Errors that stop `podfwd run` before or while starting.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -131,28 +134,34 @@ pub struct StatusView {
     pub attached: bool,
     /// Start time (ms since epoch).
     pub started_ms: u64,
+    /// Interfaces that disappeared, were re-created or are down (checked every second).
+    pub iface_problems: Vec<String>,
 }
 
 impl StatusView {
     /// Alive: every worker ran its loop within the last two seconds.
-    #[must_use]
     pub fn healthy(&self) -> Result<(), String> {
         let now = now_ms();
         for w in &self.workers {
             let age = now.saturating_sub(w.heartbeat_ms.load(Relaxed));
             if age > 2000 {
-                return Err(format!("worker {} stalled: no heartbeat for {age} ms", w.id));
+                return Err(format!(
+                    "worker {} stalled: no heartbeat for {age} ms",
+                    w.id
+                ));
             }
         }
         Ok(())
     }
 
     /// Ready: healthy, attached, and every remote node's next hop resolved.
-    #[must_use]
     pub fn ready(&self) -> Result<(), String> {
         self.healthy()?;
         if !self.attached {
             return Err("XDP programs not attached or sockets not bound".into());
+        }
+        if !self.iface_problems.is_empty() {
+            return Err(self.iface_problems.join("; "));
         }
         let missing: Vec<&str> = self
             .nodes
@@ -161,7 +170,10 @@ impl StatusView {
             .map(|n| n.name.as_str())
             .collect();
         if !missing.is_empty() {
-            return Err(format!("next hop not resolved for node(s) {}", missing.join(", ")));
+            return Err(format!(
+                "next hop not resolved for node(s) {}",
+                missing.join(", ")
+            ));
         }
         Ok(())
     }
@@ -210,12 +222,20 @@ pub fn build_snapshot(
     };
     let mut b = SnapshotBuilder::new(generation, local);
     for (i, p) in ports.iter().enumerate() {
-        let role = if i == 0 { PortRole::Uplink } else { PortRole::Pod };
+        let role = if i == 0 {
+            PortRole::Uplink
+        } else {
+            PortRole::Pod
+        };
         b.port(&p.name, role, p.mac, p.mtu);
     }
     for (i, ep) in cfg.endpoints.iter().enumerate() {
         let port = u16::try_from(i + 1).map_err(|_| route::RouteError::TooMany("endpoints"))?;
-        b.endpoint(ep.ip, port, neigh.get(&(ep.ip, ep.interface.clone())).copied());
+        b.endpoint(
+            ep.ip,
+            port,
+            neigh.get(&(ep.ip, ep.interface.clone())).copied(),
+        );
     }
     for n in &cfg.nodes {
         let mac = neigh.get(&(n.ip, cfg.node.uplink.clone())).copied();
@@ -265,6 +285,82 @@ fn trigger_missing(cfg: &Config, neigh: &NeighTable) {
     }
 }
 
+/// The name of the abstract unix socket that marks "a podfwd runs here". Abstract
+/// sockets belong to a network namespace and vanish with their process, so this is a
+/// per-node lock that a crash (even `kill -9`) never leaves behind.
+const NODE_LOCK: &str = "podfwd";
+
+/// Take the node lock, or say which process holds it.
+fn node_lock() -> Result<std::os::unix::net::UnixDatagram, RunError> {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let addr = SocketAddr::from_abstract_name(NODE_LOCK.as_bytes())
+        .map_err(|e| RunError::Other(format!("node lock: {e}")))?;
+    UnixDatagram::bind_addr(&addr).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            let who = lock_holder().map_or_else(|| "pid unknown".to_owned(), |p| format!("pid {p}"));
+            RunError::Other(format!(
+                "another podfwd is running on this node ({who}, holding the abstract socket @{NODE_LOCK} in this network namespace); stop it first, or use `podfwd reload` to change its config"
+            ))
+        } else {
+            RunError::Other(format!("cannot take the node lock @{NODE_LOCK}: {e}"))
+        }
+    })
+}
+
+/// The pid holding the node lock, best effort: its inode in /proc/net/unix (this
+/// namespace's sockets), then the process with that socket open.
+fn lock_holder() -> Option<u32> {
+    let unix = std::fs::read_to_string("/proc/net/unix").ok()?;
+    let inode = unix.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() >= 8 && f[7] == format!("@{NODE_LOCK}")).then(|| f[6].to_owned())
+    })?;
+    let target = format!("socket:[{inode}]");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|p| {
+        let pid: u32 = p.file_name().to_str()?.parse().ok()?;
+        let fds = std::fs::read_dir(p.path().join("fd")).ok()?;
+        fds.flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target.as_str()))
+            .then_some(pid)
+    })
+}
+
+/// Fill rings take at least 64 frames per interface and as many again must stay free
+/// for frames in flight (RX -> TX -> completion): refuse a UMEM that cannot hold that
+/// for every interface, rather than start a worker that starves.
+fn check_umem(cfg: &Config, nports: usize) -> Result<(), RunError> {
+    let need = u32::try_from(nports.saturating_mul(128)).unwrap_or(u32::MAX);
+    if cfg.umem.frames < need {
+        return Err(RunError::Other(format!(
+            "{}: umem.frames {} is too few for {nports} interfaces: each needs a 64-frame fill ring and as many frames in flight; set umem.frames to {} or more",
+            cfg.source,
+            cfg.umem.frames,
+            need.next_power_of_two()
+        )));
+    }
+    Ok(())
+}
+
+/// What is wrong with the interfaces podfwd attached at start (ifindex as attached).
+fn iface_problems(ports: &[IfaceInfo]) -> Vec<String> {
+    ports
+        .iter()
+        .filter_map(|p| match ifaces::lookup(&p.name) {
+            Err(_) => Some(format!(
+                "interface {} is gone (deleted?): its pod is not served; restart podfwd once it is back",
+                p.name
+            )),
+            Ok(now) if now.ifindex != p.ifindex => Some(format!(
+                "interface {} was re-created (ifindex {} -> {}): its XDP program and socket are gone; restart podfwd to attach it again",
+                p.name, p.ifindex, now.ifindex
+            )),
+            Ok(now) if !now.up => Some(format!("interface {} is down", p.name)),
+            Ok(_) => None,
+        })
+        .collect()
+}
+
 /// `podfwd run`.
 ///
 /// # Errors
@@ -272,11 +368,13 @@ fn trigger_missing(cfg: &Config, neigh: &NeighTable) {
 #[allow(clippy::too_many_lines)] // the start-up sequence reads best in one place
 pub fn run(config_path: &Path) -> Result<(), RunError> {
     let cfg = Config::load(config_path)?;
+    let _node_lock = node_lock()?;
     let names = port_names(&cfg);
-    let ports: Vec<IfaceInfo> = names
+    let mut ports: Vec<IfaceInfo> = names
         .iter()
         .map(|n| ifaces::lookup(n))
         .collect::<Result<_, _>>()?;
+    check_umem(&cfg, ports.len())?;
     let listener = std::net::TcpListener::bind(cfg.metrics.listen).map_err(|e| {
         RunError::Other(format!(
             "cannot listen on metrics.listen {}: {e} (is another podfwd running in this network namespace? pick another address in {})",
@@ -289,13 +387,21 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     for (i, p) in ports.iter().enumerate() {
         let role = if i == 0 { Role::Uplink } else { Role::Pod };
         let mode = steering.attach(&p.name, role)?;
-        log::info!("attached XDP steering to {} ({:?} mode) as {:?}", p.name, mode, role);
+        // The bpf crate logs the attach at info.
+        log::debug!(
+            "attached XDP steering to {} ({:?} mode) as {:?}",
+            p.name,
+            mode,
+            role
+        );
         xdp_modes.push(format!("{mode:?}").to_lowercase());
     }
 
     // Rings: leave at least half the UMEM for frames in flight between rings.
     let nports = u32::try_from(ports.len()).unwrap_or(u32::MAX);
-    let per_port = (cfg.umem.frames / (2 * nports)).clamp(64, 2048);
+    // Fill rings get at most half the UMEM between them; the rest is for frames on RX
+    // and TX rings and in flight.
+    let per_port = (cfg.umem.frames / (2 * nports)).clamp(64, 4096);
     let ring = 1u32 << (31 - per_port.leading_zeros());
     let ucfg = UmemConfig {
         frame_count: cfg.umem.frames,
@@ -332,6 +438,9 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
                 iface: p.name.clone(),
                 source: e,
             })?;
+            if let Err(e) = s.set_tx_budget(TX_BUDGET) {
+                log::info!("{e}: copy-mode TX keeps the kernel's default of 32 frames per wakeup");
+            }
             steering.register_xsk(&p.name, queue, s.fd())?;
             log::info!(
                 "worker {w}: AF_XDP socket on {} queue {queue} ({:?})",
@@ -414,6 +523,8 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     let mut cfg = cfg;
     let mut last_key = neigh_key(&cfg, &neigh);
     let mut last_refresh = Instant::now();
+    let mut last_problems: Vec<String> = Vec::new();
+    let mut was_healthy = true;
     let config_path: PathBuf = config_path.to_owned();
     'main: loop {
         let mut reload_reply = None;
@@ -440,7 +551,9 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
                 format!("reloaded {}", config_path.display())
             });
             {
-                let mut st = status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut st = status
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 match &result {
                     Ok(_) => {
                         st.reloads_ok += 1;
@@ -460,17 +573,51 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         }
         // Refresh every second, every 100 ms while a neighbour is still missing.
         let missing = last_key.iter().any(Option::is_none);
-        let every = if missing { Duration::from_millis(100) } else { Duration::from_secs(1) };
+        let every = if missing {
+            Duration::from_millis(100)
+        } else {
+            Duration::from_secs(1)
+        };
         if last_refresh.elapsed() >= every || last_key.is_empty() {
             last_refresh = Instant::now();
             neigh = neigh::read();
             trigger_missing(&cfg, &neigh);
             let key = neigh_key(&cfg, &neigh);
-            if key != last_key {
+            // Same interface (ifindex), new MAC or MTU: the snapshot follows.
+            let mut ports_changed = false;
+            for p in &mut ports {
+                if let Ok(now) = ifaces::lookup(&p.name) {
+                    if now.ifindex == p.ifindex && (now.mac != p.mac || now.mtu != p.mtu) {
+                        log::info!(
+                            "interface {}: MAC {} -> {}, MTU {} -> {}",
+                            p.name,
+                            fmt_mac(&p.mac),
+                            fmt_mac(&now.mac),
+                            p.mtu,
+                            now.mtu
+                        );
+                        p.mac = now.mac;
+                        p.mtu = now.mtu;
+                        ports_changed = true;
+                    }
+                }
+            }
+            if ports_changed {
+                let mut st = status
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                for (v, p) in st.ports.iter_mut().zip(&ports) {
+                    v.mac = fmt_mac(&p.mac);
+                    v.mtu = p.mtu;
+                }
+            }
+            if key != last_key || ports_changed {
                 generation += 1;
                 match build_snapshot(generation, &cfg, &ports, &neigh) {
                     Ok(s) => {
-                        let mut st = status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let mut st = status
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
                         for (old, new) in st.nodes.iter().zip(view_nodes(&s)) {
                             if old.mac != new.mac {
                                 log::info!(
@@ -484,7 +631,8 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
                         st.generation = generation;
                         st.prefixes = s.prefix_count();
                         st.endpoints = s.endpoints.len();
-                        st.endpoints_resolved = s.endpoints.iter().filter(|e| e.mac.is_some()).count();
+                        st.endpoints_resolved =
+                            s.endpoints.iter().filter(|e| e.mac.is_some()).count();
                         st.nodes = view_nodes(&s);
                         shared_snap.store(Arc::new(s));
                     }
@@ -492,13 +640,37 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
                 }
                 last_key = key;
             }
-            if let Ok(s) = steering.stats() {
-                let mut st = status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                st.steering = s.iter().map(|(k, v)| (k.to_string(), v)).collect();
-                if let Err(e) = st.healthy() {
-                    log::warn!("{e}");
+            let problems = iface_problems(&ports);
+            if problems != last_problems {
+                for p in problems.iter().filter(|p| !last_problems.contains(p)) {
+                    log::error!("{p}");
                 }
+                for p in last_problems.iter().filter(|p| !problems.contains(p)) {
+                    log::info!("resolved: {p}");
+                }
+                let mut st = status
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                st.iface_problems.clone_from(&problems);
+                last_problems = problems;
             }
+            if let Ok(s) = steering.stats() {
+                let mut st = status
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                st.steering = s.iter().map(|(k, v)| (k.to_string(), v)).collect();
+            }
+            // One log line per change of health, not one per second.
+            let health = status
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .healthy();
+            match (&health, was_healthy) {
+                (Err(e), true) => log::warn!("{e}"),
+                (Ok(()), false) => log::info!("all workers heartbeating again"),
+                _ => {}
+            }
+            was_healthy = health.is_ok();
         }
     }
 
@@ -532,7 +704,12 @@ fn reload(path: &Path, old: &Config, names: &[String]) -> Result<Config, String>
             new_names.join(",")
         ));
     }
-    if new.mode != old.mode || new.node != old.node || new.workers != old.workers || new.umem != old.umem || new.metrics != old.metrics {
+    if new.mode != old.mode
+        || new.node != old.node
+        || new.workers != old.workers
+        || new.umem != old.umem
+        || new.metrics != old.metrics
+    {
         return Err(format!(
             "{}: node, mode, workers, umem or metrics changed; only nodes and endpoints can change on reload, restart for the rest",
             path.display()

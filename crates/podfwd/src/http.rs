@@ -73,12 +73,22 @@ fn handle(
     }
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or("");
-    let path = parts.next().unwrap_or("");
-    let lock = || status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Ignore a query string (`/metrics?x=y` is still /metrics).
+    let path = parts.next().unwrap_or("").split('?').next().unwrap_or("");
+    let lock = || {
+        status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
     match (method, path) {
         ("GET", "/metrics") => {
             let body = crate::metrics::render(&lock());
-            respond(&stream, 200, "text/plain; version=0.0.4; charset=utf-8", &body)
+            respond(
+                &stream,
+                200,
+                "text/plain; version=0.0.4; charset=utf-8",
+                &body,
+            )
         }
         ("GET", "/healthz") => match lock().healthy() {
             Ok(()) => respond(&stream, 200, "text/plain", "ok\n"),
@@ -100,13 +110,23 @@ fn handle(
             match rx.recv_timeout(Duration::from_secs(10)) {
                 Ok(Ok(msg)) => respond(&stream, 200, "text/plain", &format!("{msg}\n")),
                 Ok(Err(e)) => respond(&stream, 409, "text/plain", &format!("{e}\n")),
-                Err(_) => respond(&stream, 503, "text/plain", "no answer from the control thread\n"),
+                Err(_) => respond(
+                    &stream,
+                    503,
+                    "text/plain",
+                    "no answer from the control thread\n",
+                ),
             }
         }
         (_, "/metrics" | "/healthz" | "/readyz" | "/status" | "/reload") => {
             respond(&stream, 405, "text/plain", "method not allowed\n")
         }
-        _ => respond(&stream, 404, "text/plain", "not found: try /metrics, /healthz, /readyz, /status\n"),
+        _ => respond(
+            &stream,
+            404,
+            "text/plain",
+            "not found: try /metrics, /healthz, /readyz, /status\n",
+        ),
     }
 }
 

@@ -40,6 +40,10 @@ enum Cmd {
         /// The node's YAML config.
         #[arg(long, short)]
         config: PathBuf,
+        /// Log level or env_logger filter (error, warn, info, debug, trace, or e.g.
+        /// `podfwd=debug,bpf=info`); overrides PODFWD_LOG. Default: info.
+        #[arg(long, value_name = "LEVEL")]
+        log_level: Option<String>,
     },
     /// Show what a running podfwd is doing.
     Status {
@@ -49,6 +53,10 @@ enum Cmd {
         /// Print JSON instead of the human summary.
         #[arg(long)]
         json: bool,
+        /// Sample twice this many seconds apart and show rates (pps, bit/s). Default 1
+        /// for the human summary, 0 (one sample, no rates) with --json.
+        #[arg(long, value_name = "SECONDS")]
+        interval: Option<f64>,
     },
     /// Ask a running podfwd to re-read its config (the same as SIGHUP, but says the result).
     Reload {
@@ -59,10 +67,17 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().filter_or("PODFWD_LOG", "info"))
-        .format_timestamp_millis()
-        .init();
     let cli = Cli::parse();
+    let mut logger =
+        env_logger::Builder::from_env(env_logger::Env::default().filter_or("PODFWD_LOG", "info"));
+    if let Cmd::Run {
+        log_level: Some(level),
+        ..
+    } = &cli.cmd
+    {
+        logger.parse_filters(level);
+    }
+    logger.format_timestamp_millis().init();
     match cli.cmd {
         Cmd::Check { config } => match podfwd_config::Config::load_all(&config) {
             Ok(cfg) => {
@@ -76,7 +91,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Cmd::Run { config } => match control::run(&config) {
+        Cmd::Run { config, .. } => match control::run(&config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -86,30 +101,15 @@ fn main() -> ExitCode {
                 })
             }
         },
-        Cmd::Status { addr, json } => match http::request(&addr, "GET", "/status") {
-            Ok((200, body)) => {
-                if json {
-                    println!("{body}");
-                } else {
-                    match serde_json::from_str(&body) {
-                        Ok(v) => print!("{}", status::human(&v)),
-                        Err(e) => {
-                            eprintln!("error: bad status document from {addr}: {e}");
-                            return ExitCode::FAILURE;
-                        }
-                    }
-                }
-                ExitCode::SUCCESS
-            }
-            Ok((code, body)) => {
-                eprintln!("error: {addr} answered {code}: {body}");
-                ExitCode::FAILURE
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Cmd::Status {
+            addr,
+            json,
+            interval,
+        } => status_cmd(
+            &addr,
+            json,
+            interval.unwrap_or(if json { 0.0 } else { 1.0 }),
+        ),
         Cmd::Reload { addr } => match http::request(&addr, "POST", "/reload") {
             Ok((200, body)) => {
                 print!("{body}");
@@ -124,5 +124,42 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// `podfwd status`: one /status sample, or two `interval` seconds apart with rates.
+fn status_cmd(addr: &str, json: bool, interval: f64) -> ExitCode {
+    let fetch = || -> Result<serde_json::Value, String> {
+        match http::request(addr, "GET", "/status") {
+            Ok((200, body)) => serde_json::from_str(&body)
+                .map_err(|e| format!("bad status document from {addr}: {e}")),
+            Ok((code, body)) => Err(format!("{addr} answered {code}: {body}")),
+            Err(e) => Err(e),
+        }
+    };
+    let result = fetch().and_then(|first| {
+        if !(interval > 0.0 && interval.is_finite()) {
+            return Ok(first);
+        }
+        std::thread::sleep(std::time::Duration::from_secs_f64(interval.min(3600.0)));
+        let mut second = fetch()?;
+        if let Some(r) = status::rates(&first, &second) {
+            second["rates"] = r;
+        }
+        Ok(second)
+    });
+    match result {
+        Ok(doc) => {
+            if json {
+                println!("{doc}");
+            } else {
+                print!("{}", status::human(&doc));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -62,7 +62,8 @@ mod tests {
 
     #[test]
     fn parses_complete_entries_only() {
-        let text = "IP address       HW type     Flags       HW address            Mask     Device\n\
+        let text =
+            "IP address       HW type     Flags       HW address            Mask     Device\n\
                     198.18.0.2       0x1         0x2         02:aa:bb:cc:dd:ee     *        eth0\n\
                     198.18.0.3       0x1         0x0         00:00:00:00:00:00     *        eth0\n\
                     10.0.1.2         0x1         0x2         02:00:0a:00:01:02     *        lxc0\n\

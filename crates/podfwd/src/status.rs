@@ -46,6 +46,8 @@ pub fn to_json(v: &StatusView) -> Value {
                 "tx_packets": g(&|s| s.tx_packets.load(Relaxed)),
                 "tx_bytes": g(&|s| s.tx_bytes.load(Relaxed)),
                 "xsk_rx_dropped": g(&|s| s.xdp_rx_dropped.load(Relaxed)),
+                "xsk_rx_ring_full": g(&|s| s.xdp_rx_ring_full.load(Relaxed)),
+                "xsk_fill_ring_empty": g(&|s| s.xdp_rx_fill_ring_empty_descs.load(Relaxed)),
             })
         })
         .collect();
@@ -57,8 +59,11 @@ pub fn to_json(v: &StatusView) -> Value {
                 "id": w.id, "cpu": w.cpu,
                 "heartbeat_age_ms": now.saturating_sub(w.heartbeat_ms.load(Relaxed)),
                 "batches": w.batches.load(Relaxed),
+                "busy_polls": w.busy_polls.load(Relaxed),
+                "idle_polls": w.idle_polls.load(Relaxed),
                 "sleeps": w.sleeps.load(Relaxed),
                 "tx_wakeups": w.tx_wakeups.load(Relaxed),
+                "rx_wakeups": w.rx_wakeups.load(Relaxed),
                 "umem_in_use": w.umem_in_use.load(Relaxed),
                 "umem_frames": w.umem_frames.load(Relaxed),
                 "generation": w.generation.load(Relaxed),
@@ -69,8 +74,11 @@ pub fn to_json(v: &StatusView) -> Value {
         "node": v.node,
         "mode": v.mode,
         "config": v.config,
+        "version": env!("CARGO_PKG_VERSION"),
+        "time_ms": now,
         "uptime_s": now.saturating_sub(v.started_ms) / 1000,
         "healthy": v.healthy().is_ok(),
+        "not_healthy_reason": v.healthy().err(),
         "ready": v.ready().is_ok(),
         "not_ready_reason": v.ready().err(),
         "generation": v.generation,
@@ -89,19 +97,99 @@ pub fn to_json(v: &StatusView) -> Value {
     })
 }
 
-/// The human summary printed by `podfwd status`.
+/// Rates between two /status documents of the same process (`before` taken first):
+/// per interface packets and bits per second each way, and frames forwarded, dropped and
+/// passed per second. The interval is the server's own clock (`time_ms`), so HTTP latency
+/// does not skew it. `None` when the documents do not allow a rate (no time passed, or
+/// the process restarted in between: counters went backwards).
+#[must_use]
+pub fn rates(before: &Value, after: &Value) -> Option<Value> {
+    let t0 = before["time_ms"].as_u64()?;
+    let t1 = after["time_ms"].as_u64()?;
+    if t1 <= t0 || after["uptime_s"].as_u64() < before["uptime_s"].as_u64() {
+        return None;
+    }
+    #[allow(clippy::cast_precision_loss)] // a few seconds in ms
+    let secs = (t1 - t0) as f64 / 1000.0;
+    // Per-second rate of one counter; None when it went backwards (restart).
+    let per_s = |a: &Value, b: &Value| -> Option<f64> {
+        let (a, b) = (a.as_u64().unwrap_or(0), b.as_u64().unwrap_or(0));
+        #[allow(clippy::cast_precision_loss)]
+        b.checked_sub(a).map(|d| d as f64 / secs)
+    };
+    let sum = |v: &Value| -> u64 {
+        v.as_object()
+            .map_or(0, |m| m.values().filter_map(Value::as_u64).sum())
+    };
+    let mut ifaces = Vec::new();
+    let empty = Vec::new();
+    let a_ports = before["interfaces"].as_array().unwrap_or(&empty);
+    for p in after["interfaces"].as_array().unwrap_or(&empty) {
+        let Some(q) = a_ports.iter().find(|q| q["name"] == p["name"]) else {
+            continue;
+        };
+        ifaces.push(json!({
+            "name": p["name"],
+            "rx_pps": per_s(&q["rx_packets"], &p["rx_packets"])?,
+            "rx_bps": per_s(&q["rx_bytes"], &p["rx_bytes"])? * 8.0,
+            "tx_pps": per_s(&q["tx_packets"], &p["tx_packets"])?,
+            "tx_bps": per_s(&q["tx_bytes"], &p["tx_bytes"])? * 8.0,
+        }));
+    }
+    Some(json!({
+        "interval_s": secs,
+        "interfaces": ifaces,
+        "forwarded_pps": per_s(&json!(sum(&before["actions"])), &json!(sum(&after["actions"])))?,
+        "dropped_pps": per_s(&json!(sum(&before["drops"])), &json!(sum(&after["drops"])))?,
+        "passed_pps": per_s(&before["passed"], &after["passed"])?,
+    }))
+}
+
+/// `1234567.0` -> `1.23 M` (SI prefixes, for rates).
+fn si(x: f64) -> String {
+    let (v, p) = if x >= 1e9 {
+        (x / 1e9, "G")
+    } else if x >= 1e6 {
+        (x / 1e6, "M")
+    } else if x >= 1e3 {
+        (x / 1e3, "k")
+    } else {
+        (x, "")
+    };
+    if p.is_empty() {
+        format!("{v:.0} ")
+    } else {
+        format!("{v:.2} {p}")
+    }
+}
+
+/// The human summary printed by `podfwd status` (rates when the document has `rates`).
 #[must_use]
 pub fn human(j: &Value) -> String {
     let mut o = String::new();
     let s = |v: &Value| v.as_str().unwrap_or("-").to_owned();
     let _ = writeln!(
         o,
-        "podfwd on {} — mode {}, up {} s, {}{}",
+        "podfwd {} on {} — mode {}, up {} s, {}, {}{}",
+        s(&j["version"]),
         s(&j["node"]),
         s(&j["mode"]),
         j["uptime_s"],
-        if j["ready"].as_bool() == Some(true) { "ready" } else { "NOT READY" },
-        j["not_ready_reason"].as_str().map(|r| format!(" ({r})")).unwrap_or_default()
+        if j["healthy"].as_bool() == Some(true) {
+            "healthy"
+        } else {
+            "NOT HEALTHY"
+        },
+        if j["ready"].as_bool() == Some(true) {
+            "ready"
+        } else {
+            "NOT READY"
+        },
+        j["not_healthy_reason"]
+            .as_str()
+            .or(j["not_ready_reason"].as_str())
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
     );
     let _ = writeln!(
         o,
@@ -119,6 +207,7 @@ pub fn human(j: &Value) -> String {
             n["mac"].as_str().unwrap_or("MISSING")
         );
     }
+    let rates = &j["rates"];
     let _ = writeln!(o, "interfaces:");
     for p in j["interfaces"].as_array().into_iter().flatten() {
         let _ = writeln!(
@@ -127,17 +216,53 @@ pub fn human(j: &Value) -> String {
             s(&p["name"]),
             s(&p["role"]),
             s(&p["xdp_mode"]),
-            p["rx_packets"], p["rx_bytes"], p["tx_packets"], p["tx_bytes"],
-            p["endpoint"].as_str().map(|e| format!("  pod {e}")).unwrap_or_default()
+            // Value's Display ignores width: format the numbers as strings.
+            p["rx_packets"].to_string(),
+            p["rx_bytes"].to_string(),
+            p["tx_packets"].to_string(),
+            p["tx_bytes"].to_string(),
+            p["endpoint"]
+                .as_str()
+                .map(|e| format!("  pod {e}"))
+                .unwrap_or_default()
+        );
+    }
+    if rates.is_object() {
+        let _ = writeln!(
+            o,
+            "rates over {:.1} s:",
+            rates["interval_s"].as_f64().unwrap_or(0.0)
+        );
+        for r in rates["interfaces"].as_array().into_iter().flatten() {
+            let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
+            let _ = writeln!(
+                o,
+                "  {:<8} rx {:>9}pps {:>9}bit/s   tx {:>9}pps {:>9}bit/s",
+                s(&r["name"]),
+                si(f("rx_pps")),
+                si(f("rx_bps")),
+                si(f("tx_pps")),
+                si(f("tx_bps"))
+            );
+        }
+        let f = |k: &str| rates[k].as_f64().unwrap_or(0.0);
+        let _ = writeln!(
+            o,
+            "  forwarded {}pps, dropped {}pps, passed {}pps",
+            si(f("forwarded_pps")),
+            si(f("dropped_pps")),
+            si(f("passed_pps"))
         );
     }
     let _ = writeln!(o, "workers:");
     for w in j["workers"].as_array().into_iter().flatten() {
         let _ = writeln!(
             o,
-            "  worker {} cpu {} heartbeat {} ms ago, {} batches, {} sleeps, {} tx wakeups, UMEM {}/{} frames in use",
-            w["id"], w["cpu"], w["heartbeat_age_ms"], w["batches"], w["sleeps"], w["tx_wakeups"],
-            w["umem_in_use"], w["umem_frames"]
+            "  worker {} cpu {} heartbeat {} ms ago, {} batches, {} busy / {} idle polls, {} sleeps, {} tx + {} rx wakeups, UMEM {}/{} frames in use",
+            w["id"],
+            w["cpu"].as_u64().map_or_else(|| "-".to_owned(), |c| c.to_string()),
+            w["heartbeat_age_ms"], w["batches"], w["busy_polls"], w["idle_polls"],
+            w["sleeps"], w["tx_wakeups"], w["rx_wakeups"], w["umem_in_use"], w["umem_frames"]
         );
     }
     let _ = write!(o, "actions:");
@@ -152,7 +277,7 @@ pub fn human(j: &Value) -> String {
         .map(|(k, v)| (k, v.as_u64().unwrap_or(0)))
         .filter(|(_, n)| *n > 0)
         .collect();
-    drops.sort_by(|a, b| b.1.cmp(&a.1));
+    drops.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     if drops.is_empty() {
         let _ = writeln!(o, "drops: none");
     } else {
@@ -162,10 +287,79 @@ pub fn human(j: &Value) -> String {
         }
         let _ = writeln!(o);
     }
+    let kernel: u64 = j["interfaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            ["xsk_rx_dropped", "xsk_rx_ring_full"]
+                .iter()
+                .map(|k| p[*k].as_u64().unwrap_or(0))
+                .sum::<u64>()
+        })
+        .sum();
     let _ = writeln!(
         o,
-        "reloads: {} ok, {} refused",
-        j["reloads"]["success"], j["reloads"]["failure"]
+        "kernel socket drops (rx_dropped + rx_ring_full): {kernel}"
+    );
+    let _ = writeln!(
+        o,
+        "reloads: {} ok, {} refused{}",
+        j["reloads"]["success"],
+        j["reloads"]["failure"],
+        j["reloads"]["last_error"]
+            .as_str()
+            .map(|e| format!(" (last: {e})"))
+            .unwrap_or_default()
     );
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(t: u64, rx: u64, bytes: u64, enc: u64) -> Value {
+        json!({
+            "time_ms": t, "uptime_s": t / 1000, "node": "node-a", "mode": "tunnel",
+            "healthy": true, "ready": true, "version": "0.1.0",
+            "interfaces": [{"name": "lxc0", "rx_packets": rx, "rx_bytes": bytes, "tx_packets": 0, "tx_bytes": 0}],
+            "actions": {"encapsulated": enc}, "drops": {"no_route": 2}, "passed": 1,
+            "reloads": {"success": 0, "failure": 0},
+        })
+    }
+
+    #[test]
+    fn rates_use_the_server_clock() {
+        let r = rates(
+            &doc(10_000, 100, 10_000, 50),
+            &doc(12_000, 300, 30_000, 250),
+        )
+        .unwrap();
+        assert_eq!(r["interval_s"], 2.0);
+        assert_eq!(r["interfaces"][0]["rx_pps"], 100.0);
+        assert_eq!(r["interfaces"][0]["rx_bps"], 80_000.0);
+        assert_eq!(r["forwarded_pps"], 100.0);
+        assert_eq!(r["dropped_pps"], 0.0);
+        // A restart in between (counters went backwards) or no time: no rates.
+        assert!(rates(
+            &doc(10_000, 300, 30_000, 250),
+            &doc(12_000, 100, 10_000, 50)
+        )
+        .is_none());
+        assert!(rates(&doc(10_000, 1, 1, 1), &doc(10_000, 1, 1, 1)).is_none());
+    }
+
+    #[test]
+    fn human_shows_rates_and_top_drops() {
+        let mut d = doc(12_000, 300, 30_000, 250);
+        d["rates"] = rates(&doc(10_000, 100, 10_000, 50), &d).unwrap();
+        let h = human(&d);
+        assert!(h.contains("mode tunnel"), "{h}");
+        assert!(h.contains("rates over 2.0 s:"), "{h}");
+        assert!(h.contains("lxc0     rx      100 pps   80.00 kbit/s"), "{h}");
+        assert!(h.contains("rx        300 pkts          30000 B"), "{h}");
+        assert!(h.contains("top drops: no_route=2"), "{h}");
+        assert_eq!(si(1_234_567.0), "1.23 M");
+    }
 }

@@ -22,7 +22,11 @@ fn exercise(mode: &str, pod_mtu: u16) {
     assert_eq!(ping("a0", "10.0.1.3", 5), 5, "a0 -> a1 on one node");
     // The node's own IP and a host outside the cluster: passed to the kernel.
     assert_eq!(ping("a0", "198.18.0.1", 3), 3, "a0 -> its node's IP");
-    assert_eq!(ping("a0", "198.19.0.2", 3), 3, "a0 -> a host outside the cluster");
+    assert_eq!(
+        ping("a0", "198.19.0.2", 3),
+        3,
+        "a0 -> a host outside the cluster"
+    );
 
     // What crosses the underlay.
     let cap = capture_underlay("udp port 8472 or icmp", 2);
@@ -37,7 +41,10 @@ fn exercise(mode: &str, pod_mtu: u16) {
             assert_eq!(f[2], "8472", "{l}");
             assert_eq!(f[3], "1", "{l}");
         } else {
-            assert!(f[0] == "10.0.1.2" || f[0] == "10.0.2.3", "bare pod IPs: {l}");
+            assert!(
+                f[0] == "10.0.1.2" || f[0] == "10.0.2.3",
+                "bare pod IPs: {l}"
+            );
             assert_eq!(f[2], "", "no UDP on the wire in native mode: {l}");
             assert_eq!(f[3], "", "no VXLAN in native mode: {l}");
         }
@@ -45,7 +52,10 @@ fn exercise(mode: &str, pod_mtu: u16) {
 
     // TCP, pods at their default offloads (partial checksums completed by podfwd).
     let bytes = iperf("a0", "b0", "10.0.2.2", 5);
-    assert!(bytes > 10_000_000, "iperf3 a0 -> b0 moved only {bytes} bytes");
+    assert!(
+        bytes > 10_000_000,
+        "iperf3 a0 -> b0 moved only {bytes} bytes"
+    );
 
     let sa = a.status();
     let sb = b.status();
@@ -56,18 +66,32 @@ fn exercise(mode: &str, pod_mtu: u16) {
         assert!(u(&sa["actions"]["routed_native"]) > 1000, "{sa}");
         assert!(u(&sb["actions"]["delivered_local"]) > 1000, "{sb}");
     }
-    assert!(u(&sa["actions"]["delivered_local"]) >= 5, "same-node pings: {sa}");
-    assert!(u(&sa["checksums_completed"]) > 0, "TCP from a pod at default offloads: {sa}");
+    assert!(
+        u(&sa["actions"]["delivered_local"]) >= 5,
+        "same-node pings: {sa}"
+    );
+    assert!(
+        u(&sa["checksums_completed"]) > 0,
+        "TCP from a pod at default offloads: {sa}"
+    );
 
     // Clean stop: exit 0, no program left, and the kernel forwards again.
     let log_a = a.log_text();
     assert_eq!(a.stop().code(), Some(0), "{log_a}");
     assert_eq!(b.stop().code(), Some(0));
     for n in ["a", "b"] {
-        assert_eq!(xdp_attached(n), Vec::<String>::new(), "XDP left on node {n}");
+        assert_eq!(
+            xdp_attached(n),
+            Vec::<String>::new(),
+            "XDP left on node {n}"
+        );
     }
     topology(&["kernel", if mode == "tunnel" { "vxlan" } else { "native" }]);
-    assert_eq!(ping("a0", "10.0.2.2", 3), 3, "kernel forwarding after podfwd stopped");
+    assert_eq!(
+        ping("a0", "10.0.2.2", 3),
+        3,
+        "kernel forwarding after podfwd stopped"
+    );
 }
 
 #[test]
@@ -102,7 +126,10 @@ fn tunnel_interop_with_kernel_vxlan() {
     assert_eq!(ping("a0", "10.0.2.2", 5), 5, "podfwd -> kernel VXLAN");
     assert_eq!(ping("b1", "10.0.1.2", 5), 5, "kernel VXLAN -> podfwd");
     let bytes = iperf("b0", "a1", "10.0.1.3", 3);
-    assert!(bytes > 5_000_000, "TCP kernel VXLAN -> podfwd moved only {bytes} bytes");
+    assert!(
+        bytes > 5_000_000,
+        "TCP kernel VXLAN -> podfwd moved only {bytes} bytes"
+    );
     let s = a.status();
     assert!(u(&s["actions"]["encapsulated"]) >= 5, "{s}");
     assert!(u(&s["actions"]["decapsulated"]) >= 5, "{s}");
@@ -120,19 +147,40 @@ fn bad_config_is_refused_before_anything_is_attached() {
     let good = std::fs::read_to_string(config("node-a.native.yaml")).unwrap();
 
     let bad = dir.join("overlap.yaml");
-    std::fs::write(&bad, good.replace("pod_cidr: 10.0.2.0/24", "pod_cidr: 10.0.1.0/25")).unwrap();
-    let o = nsx("a", &[bin().to_str().unwrap(), "run", "--config", bad.to_str().unwrap()]);
+    std::fs::write(
+        &bad,
+        good.replace("pod_cidr: 10.0.2.0/24", "pod_cidr: 10.0.1.0/25"),
+    )
+    .unwrap();
+    let o = nsx(
+        "a",
+        &[
+            bin().to_str().unwrap(),
+            "run",
+            "--config",
+            bad.to_str().unwrap(),
+        ],
+    );
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains(&format!("{}:", bad.display())) && err.contains("nodes[0].pod_cidr: 10.0.1.0/25 overlaps node.pod_cidr 10.0.1.0/24"),
+        err.contains(&format!("{}:", bad.display()))
+            && err.contains("nodes[0].pod_cidr: 10.0.1.0/25 overlaps node.pod_cidr 10.0.1.0/24"),
         "{err}"
     );
     assert_eq!(xdp_attached("a"), Vec::<String>::new());
 
     let missing = dir.join("missing.yaml");
     std::fs::write(&missing, good.replace("uplink: eth0", "uplink: eth9")).unwrap();
-    let o = nsx("a", &[bin().to_str().unwrap(), "run", "--config", missing.to_str().unwrap()]);
+    let o = nsx(
+        "a",
+        &[
+            bin().to_str().unwrap(),
+            "run",
+            "--config",
+            missing.to_str().unwrap(),
+        ],
+    );
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(

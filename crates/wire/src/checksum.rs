@@ -48,7 +48,11 @@ pub fn sum(data: &[u8], initial: u32) -> u32 {
         acc += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
     }
     let bulk = fold(fold64(acc));
-    let bulk = if cfg!(target_endian = "little") { bulk.swap_bytes() } else { bulk };
+    let bulk = if cfg!(target_endian = "little") {
+        bulk.swap_bytes()
+    } else {
+        bulk
+    };
     let mut tail_sum = u32::from(bulk) + (initial & 0xffff) + (initial >> 16);
     let mut tail = words.remainder().chunks_exact(2);
     for w in &mut tail {

@@ -73,6 +73,8 @@ pub const XDP_UMEM_FILL_RING: libc::c_int = 5;
 pub const XDP_UMEM_COMPLETION_RING: libc::c_int = 6;
 pub const XDP_STATISTICS: libc::c_int = 7;
 pub const XDP_OPTIONS: libc::c_int = 8;
+/// Frames the kernel sends per TX wakeup in copy mode (Linux 6.17+; default 32).
+pub const XDP_MAX_TX_SKB_BUDGET: libc::c_int = 9;
 
 /// `struct xdp_umem_reg` (v3 with `tx_metadata_len`, 6.8+; older kernels read the
 /// first 28 bytes and the rest is zero).

@@ -551,6 +551,26 @@ impl XskSocket {
         n
     }
 
+    /// Let one TX wakeup send up to `frames` frames in copy mode
+    /// (`XDP_MAX_TX_SKB_BUDGET`, Linux 6.17+; the kernel default is 32 and the maximum is
+    /// the TX ring size). Fewer `sendto` calls per frame is most of what copy mode costs.
+    ///
+    /// # Errors
+    /// `XskError::SockOpt` when the kernel does not have the option (older than 6.17) or
+    /// refuses the value; the socket keeps working with the default budget.
+    pub fn set_tx_budget(&self, frames: u32) -> Result<(), XskError> {
+        let Some(fd) = &self.fd else { return Ok(()) };
+        let v = libc::c_int::try_from(frames).unwrap_or(libc::c_int::MAX);
+        syscall::setsockopt(fd, if_xdp::SOL_XDP, if_xdp::XDP_MAX_TX_SKB_BUDGET, &v).map_err(
+            |source| XskError::SockOpt {
+                opt: "XDP_MAX_TX_SKB_BUDGET",
+                ifindex: self.ifindex,
+                queue_id: self.queue_id,
+                source,
+            },
+        )
+    }
+
     // ---- statistics ----
 
     /// `getsockopt(XDP_STATISTICS)`. A fake socket reports zeros.

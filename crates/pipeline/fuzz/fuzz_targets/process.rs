@@ -16,10 +16,31 @@ use route::{Mode, Snapshot};
 static SNAPS: OnceLock<[Snapshot; 2]> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
-    let snaps = SNAPS.get_or_init(|| [common::snapshot(Mode::Tunnel), common::snapshot(Mode::Native)]);
-    // First byte: headroom (0..=255, so encap sometimes lacks room); the rest: the frame.
-    let Some((&sel, bytes)) = data.split_first() else { return };
-    let off = usize::from(sel);
+    let snaps = SNAPS.get_or_init(|| {
+        [
+            common::snapshot(Mode::Tunnel),
+            common::snapshot(Mode::Native),
+        ]
+    });
+    // First byte: headroom (0..=254 in steps of 2, so encap sometimes lacks room) and,
+    // in its top bit, whether to fix up the IPv4 header checksums of the frame and of a
+    // VXLAN inner frame, so that mutations get past checksum verification into the
+    // decisions behind it. The rest: the frame.
+    let Some((&sel, raw)) = data.split_first() else {
+        return;
+    };
+    let off = usize::from(sel & 0x7f) * 2;
+    let mut owned = raw.to_vec();
+    if sel & 0x80 != 0 {
+        for at in [14, 14 + wire::VXLAN_OVERHEAD] {
+            if let Some(b) = owned.get_mut(at..) {
+                if let Ok(mut ip) = wire::Ipv4Packet::new_checked(b) {
+                    ip.fill_checksum();
+                }
+            }
+        }
+    }
+    let bytes = &owned[..];
     let mut pl = Pipeline::new();
     for snap in snaps {
         for port in [common::UPLINK, common::LXC1, common::LXC3, 9] {

@@ -64,15 +64,28 @@ pub fn snapshot(mode: Mode) -> Snapshot {
     };
     let mut b = SnapshotBuilder::new(1, local);
     let mtu = pod_mtu(mode);
-    assert_eq!(b.port("eth0", PortRole::Uplink, UPLINK_MAC, UPLINK_MTU), UPLINK);
+    assert_eq!(
+        b.port("eth0", PortRole::Uplink, UPLINK_MAC, UPLINK_MTU),
+        UPLINK
+    );
     assert_eq!(b.port("lxc1", PortRole::Pod, LXC1_MAC, mtu), LXC1);
     assert_eq!(b.port("lxc2", PortRole::Pod, LXC2_MAC, mtu), LXC2);
     assert_eq!(b.port("lxc3", PortRole::Pod, LXC3_MAC, mtu), LXC3);
     b.endpoint(Ipv4Addr::from(POD1), LXC1, Some(POD1_MAC));
     b.endpoint(Ipv4Addr::from(POD2), LXC2, Some(POD2_MAC));
     b.endpoint(Ipv4Addr::from(POD3), LXC3, None);
-    b.node("node-b", Ipv4Addr::from(NODE_B), "10.0.2.0/24".parse().unwrap(), Some(NODE_B_MAC));
-    b.node("node-c", Ipv4Addr::from(NODE_C), "10.0.3.0/24".parse().unwrap(), None);
+    b.node(
+        "node-b",
+        Ipv4Addr::from(NODE_B),
+        "10.0.2.0/24".parse().unwrap(),
+        Some(NODE_B_MAC),
+    );
+    b.node(
+        "node-c",
+        Ipv4Addr::from(NODE_C),
+        "10.0.3.0/24".parse().unwrap(),
+        None,
+    );
     b.build().unwrap()
 }
 
@@ -86,21 +99,46 @@ pub enum L4 {
 
 /// An Ethernet/IPv4 frame built by etherparse (DF set, valid checksums). `payload_len`
 /// bytes of payload after the L4 header.
-pub fn frame(src_mac: [u8; 6], dst_mac: [u8; 6], src: [u8; 4], dst: [u8; 4], ttl: u8, l4: L4, payload_len: usize) -> Vec<u8> {
+pub fn frame(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: [u8; 4],
+    dst: [u8; 4],
+    ttl: u8,
+    l4: L4,
+    payload_len: usize,
+) -> Vec<u8> {
     let payload: Vec<u8> = (0..payload_len).map(|i| (i * 7 + 3) as u8).collect();
     let b = PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src, dst, ttl);
     let mut out = Vec::new();
     match l4 {
         L4::Udp { sport, dport } => b.udp(sport, dport).write(&mut out, &payload).unwrap(),
-        L4::Tcp { sport, dport } => b.tcp(sport, dport, 1000, 64240).write(&mut out, &payload).unwrap(),
-        L4::Icmp => b.icmpv4_echo_request(0x0b1c, 1).write(&mut out, &payload).unwrap(),
+        L4::Tcp { sport, dport } => b
+            .tcp(sport, dport, 1000, 64240)
+            .write(&mut out, &payload)
+            .unwrap(),
+        L4::Icmp => b
+            .icmpv4_echo_request(0x0b1c, 1)
+            .write(&mut out, &payload)
+            .unwrap(),
     }
     out
 }
 
 /// A UDP frame from pod 1 (to the gateway MAC, as a pod sends).
 pub fn from_pod1(dst: [u8; 4], payload_len: usize) -> Vec<u8> {
-    frame(POD1_MAC, LXC1_MAC, POD1, dst, 64, L4::Udp { sport: 40000, dport: 5201 }, payload_len)
+    frame(
+        POD1_MAC,
+        LXC1_MAC,
+        POD1,
+        dst,
+        64,
+        L4::Udp {
+            sport: 40000,
+            dport: 5201,
+        },
+        payload_len,
+    )
 }
 
 /// Applies `f` to the IPv4 header at offset `ip_at` and refills its checksum.
@@ -129,7 +167,18 @@ pub fn vxlan_frame(dst: [u8; 4], dport: u16, flags: u8, vni: u32, inner: &[u8]) 
 /// The inner frame node B's podfwd would send: remote pod -> `dst`, L2 from node B's
 /// lxc-side MAC to ours (whatever the sender had; the receiver rewrites it).
 pub fn inner_frame(dst: [u8; 4], payload_len: usize) -> Vec<u8> {
-    frame([0x0e, 0, 0x0a, 0, 2, 5], [0xfe, 0xee, 0, 0, 2, 1], REMOTE_B, dst, 63, L4::Udp { sport: 5201, dport: 40000 }, payload_len)
+    frame(
+        [0x0e, 0, 0x0a, 0, 2, 5],
+        [0xfe, 0xee, 0, 0, 2, 1],
+        REMOTE_B,
+        dst,
+        63,
+        L4::Udp {
+            sport: 5201,
+            dport: 40000,
+        },
+        payload_len,
+    )
 }
 
 /// Headroom of the fake UMEM chunks (XDP_PACKET_HEADROOM is 256).
@@ -187,6 +236,11 @@ pub fn node_b_snapshot() -> Snapshot {
     b.port("eth0", PortRole::Uplink, NODE_B_MAC, UPLINK_MTU);
     b.port("lxc1", PortRole::Pod, LXC1_MAC, UPLINK_MTU - 50);
     b.endpoint(Ipv4Addr::new(10, 0, 2, 3), LXC1, Some(POD2_MAC));
-    b.node("node-a", Ipv4Addr::from(NODE_A), "10.0.1.0/24".parse().unwrap(), Some(UPLINK_MAC));
+    b.node(
+        "node-a",
+        Ipv4Addr::from(NODE_A),
+        "10.0.1.0/24".parse().unwrap(),
+        Some(UPLINK_MAC),
+    );
     b.build().unwrap()
 }

@@ -12,13 +12,18 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-pub const PF: &str = "pft";
+/// Namespace prefix: `PODFWD_TEST_PF`, default `pft` (so suites run side by side can
+/// use different ones).
+pub fn pf() -> String {
+    std::env::var("PODFWD_TEST_PF").unwrap_or_else(|_| "pft".to_owned())
+}
 
 static LOCK: Mutex<()> = Mutex::new(());
 
 /// Serialise namespace tests (they share names and CPUs).
 pub fn lock() -> MutexGuard<'static, ()> {
-    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub fn is_root() -> bool {
@@ -49,7 +54,7 @@ pub fn bin() -> PathBuf {
 }
 
 pub fn ns(name: &str) -> String {
-    format!("{PF}-{name}")
+    format!("{}-{name}", pf())
 }
 
 pub fn run(cmd: &mut Command) -> Output {
@@ -61,7 +66,9 @@ pub fn run(cmd: &mut Command) -> Output {
 
 /// Run in namespace `n` (a, b, a0, ...), returning the output.
 pub fn nsx(n: &str, args: &[&str]) -> Output {
-    run(Command::new("ip").args(["netns", "exec", &ns(n)]).args(args))
+    run(Command::new("ip")
+        .args(["netns", "exec", &ns(n)])
+        .args(args))
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -71,7 +78,7 @@ pub fn stdout(o: &Output) -> String {
 pub fn topology(args: &[&str]) {
     let out = run(Command::new(root().join("scripts/topology"))
         .args(args)
-        .env("PF", PF));
+        .env("PF", pf()));
     assert!(
         out.status.success(),
         "topology {args:?} failed: {}",
@@ -93,7 +100,7 @@ impl Drop for Bed {
     fn drop(&mut self) {
         let _ = Command::new(root().join("scripts/topology"))
             .arg("down")
-            .env("PF", PF)
+            .env("PF", pf())
             .status();
     }
 }
@@ -102,7 +109,17 @@ impl Drop for Bed {
 pub fn ping(from: &str, dst: &str, count: u32) -> u32 {
     let out = nsx(
         from,
-        &["ping", "-c", &count.to_string(), "-i", "0.2", "-W", "1", "-q", dst],
+        &[
+            "ping",
+            "-c",
+            &count.to_string(),
+            "-i",
+            "0.2",
+            "-W",
+            "1",
+            "-q",
+            dst,
+        ],
     );
     let text = stdout(&out);
     text.lines()
@@ -128,7 +145,8 @@ pub struct Podfwd {
 
 impl Podfwd {
     pub fn start(node: &str, config: &Path) -> Podfwd {
-        let log = std::env::temp_dir().join(format!("podfwd-e2e-{node}-{}.log", std::process::id()));
+        let log =
+            std::env::temp_dir().join(format!("podfwd-e2e-{node}-{}.log", std::process::id()));
         let f = fs::File::create(&log).unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", &ns(node)])
@@ -175,24 +193,34 @@ impl Podfwd {
 
     pub fn status(&self) -> serde_json::Value {
         let o = nsx(&self.node, &[bin().to_str().unwrap(), "status", "--json"]);
-        assert!(o.status.success(), "status failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         serde_json::from_slice(&o.stdout).unwrap()
     }
 
     pub fn metrics(&self) -> String {
-        let o = nsx(&self.node, &["curl", "-sf", "http://127.0.0.1:9475/metrics"]);
+        let o = nsx(
+            &self.node,
+            &["curl", "-sf", "http://127.0.0.1:9475/metrics"],
+        );
         assert!(o.status.success());
         stdout(&o)
     }
 
     /// SIGTERM, then wait (at most 10 s) for the exit status.
     pub fn stop(mut self) -> ExitStatus {
-        self.terminate().expect("podfwd did not exit within 10 s of SIGTERM")
+        self.terminate()
+            .expect("podfwd did not exit within 10 s of SIGTERM")
     }
 
     fn terminate(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
             if let Ok(Some(st)) = child.try_wait() {
@@ -226,8 +254,26 @@ pub fn capture_underlay(filter: &str, count: u32) -> Child {
     let c = Command::new("ip")
         .args(["netns", "exec", &ns("u"), "tshark", "-l", "-n", "-i", "ua"])
         .args(["-c", &count.to_string(), "-a", "duration:10", "-f", filter])
-        .args(["-d", "udp.port==8472,vxlan", "-T", "fields", "-E", "separator=|"])
-        .args(["-e", "ip.src", "-e", "ip.dst", "-e", "udp.dstport", "-e", "vxlan.vni", "-e", "icmp.type"])
+        .args([
+            "-d",
+            "udp.port==8472,vxlan",
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+        ])
+        .args([
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.dst",
+            "-e",
+            "udp.dstport",
+            "-e",
+            "vxlan.vni",
+            "-e",
+            "icmp.type",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -1,0 +1,336 @@
+//! `podfwd-report RUNS.jsonl --out DIR [--machine TEXT] [--command TEXT]`
+//!
+//! Reads the runs `bench/compare` recorded (one JSON object per test and repetition),
+//! takes the median of every measure per row, notes the spread (min–max), prints a
+//! markdown table and the ratios that matter, and writes `results.md` and `chart.svg`.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use serde_json::Value;
+
+/// Rows in display order, with their labels.
+const ROWS: &[(&str, &str)] = &[
+    ("underlay", "node-to-node underlay"),
+    ("kernel-native", "kernel native routing, default offloads"),
+    ("kernel-native-tso-off", "kernel native routing, pod TSO off"),
+    ("kernel-vxlan", "kernel VXLAN (flannel style), default offloads"),
+    ("kernel-vxlan-tso-off", "kernel VXLAN, pod TSO off"),
+    ("podfwd-native", "podfwd native"),
+    ("podfwd-tunnel", "podfwd tunnel (VXLAN)"),
+];
+
+/// One measure: which test, which field.
+#[derive(Debug, Clone, Copy)]
+struct Measure {
+    test: &'static str,
+    field: &'static str,
+}
+
+const TCP1: Measure = Measure { test: "tcp1", field: "gbps" };
+const TCP1_RETR: Measure = Measure { test: "tcp1", field: "retransmits" };
+const TCP4: Measure = Measure { test: "tcp4", field: "gbps" };
+const TCP4_RETR: Measure = Measure { test: "tcp4", field: "retransmits" };
+const TCP1_CPU: Measure = Measure { test: "tcp1", field: "cpu_s_per_gbit" };
+const PPS: Measure = Measure { test: "udp64", field: "kpps" };
+const PPS_CPU: Measure = Measure { test: "udp64", field: "cpu_ns_per_pkt" };
+const P50: Measure = Measure { test: "latency", field: "p50_us" };
+const P99: Measure = Measure { test: "latency", field: "p99_us" };
+
+/// Median and spread of the repetitions.
+#[derive(Debug, Clone, Copy)]
+struct Stat {
+    median: f64,
+    min: f64,
+    max: f64,
+    n: usize,
+}
+
+fn stat(mut v: Vec<f64>) -> Option<Stat> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    Some(Stat { median, min: v[0], max: v[n - 1], n })
+}
+
+#[derive(Debug, Default)]
+struct Runs {
+    /// (row, test, field) → values over repetitions.
+    values: BTreeMap<(String, String, String), Vec<f64>>,
+}
+
+impl Runs {
+    fn parse(text: &str) -> Result<Runs, String> {
+        let mut r = Runs::default();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let v: Value = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+            let row = v["row"].as_str().ok_or(format!("line {}: no row", i + 1))?;
+            let test = v["test"].as_str().ok_or(format!("line {}: no test", i + 1))?;
+            for (k, x) in v.as_object().into_iter().flatten() {
+                if let Some(x) = x.as_f64() {
+                    if k != "rep" {
+                        r.values
+                            .entry((row.to_owned(), test.to_owned(), k.clone()))
+                            .or_default()
+                            .push(x);
+                    }
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    fn get(&self, row: &str, m: Measure) -> Option<Stat> {
+        self.values
+            .get(&(row.to_owned(), m.test.to_owned(), m.field.to_owned()))
+            .and_then(|v| stat(v.clone()))
+    }
+
+    fn has_row(&self, row: &str) -> bool {
+        self.values.keys().any(|(r, _, _)| r == row)
+    }
+}
+
+fn cell(s: Option<Stat>, prec: usize) -> String {
+    match s {
+        None => "–".into(),
+        Some(s) if s.n > 1 && (s.max - s.min) > 0.0 => {
+            format!("{:.prec$} ({:.prec$}–{:.prec$})", s.median, s.min, s.max)
+        }
+        Some(s) => format!("{:.prec$}", s.median),
+    }
+}
+
+fn ratio(runs: &Runs, a: &str, b: &str, m: Measure) -> Option<f64> {
+    let x = runs.get(a, m)?.median;
+    let y = runs.get(b, m)?.median;
+    (y > 0.0).then(|| x / y)
+}
+
+fn report(runs: &Runs, machine: &str, command: &str) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "Machine: {machine}  ");
+    let _ = writeln!(o, "Command: `{command}`  ");
+    let _ = writeln!(o, "Cells: median of the repetitions (min–max in brackets).\n");
+    let _ = writeln!(
+        o,
+        "| path | TCP 1 stream Gbit/s | retr | TCP 4 streams Gbit/s | retr | 64 B UDP kpps delivered | CPU ns/pkt | latency p50 µs | p99 µs | CPU s per Gbit |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|");
+    for (row, label) in ROWS {
+        if !runs.has_row(row) {
+            continue;
+        }
+        let _ = writeln!(
+            o,
+            "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(runs.get(row, TCP1), 2),
+            cell(runs.get(row, TCP1_RETR), 0),
+            cell(runs.get(row, TCP4), 2),
+            cell(runs.get(row, TCP4_RETR), 0),
+            cell(runs.get(row, PPS), 0),
+            cell(runs.get(row, PPS_CPU), 0),
+            cell(runs.get(row, P50), 0),
+            cell(runs.get(row, P99), 0),
+            cell(runs.get(row, TCP1_CPU), 2),
+        );
+    }
+    let _ = writeln!(o, "\nRatios (medians):\n");
+    let pairs: &[(&str, &str, &str, Measure, &str)] = &[
+        ("podfwd tunnel / podfwd native", "podfwd-tunnel", "podfwd-native", TCP1, "TCP 1 stream"),
+        ("podfwd tunnel / podfwd native", "podfwd-tunnel", "podfwd-native", PPS, "64 B pps"),
+        ("kernel VXLAN / kernel native", "kernel-vxlan", "kernel-native", TCP1, "TCP 1 stream"),
+        ("kernel VXLAN / kernel native", "kernel-vxlan", "kernel-native", PPS, "64 B pps"),
+        ("podfwd native / kernel native (pod TSO off, equal offloads)", "podfwd-native", "kernel-native-tso-off", TCP1, "TCP 1 stream"),
+        ("podfwd native / kernel native (default offloads)", "podfwd-native", "kernel-native", TCP1, "TCP 1 stream"),
+        ("podfwd tunnel / kernel VXLAN (pod TSO off, equal offloads)", "podfwd-tunnel", "kernel-vxlan-tso-off", TCP1, "TCP 1 stream"),
+        ("podfwd tunnel / kernel VXLAN (default offloads)", "podfwd-tunnel", "kernel-vxlan", TCP1, "TCP 1 stream"),
+        ("podfwd native / kernel native", "podfwd-native", "kernel-native", PPS, "64 B pps"),
+        ("podfwd tunnel / kernel VXLAN", "podfwd-tunnel", "kernel-vxlan", PPS, "64 B pps"),
+        ("podfwd native / kernel native", "podfwd-native", "kernel-native", P50, "latency p50"),
+        ("podfwd tunnel / kernel VXLAN", "podfwd-tunnel", "kernel-vxlan", P50, "latency p50"),
+    ];
+    for (label, a, b, m, what) in pairs {
+        if let Some(r) = ratio(runs, a, b, *m) {
+            let _ = writeln!(o, "- {what}: {label} = **{r:.2}×**");
+        }
+    }
+    o
+}
+
+/// Grouped horizontal bars, one panel per measure.
+fn chart(runs: &Runs) -> String {
+    let panels: &[(&str, Measure)] = &[
+        ("TCP pod→pod, 1 stream (Gbit/s)", TCP1),
+        ("TCP pod→pod, 4 streams (Gbit/s)", TCP4),
+        ("64-byte UDP delivered (kpps)", PPS),
+        ("latency p50 (µs, lower is better)", P50),
+    ];
+    let rows: Vec<(&str, &str)> = ROWS.iter().copied().filter(|(r, _)| runs.has_row(r)).collect();
+    let bar_h = 18.0;
+    let label_w = 330.0;
+    let plot_w = 360.0;
+    let panel_h = 40.0 + bar_h * rows.len() as f64 + 10.0;
+    let width = label_w + plot_w + 90.0;
+    let height = 50.0 + panel_h * panels.len() as f64;
+    let colors = ["#7f7f7f", "#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#d62728"];
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="24" font-size="16" font-weight="bold">podfwd vs the kernel, two-node namespace cluster (medians)</text>"#
+    );
+    for (pi, (title, m)) in panels.iter().enumerate() {
+        let y0 = 50.0 + panel_h * pi as f64;
+        let _ = writeln!(s, r#"<text x="10" y="{}" font-weight="bold">{title}</text>"#, y0 + 14.0);
+        let max = rows
+            .iter()
+            .filter_map(|(r, _)| runs.get(r, *m).map(|x| x.max))
+            .fold(0.0_f64, f64::max);
+        for (ri, (row, label)) in rows.iter().enumerate() {
+            let y = y0 + 24.0 + bar_h * ri as f64;
+            let _ = writeln!(s, r#"<text x="10" y="{}">{label}</text>"#, y + 13.0);
+            if let Some(st) = runs.get(row, *m) {
+                let w = if max > 0.0 { st.median / max * plot_w } else { 0.0 };
+                let color = colors[ROWS.iter().position(|(r, _)| r == row).unwrap_or(0) % colors.len()];
+                let _ = writeln!(
+                    s,
+                    r#"<rect x="{label_w}" y="{}" width="{w:.1}" height="{}" fill="{color}"/>"#,
+                    y + 2.0,
+                    bar_h - 4.0
+                );
+                if st.n > 1 && max > 0.0 {
+                    let (x1, x2) = (label_w + st.min / max * plot_w, label_w + st.max / max * plot_w);
+                    let _ = writeln!(
+                        s,
+                        r#"<line x1="{x1:.1}" x2="{x2:.1}" y1="{}" y2="{}" stroke="black"/>"#,
+                        y + bar_h / 2.0,
+                        y + bar_h / 2.0
+                    );
+                }
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{:.1}" y="{}">{:.prec$}</text>"#,
+                    label_w + w + 6.0,
+                    y + 13.0,
+                    st.median,
+                    prec = if m.field == "gbps" { 2 } else { 0 }
+                );
+            }
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut input = None;
+    let mut out = None;
+    let mut machine = String::from("(not given)");
+    let mut command = String::from("bench/compare");
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--out" => {
+                out = args.get(i + 1).cloned();
+                i += 2;
+            }
+            "--machine" => {
+                machine = args.get(i + 1).cloned().unwrap_or_default();
+                i += 2;
+            }
+            "--command" => {
+                command = args.get(i + 1).cloned().unwrap_or_default();
+                i += 2;
+            }
+            a => {
+                input = Some(a.to_owned());
+                i += 1;
+            }
+        }
+    }
+    let Some(input) = input else {
+        eprintln!("usage: podfwd-report RUNS.jsonl --out DIR [--machine TEXT] [--command TEXT]");
+        return ExitCode::from(2);
+    };
+    let text = match std::fs::read_to_string(&input) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {input}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runs = match Runs::parse(&text) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {input}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let md = report(&runs, &machine, &command);
+    print!("{md}");
+    if let Some(dir) = out {
+        let svg = chart(&runs);
+        for (name, body) in [("results.md", &md), ("chart.svg", &svg)] {
+            let path = std::path::Path::new(&dir).join(name);
+            if let Err(e) = std::fs::write(&path, body) {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUNS: &str = r#"{"row":"kernel-native","rep":1,"test":"tcp1","gbps":2.0,"retransmits":0}
+{"row":"kernel-native","rep":2,"test":"tcp1","gbps":4.0,"retransmits":2}
+{"row":"kernel-native","rep":3,"test":"tcp1","gbps":3.0,"retransmits":1}
+{"row":"podfwd-native","rep":1,"test":"tcp1","gbps":1.5,"retransmits":0}
+{"row":"kernel-native","rep":1,"test":"udp64","kpps":100.0}
+{"row":"podfwd-native","rep":1,"test":"udp64","kpps":250.0}
+"#;
+
+    #[test]
+    fn medians_spreads_and_ratios() {
+        let r = Runs::parse(RUNS).unwrap();
+        let s = r.get("kernel-native", TCP1).unwrap();
+        assert_eq!((s.median, s.min, s.max, s.n), (3.0, 2.0, 4.0, 3));
+        let md = report(&r, "m", "c");
+        assert!(md.contains("| kernel native routing, default offloads | 3.00 (2.00–4.00) | 1 (0–2) |"), "{md}");
+        assert!(md.contains("- TCP 1 stream: podfwd native / kernel native (default offloads) = **0.50×**"), "{md}");
+        assert!(md.contains("- 64 B pps: podfwd native / kernel native = **2.50×**"), "{md}");
+        assert!(!md.contains("podfwd tunnel"), "no tunnel rows were given: {md}");
+    }
+
+    #[test]
+    fn chart_has_a_bar_per_row_and_panel() {
+        let r = Runs::parse(RUNS).unwrap();
+        let svg = chart(&r);
+        assert!(svg.starts_with("<svg"));
+        // Two rows have tcp1, two have udp64: four bars.
+        assert_eq!(svg.matches("<rect x=").count(), 4);
+    }
+
+    #[test]
+    fn bad_line_is_reported_with_its_number() {
+        let err = Runs::parse("{\"row\":\"a\",\"test\":\"tcp1\"}\nnot json\n").unwrap_err();
+        assert!(err.starts_with("line 2:"), "{err}");
+    }
+}
