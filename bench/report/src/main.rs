@@ -15,8 +15,14 @@ use serde_json::Value;
 const ROWS: &[(&str, &str)] = &[
     ("underlay", "node-to-node underlay"),
     ("kernel-native", "kernel native routing, default offloads"),
-    ("kernel-native-tso-off", "kernel native routing, pod TSO off"),
-    ("kernel-vxlan", "kernel VXLAN (flannel style), default offloads"),
+    (
+        "kernel-native-tso-off",
+        "kernel native routing, pod TSO off",
+    ),
+    (
+        "kernel-vxlan",
+        "kernel VXLAN (flannel style), default offloads",
+    ),
     ("kernel-vxlan-tso-off", "kernel VXLAN, pod TSO off"),
     ("podfwd-native", "podfwd native"),
     ("podfwd-tunnel", "podfwd tunnel (VXLAN)"),
@@ -29,15 +35,42 @@ struct Measure {
     field: &'static str,
 }
 
-const TCP1: Measure = Measure { test: "tcp1", field: "gbps" };
-const TCP1_RETR: Measure = Measure { test: "tcp1", field: "retransmits" };
-const TCP4: Measure = Measure { test: "tcp4", field: "gbps" };
-const TCP4_RETR: Measure = Measure { test: "tcp4", field: "retransmits" };
-const TCP1_CPU: Measure = Measure { test: "tcp1", field: "cpu_s_per_gbit" };
-const PPS: Measure = Measure { test: "udp64", field: "kpps" };
-const PPS_CPU: Measure = Measure { test: "udp64", field: "cpu_ns_per_pkt" };
-const P50: Measure = Measure { test: "latency", field: "p50_us" };
-const P99: Measure = Measure { test: "latency", field: "p99_us" };
+const TCP1: Measure = Measure {
+    test: "tcp1",
+    field: "gbps",
+};
+const TCP1_RETR: Measure = Measure {
+    test: "tcp1",
+    field: "retransmits",
+};
+const TCP4: Measure = Measure {
+    test: "tcp4",
+    field: "gbps",
+};
+const TCP4_RETR: Measure = Measure {
+    test: "tcp4",
+    field: "retransmits",
+};
+const TCP1_CPU: Measure = Measure {
+    test: "tcp1",
+    field: "cpu_s_per_gbit",
+};
+const PPS: Measure = Measure {
+    test: "udp64",
+    field: "kpps",
+};
+const PPS_CPU: Measure = Measure {
+    test: "udp64",
+    field: "cpu_ns_per_pkt",
+};
+const P50: Measure = Measure {
+    test: "latency",
+    field: "p50_us",
+};
+const P99: Measure = Measure {
+    test: "latency",
+    field: "p99_us",
+};
 
 /// Median and spread of the repetitions.
 #[derive(Debug, Clone, Copy)]
@@ -54,8 +87,17 @@ fn stat(mut v: Vec<f64>) -> Option<Stat> {
     }
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
-    Some(Stat { median, min: v[0], max: v[n - 1], n })
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    Some(Stat {
+        median,
+        min: v[0],
+        max: v[n - 1],
+        n,
+    })
 }
 
 #[derive(Debug, Default)]
@@ -71,9 +113,12 @@ impl Runs {
             if line.trim().is_empty() {
                 continue;
             }
-            let v: Value = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+            let v: Value =
+                serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
             let row = v["row"].as_str().ok_or(format!("line {}: no row", i + 1))?;
-            let test = v["test"].as_str().ok_or(format!("line {}: no test", i + 1))?;
+            let test = v["test"]
+                .as_str()
+                .ok_or(format!("line {}: no test", i + 1))?;
             for (k, x) in v.as_object().into_iter().flatten() {
                 if let Some(x) = x.as_f64() {
                     if k != "rep" {
@@ -119,7 +164,10 @@ fn report(runs: &Runs, machine: &str, command: &str) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "Machine: {machine}  ");
     let _ = writeln!(o, "Command: `{command}`  ");
-    let _ = writeln!(o, "Cells: median of the repetitions (min–max in brackets).\n");
+    let _ = writeln!(
+        o,
+        "Cells: median of the repetitions (min–max in brackets).\n"
+    );
     let _ = writeln!(
         o,
         "| path | TCP 1 stream Gbit/s | retr | TCP 4 streams Gbit/s | retr | 64 B UDP kpps delivered | CPU ns/pkt | latency p50 µs | p99 µs | CPU s per Gbit |"
@@ -145,18 +193,90 @@ fn report(runs: &Runs, machine: &str, command: &str) -> String {
     }
     let _ = writeln!(o, "\nRatios (medians):\n");
     let pairs: &[(&str, &str, &str, Measure, &str)] = &[
-        ("podfwd tunnel / podfwd native", "podfwd-tunnel", "podfwd-native", TCP1, "TCP 1 stream"),
-        ("podfwd tunnel / podfwd native", "podfwd-tunnel", "podfwd-native", PPS, "64 B pps"),
-        ("kernel VXLAN / kernel native", "kernel-vxlan", "kernel-native", TCP1, "TCP 1 stream"),
-        ("kernel VXLAN / kernel native", "kernel-vxlan", "kernel-native", PPS, "64 B pps"),
-        ("podfwd native / kernel native (pod TSO off, equal offloads)", "podfwd-native", "kernel-native-tso-off", TCP1, "TCP 1 stream"),
-        ("podfwd native / kernel native (default offloads)", "podfwd-native", "kernel-native", TCP1, "TCP 1 stream"),
-        ("podfwd tunnel / kernel VXLAN (pod TSO off, equal offloads)", "podfwd-tunnel", "kernel-vxlan-tso-off", TCP1, "TCP 1 stream"),
-        ("podfwd tunnel / kernel VXLAN (default offloads)", "podfwd-tunnel", "kernel-vxlan", TCP1, "TCP 1 stream"),
-        ("podfwd native / kernel native", "podfwd-native", "kernel-native", PPS, "64 B pps"),
-        ("podfwd tunnel / kernel VXLAN", "podfwd-tunnel", "kernel-vxlan", PPS, "64 B pps"),
-        ("podfwd native / kernel native", "podfwd-native", "kernel-native", P50, "latency p50"),
-        ("podfwd tunnel / kernel VXLAN", "podfwd-tunnel", "kernel-vxlan", P50, "latency p50"),
+        (
+            "podfwd tunnel / podfwd native",
+            "podfwd-tunnel",
+            "podfwd-native",
+            TCP1,
+            "TCP 1 stream",
+        ),
+        (
+            "podfwd tunnel / podfwd native",
+            "podfwd-tunnel",
+            "podfwd-native",
+            PPS,
+            "64 B pps",
+        ),
+        (
+            "kernel VXLAN / kernel native",
+            "kernel-vxlan",
+            "kernel-native",
+            TCP1,
+            "TCP 1 stream",
+        ),
+        (
+            "kernel VXLAN / kernel native",
+            "kernel-vxlan",
+            "kernel-native",
+            PPS,
+            "64 B pps",
+        ),
+        (
+            "podfwd native / kernel native (pod TSO off, equal offloads)",
+            "podfwd-native",
+            "kernel-native-tso-off",
+            TCP1,
+            "TCP 1 stream",
+        ),
+        (
+            "podfwd native / kernel native (default offloads)",
+            "podfwd-native",
+            "kernel-native",
+            TCP1,
+            "TCP 1 stream",
+        ),
+        (
+            "podfwd tunnel / kernel VXLAN (pod TSO off, equal offloads)",
+            "podfwd-tunnel",
+            "kernel-vxlan-tso-off",
+            TCP1,
+            "TCP 1 stream",
+        ),
+        (
+            "podfwd tunnel / kernel VXLAN (default offloads)",
+            "podfwd-tunnel",
+            "kernel-vxlan",
+            TCP1,
+            "TCP 1 stream",
+        ),
+        (
+            "podfwd native / kernel native",
+            "podfwd-native",
+            "kernel-native",
+            PPS,
+            "64 B pps",
+        ),
+        (
+            "podfwd tunnel / kernel VXLAN",
+            "podfwd-tunnel",
+            "kernel-vxlan",
+            PPS,
+            "64 B pps",
+        ),
+        (
+            "podfwd native / kernel native",
+            "podfwd-native",
+            "kernel-native",
+            P50,
+            "latency p50",
+        ),
+        (
+            "podfwd tunnel / kernel VXLAN",
+            "podfwd-tunnel",
+            "kernel-vxlan",
+            P50,
+            "latency p50",
+        ),
     ];
     for (label, a, b, m, what) in pairs {
         if let Some(r) = ratio(runs, a, b, *m) {
@@ -174,14 +294,20 @@ fn chart(runs: &Runs) -> String {
         ("64-byte UDP delivered (kpps)", PPS),
         ("latency p50 (µs, lower is better)", P50),
     ];
-    let rows: Vec<(&str, &str)> = ROWS.iter().copied().filter(|(r, _)| runs.has_row(r)).collect();
+    let rows: Vec<(&str, &str)> = ROWS
+        .iter()
+        .copied()
+        .filter(|(r, _)| runs.has_row(r))
+        .collect();
     let bar_h = 18.0;
     let label_w = 330.0;
     let plot_w = 360.0;
     let panel_h = 40.0 + bar_h * rows.len() as f64 + 10.0;
     let width = label_w + plot_w + 90.0;
     let height = 50.0 + panel_h * panels.len() as f64;
-    let colors = ["#7f7f7f", "#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#d62728"];
+    let colors = [
+        "#7f7f7f", "#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#d62728",
+    ];
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -194,7 +320,11 @@ fn chart(runs: &Runs) -> String {
     );
     for (pi, (title, m)) in panels.iter().enumerate() {
         let y0 = 50.0 + panel_h * pi as f64;
-        let _ = writeln!(s, r#"<text x="10" y="{}" font-weight="bold">{title}</text>"#, y0 + 14.0);
+        let _ = writeln!(
+            s,
+            r#"<text x="10" y="{}" font-weight="bold">{title}</text>"#,
+            y0 + 14.0
+        );
         let max = rows
             .iter()
             .filter_map(|(r, _)| runs.get(r, *m).map(|x| x.max))
@@ -203,8 +333,13 @@ fn chart(runs: &Runs) -> String {
             let y = y0 + 24.0 + bar_h * ri as f64;
             let _ = writeln!(s, r#"<text x="10" y="{}">{label}</text>"#, y + 13.0);
             if let Some(st) = runs.get(row, *m) {
-                let w = if max > 0.0 { st.median / max * plot_w } else { 0.0 };
-                let color = colors[ROWS.iter().position(|(r, _)| r == row).unwrap_or(0) % colors.len()];
+                let w = if max > 0.0 {
+                    st.median / max * plot_w
+                } else {
+                    0.0
+                };
+                let color =
+                    colors[ROWS.iter().position(|(r, _)| r == row).unwrap_or(0) % colors.len()];
                 let _ = writeln!(
                     s,
                     r#"<rect x="{label_w}" y="{}" width="{w:.1}" height="{}" fill="{color}"/>"#,
@@ -212,7 +347,10 @@ fn chart(runs: &Runs) -> String {
                     bar_h - 4.0
                 );
                 if st.n > 1 && max > 0.0 {
-                    let (x1, x2) = (label_w + st.min / max * plot_w, label_w + st.max / max * plot_w);
+                    let (x1, x2) = (
+                        label_w + st.min / max * plot_w,
+                        label_w + st.max / max * plot_w,
+                    );
                     let _ = writeln!(
                         s,
                         r#"<line x1="{x1:.1}" x2="{x2:.1}" y1="{}" y2="{}" stroke="black"/>"#,
@@ -313,10 +451,24 @@ mod tests {
         let s = r.get("kernel-native", TCP1).unwrap();
         assert_eq!((s.median, s.min, s.max, s.n), (3.0, 2.0, 4.0, 3));
         let md = report(&r, "m", "c");
-        assert!(md.contains("| kernel native routing, default offloads | 3.00 (2.00–4.00) | 1 (0–2) |"), "{md}");
-        assert!(md.contains("- TCP 1 stream: podfwd native / kernel native (default offloads) = **0.50×**"), "{md}");
-        assert!(md.contains("- 64 B pps: podfwd native / kernel native = **2.50×**"), "{md}");
-        assert!(!md.contains("podfwd tunnel"), "no tunnel rows were given: {md}");
+        assert!(
+            md.contains("| kernel native routing, default offloads | 3.00 (2.00–4.00) | 1 (0–2) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "- TCP 1 stream: podfwd native / kernel native (default offloads) = **0.50×**"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("- 64 B pps: podfwd native / kernel native = **2.50×**"),
+            "{md}"
+        );
+        assert!(
+            !md.contains("podfwd tunnel"),
+            "no tunnel rows were given: {md}"
+        );
     }
 
     #[test]

@@ -596,6 +596,20 @@ pub(crate) fn parse_cpu_list(text: &str) -> Option<Vec<usize>> {
     Some(cpus)
 }
 
+/// Parse `aa:bb:cc:dd:ee:ff`.
+pub(crate) fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut mac {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{format_cpu_list, parse_cpu_list};
@@ -612,18 +626,4 @@ mod tests {
         assert_eq!(format_cpu_list(&[8, 0, 1, 2, 3, 5, 7]), "0-3,5,7-8");
         assert_eq!(format_cpu_list(&[]), "");
     }
-}
-
-/// Parse `aa:bb:cc:dd:ee:ff`.
-pub(crate) fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let mut mac = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in &mut mac {
-        let p = parts.next()?;
-        if p.len() != 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
-    }
-    parts.next().is_none().then_some(mac)
 }

@@ -248,3 +248,28 @@ fn load_names_the_file() {
         "/nonexistent/podfwd.yaml: cannot read the config file: No such file or directory (os error 2)"
     );
 }
+
+#[test]
+fn vtep_mac_is_parsed_and_bad_ones_refused() {
+    let ok = parse(&edit(
+        "    pod_cidr: 10.0.2.0/24\n",
+        "    pod_cidr: 10.0.2.0/24\n    vtep_mac: 02:fe:c6:12:00:02\n",
+    ))
+    .unwrap();
+    assert_eq!(ok.nodes[0].vtep_mac, Some([2, 0xfe, 0xc6, 0x12, 0, 2]));
+    assert_eq!(ok.nodes[1].vtep_mac, None);
+    assert_eq!(
+        first_error(
+            "    pod_cidr: 10.0.2.0/24\n",
+            "    pod_cidr: 10.0.2.0/24\n    vtep_mac: 01:00:5e:00:00:01\n"
+        ),
+        "node-a.yaml:21:15: nodes[0].vtep_mac: \"01:00:5e:00:00:01\" is not a unicast MAC address: write it as six hex bytes, e.g. 02:fe:c6:12:00:02 (flannel publishes it as VtepMAC)"
+    );
+    assert_eq!(
+        first_error(
+            "    pod_cidr: 10.0.2.0/24\n",
+            "    pod_cidr: 10.0.2.0/24\n    vtep_mac: 02:fe:c6:12:00\n"
+        ),
+        "node-a.yaml:21:15: nodes[0].vtep_mac: \"02:fe:c6:12:00\" is not a unicast MAC address: write it as six hex bytes, e.g. 02:fe:c6:12:00:02 (flannel publishes it as VtepMAC)"
+    );
+}

@@ -125,7 +125,7 @@ routes (longest prefix first):
   10.0.2.0/24 -> node node-b (VXLAN to 198.18.0.2)
   10.0.1.0/24 -> this node, no such pod: drop
 workers: 1 (not pinned)
-umem: 4096 frames x 4096 B = 16 MiB per worker
+umem: 16384 frames x 4096 B = 64 MiB per worker
 metrics: http://127.0.0.1:9475/metrics
 "
     );
@@ -176,7 +176,7 @@ cluster_cidr: 10.0.0.0/16
     assert_eq!((c.vxlan.port, c.vxlan.vni), (8472, 1));
     assert!(c.endpoints.is_empty() && c.nodes.is_empty());
     assert_eq!((c.workers.count, c.workers.cpus.clone()), (1, None));
-    assert_eq!((c.umem.frames, c.umem.frame_size), (4096, 4096));
+    assert_eq!((c.umem.frames, c.umem.frame_size), (16384, 4096));
     assert_eq!(c.metrics.listen.to_string(), "127.0.0.1:9475");
     // Empty sections mean "all defaults" too.
     let with_empty = format!("{text}vxlan:\nworkers:\numem:\nmetrics:\nendpoints:\nnodes:\n");

@@ -54,6 +54,21 @@ fn delta(before: &Value, after: &Value, key: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// `umem.frames: n` in a config text.
+fn set_frames(t: &str, n: u32) -> String {
+    let out: Vec<String> = t
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("frames:") {
+                format!("  frames: {n}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    out.join("\n") + "\n"
+}
+
 /// A config file derived from one in config/, written to a temp dir.
 struct TempCfg(PathBuf);
 
@@ -371,7 +386,7 @@ fn bad_operations_are_refused_with_clear_messages() {
         let extra: String = (2..5)
             .map(|i| format!("  - ip: 10.0.1.{}\n    interface: lxc{i}\n", i + 2))
             .collect();
-        t.replace("frames: 4096", "frames: 512").replace(
+        set_frames(&t, 512).replace(
             "    interface: lxc1\n",
             &format!("    interface: lxc1\n{extra}"),
         )
@@ -398,7 +413,7 @@ fn bad_operations_are_refused_with_clear_messages() {
         "bpffs mounted: {mounts}"
     );
     let ok = TempCfg::new("512", "node-a.tunnel.yaml", |t| {
-        t.replace("frames: 4096", "frames: 512")
+        set_frames(&t, 512)
     });
     let a = Podfwd::start("a", ok.path());
     let b = Podfwd::start("b", &config("node-b.tunnel.yaml"));
@@ -893,4 +908,34 @@ fn ping_sized(from: &str, dst: &str, pmtu: &str, count: u32) -> u32 {
                 .and_then(|r| r.split_whitespace().next()?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------------------
+// 7. Soak, bounded (the full one: `scripts/soak 600`).
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn soak_60s_counters_add_up_and_memory_stays_flat() {
+    require_root!();
+    let _g = lock();
+    let o = run(Command::new(root().join("scripts/soak"))
+        .arg("60")
+        .env("PF", pf())
+        .env("PODFWD", bin()));
+    let text = stdout(&o);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("soak: "))
+        .unwrap_or_else(|| panic!("no summary from scripts/soak:\n{text}\n{}", err(&o)));
+    eprintln!("{text}");
+    let j: Value = serde_json::from_str(line).unwrap();
+    assert!(o.status.success(), "soak failed: {:#}\n{}", j["failures"], err(&o));
+    assert_eq!(j["failures"], serde_json::json!([]));
+    assert_eq!(j["reloads"], 3, "reloads at 15, 30 and 45 s");
+    assert_eq!(j["inject_rounds"], 5, "hostile frames at 10..50 s");
+    assert!(u(&j["bytes"]) > 100_000_000, "{j}");
+    for n in ["a", "b"] {
+        assert_eq!(j["nodes"][n]["received"], j["nodes"][n]["accounted"], "{j}");
+        assert!(u(&j["nodes"][n]["received"]) > 10_000, "{j}");
+    }
 }
