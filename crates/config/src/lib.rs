@@ -32,7 +32,7 @@ pub const MAX_VNI: u32 = (1 << 24) - 1;
 /// Most workers a node may run.
 pub const MAX_WORKERS: usize = 64;
 /// UMEM frames per worker when not given.
-pub const DEFAULT_FRAMES: u32 = 4096;
+pub const DEFAULT_FRAMES: u32 = 16384;
 /// Fewest UMEM frames per worker: enough to fill the rings of a few sockets.
 pub const MIN_UMEM_FRAMES: u32 = 512;
 /// Most UMEM frames per worker (4 GiB of 4096-byte frames).
