@@ -218,7 +218,38 @@ impl Worker {
         }
         self.publish(&pipeline, &local, snap.load().generation);
         self.publish_xdp_stats();
-        log::info!("worker {} stopped", self.shared.id);
+        self.drain_and_account();
+    }
+
+    /// On stop: let the kernel finish what is on the TX rings, take back completions, and
+    /// prove that every UMEM frame is in exactly one place (free list, fill, RX, TX or
+    /// completion ring). A mismatch means a frame leaked and is logged as an error.
+    fn drain_and_account(&mut self) {
+        for _ in 0..64 {
+            let mut queued = 0;
+            for s in &mut self.sockets {
+                if s.tx_queued() > 0 {
+                    let _ = s.kick_tx();
+                }
+                s.complete(&mut self.umem, usize::MAX);
+                queued += s.tx_queued();
+            }
+            if queued == 0 {
+                break;
+            }
+        }
+        let sockets: Vec<&XskSocket> = self.sockets.iter().collect();
+        match self.umem.check_accounting(&sockets, 0) {
+            Ok(()) => log::info!(
+                "worker {} stopped; frame accounting ok: {}",
+                self.shared.id,
+                self.umem.accounting(&sockets, 0)
+            ),
+            Err(e) => log::error!(
+                "worker {} stopped; frame accounting MISMATCH (leaked frames): {e}",
+                self.shared.id
+            ),
+        }
     }
 
     fn publish(&self, pipeline: &Pipeline, local: &LocalStats, generation: u64) {

@@ -77,8 +77,12 @@ fn exercise(mode: &str, pod_mtu: u16) {
 
     // Clean stop: exit 0, no program left, and the kernel forwards again.
     let log_a = a.log_text();
+    let log_path_b = b.log.clone();
     assert_eq!(a.stop().code(), Some(0), "{log_a}");
     assert_eq!(b.stop().code(), Some(0));
+    // Every UMEM frame accounted for after forwarding thousands of frames.
+    let log_b = std::fs::read_to_string(log_path_b).unwrap();
+    assert!(log_b.contains("worker 0 stopped; frame accounting ok"), "{log_b}");
     for n in ["a", "b"] {
         assert_eq!(
             xdp_attached(n),

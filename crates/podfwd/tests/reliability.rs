@@ -482,7 +482,7 @@ fn reload_under_load_applies_nodes_and_refuses_bad_configs() {
             cfg.write(&with_node_c(&base));
             let o = reload("a");
             assert!(o.status.success(), "{}", err(&o));
-            assert_eq!(stdout(&o), format!("reloaded {}", cfg.path().display()));
+            assert_eq!(stdout(&o), format!("reloaded {}\n", cfg.path().display()));
             assert_eq!(a.status()["nodes"].as_array().unwrap().len(), 2);
         } else {
             cfg.write(&base);
