@@ -1,9 +1,10 @@
 //! Per-worker counters, published for the scrape side.
 //!
 //! A worker counts into plain integers it alone owns (the pipeline's `Counters` and its
-//! own [`LocalStats`]) and copies them into its [`WorkerShared`] with relaxed stores once
-//! per loop iteration that did work, or before it sleeps: no atomic read-modify-write per
-//! packet, and each worker writes only its own cache lines. The scrape side sums workers.
+//! own [`LocalStats`]) and copies them into its [`WorkerShared`] with relaxed stores at
+//! most once a millisecond (it looks at the clock every 64 loop iterations and on every
+//! idle one) and before it sleeps: no atomic read-modify-write per packet, and each
+//! worker writes only its own, cache-line-aligned, counters. The scrape side sums workers.
 //! Every value only ever grows, so a scrape never sees a counter go backwards.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -11,8 +12,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use pipeline::{Action, DropReason};
 
-/// Drops the worker itself decides (the pipeline's reasons cover the rest). Indexes
-/// into [`DropReason`] too: the worker uses `DropReason::TxRingFull`.
 /// Counters of one port (interface) on one worker.
 #[derive(Debug, Default)]
 #[repr(align(64))]
@@ -60,8 +59,9 @@ pub struct LocalStats {
     pub tx_ring_full: u64,
 }
 
-/// What one worker publishes.
+/// What one worker publishes (aligned so two workers' counters never share a line).
 #[derive(Debug)]
+#[repr(align(64))]
 pub struct WorkerShared {
     /// Worker number.
     pub id: usize,

@@ -107,7 +107,7 @@ impl Worker {
             .collect();
         let spin = spin_window();
         let mut idle_since: Option<Instant> = None;
-        let mut busy_streak: u64 = 0;
+        let mut iterations: u64 = 0;
         let mut last_publish = Instant::now();
         let mut last_xdp_stats = last_publish;
 
@@ -181,35 +181,42 @@ impl Worker {
                 }
             }
 
+            // Reading the clock costs more than a counter: look at it every 64 iterations,
+            // and on every idle one (which is about to spin or sleep anyway).
+            iterations = iterations.wrapping_add(1);
+            let now = if work == 0 || iterations % 64 == 0 {
+                Some(Instant::now())
+            } else {
+                None
+            };
+            if let Some(now) = now {
+                if now.duration_since(last_publish) >= PUBLISH_EVERY {
+                    self.publish(&pipeline, &local, snapshot.generation);
+                    last_publish = now;
+                }
+                if now.duration_since(last_xdp_stats) >= Duration::from_secs(1) {
+                    self.publish_xdp_stats();
+                    last_xdp_stats = now;
+                }
+            }
             if work > 0 {
                 local.busy_polls += 1;
                 idle_since = None;
-                busy_streak += 1;
-                // Reading the clock costs more than a counter: look at it every 64
-                // busy iterations only.
-                if busy_streak % 64 == 0 {
-                    let now = Instant::now();
-                    if now.duration_since(last_publish) >= PUBLISH_EVERY {
-                        self.publish(&pipeline, &local, snapshot.generation);
-                        last_publish = now;
-                    }
-                }
-            } else {
+            } else if let Some(now) = now {
                 local.idle_polls += 1;
-                busy_streak = 0;
-                let now = Instant::now();
                 let since = *idle_since.get_or_insert(now);
+                // Frames still on a TX ring need another kick, not a sleep; but a kick
+                // that makes no progress (a device refusing to send) must not keep the
+                // worker awake forever.
                 let tx_pending = self.sockets.iter().any(|s| s.tx_queued() > 0);
-                if now.duration_since(since) >= spin && !tx_pending {
+                let waited = now.duration_since(since);
+                if waited >= spin && (!tx_pending || waited >= SLEEP) {
                     self.publish(&pipeline, &local, snapshot.generation);
                     last_publish = now;
-                    if now.duration_since(last_xdp_stats) >= Duration::from_secs(1) {
-                        self.publish_xdp_stats();
-                        last_xdp_stats = now;
-                    }
                     local.sleeps += 1;
                     drop(guard);
-                    let _ = poll.poll(&mut events, Some(SLEEP));
+                    let timeout = if tx_pending { Duration::from_millis(1) } else { SLEEP };
+                    let _ = poll.poll(&mut events, Some(timeout));
                     idle_since = None;
                 } else {
                     std::thread::yield_now();
@@ -225,17 +232,24 @@ impl Worker {
     /// prove that every UMEM frame is in exactly one place (free list, fill, RX, TX or
     /// completion ring). A mismatch means a frame leaked and is logged as an error.
     fn drain_and_account(&mut self) {
-        for _ in 0..64 {
-            let mut queued = 0;
+        // A frame can leave the TX ring before its completion is posted: wait for
+        // completions, not just for an empty ring (bounded: a dead device keeps frames).
+        let deadline = Instant::now() + Duration::from_millis(500);
+        loop {
+            let mut outstanding = 0;
+            let mut progressed = 0;
             for s in &mut self.sockets {
                 if s.tx_queued() > 0 {
                     let _ = s.kick_tx();
                 }
-                s.complete(&mut self.umem, usize::MAX);
-                queued += s.tx_queued();
+                progressed += s.complete(&mut self.umem, usize::MAX);
+                outstanding += s.tx_outstanding();
             }
-            if queued == 0 {
+            if outstanding == 0 || Instant::now() >= deadline {
                 break;
+            }
+            if progressed == 0 {
+                std::thread::sleep(Duration::from_millis(1));
             }
         }
         let sockets: Vec<&XskSocket> = self.sockets.iter().collect();

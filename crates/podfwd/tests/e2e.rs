@@ -82,7 +82,10 @@ fn exercise(mode: &str, pod_mtu: u16) {
     assert_eq!(b.stop().code(), Some(0));
     // Every UMEM frame accounted for after forwarding thousands of frames.
     let log_b = std::fs::read_to_string(log_path_b).unwrap();
-    assert!(log_b.contains("worker 0 stopped; frame accounting ok"), "{log_b}");
+    assert!(
+        log_b.contains("worker 0 stopped; frame accounting ok"),
+        "{log_b}"
+    );
     for n in ["a", "b"] {
         assert_eq!(
             xdp_attached(n),

@@ -412,9 +412,7 @@ fn bad_operations_are_refused_with_clear_messages() {
             .any(|l| l.split_whitespace().nth(2) == Some("bpf")),
         "bpffs mounted: {mounts}"
     );
-    let ok = TempCfg::new("512", "node-a.tunnel.yaml", |t| {
-        set_frames(&t, 512)
-    });
+    let ok = TempCfg::new("512", "node-a.tunnel.yaml", |t| set_frames(&t, 512));
     let a = Podfwd::start("a", ok.path());
     let b = Podfwd::start("b", &config("node-b.tunnel.yaml"));
     assert_eq!(ping("a0", "10.0.2.2", 3), 3);
@@ -929,7 +927,12 @@ fn soak_60s_counters_add_up_and_memory_stays_flat() {
         .unwrap_or_else(|| panic!("no summary from scripts/soak:\n{text}\n{}", err(&o)));
     eprintln!("{text}");
     let j: Value = serde_json::from_str(line).unwrap();
-    assert!(o.status.success(), "soak failed: {:#}\n{}", j["failures"], err(&o));
+    assert!(
+        o.status.success(),
+        "soak failed: {:#}\n{}",
+        j["failures"],
+        err(&o)
+    );
     assert_eq!(j["failures"], serde_json::json!([]));
     assert_eq!(j["reloads"], 3, "reloads at 15, 30 and 45 s");
     assert_eq!(j["inject_rounds"], 5, "hostile frames at 10..50 s");
