@@ -1,5 +1,6 @@
-//! Compiles `xdp-prog/podfwd.bpf.c` with clang and generates the libbpf-rs
-//! skeleton into `OUT_DIR`. The program uses only UAPI headers (no vmlinux.h /
+//! Compiles `xdp-prog/podfwd.bpf.c` with clang (through libbpf-cargo) into
+//! `OUT_DIR/podfwd.bpf.o`, which the crate embeds. No skeleton is generated: it would
+//! be `unsafe` code outside the xsk crate, and the crate opens the object by name. The program uses only UAPI headers (no vmlinux.h /
 //! CO-RE); Debian keeps `asm/types.h` under the multiarch include directory,
 //! so it is added explicitly.
 
@@ -13,7 +14,6 @@ const SRC: &str = "../../xdp-prog/podfwd.bpf.c";
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR is set by cargo"));
     let obj = out.join("podfwd.bpf.o");
-    let skel = out.join("podfwd.skel.rs");
 
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let multiarch = match arch.as_str() {
@@ -30,7 +30,7 @@ fn main() {
             "-Wall".to_string(),
             "-Werror".to_string(),
         ])
-        .build_and_generate(&skel)
+        .build()
         .unwrap_or_else(|e| {
             panic!(
                 "building {SRC} failed (needs clang and libbpf-dev / linux-libc-dev headers): {e:#}"

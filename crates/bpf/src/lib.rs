@@ -15,24 +15,17 @@
 //!   has died, never blackholes traffic.
 //!
 //! Map values are written as bytes at fixed offsets (never by casting structs);
-//! the layouts are checked against the C structs through the libbpf-cargo
-//! skeleton's generated types at compile time.
-#![deny(unsafe_code)]
+//! [`Steering::load`] checks the value sizes the loaded object declares (from its
+//! BTF) against those layouts, so a C struct change that the loader does not follow
+//! is refused at start-up instead of silently misread.
+//!
+//! No `unsafe` here: the FFI this crate needs (`bpf_link_create` with mode flags,
+//! `bpf_xdp_query`, `bpf_xdp_detach`, `if_nametoindex`) lives in `xsk::xdp_attach`,
+//! and build.rs compiles the object without generating a skeleton (a generated
+//! skeleton is `unsafe` code).
+#![forbid(unsafe_code)]
 
-mod sys;
-
-#[allow(
-    unsafe_code,
-    unused,
-    dead_code,
-    missing_debug_implementations,
-    clippy::all,
-    clippy::pedantic,
-    clippy::undocumented_unsafe_blocks
-)]
-mod skel {
-    include!(concat!(env!("OUT_DIR"), "/podfwd.skel.rs"));
-}
+use xsk::xdp_attach as sys;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -70,9 +63,6 @@ const CFG_LEN: usize = 24;
 /// `struct iface` in podfwd.bpf.c: u32 slot, u32 role (host order).
 const IFACE_LEN: usize = 8;
 
-// The C structs and the byte layouts written here must agree.
-const _: () = assert!(std::mem::size_of::<skel::types::cfg>() == CFG_LEN);
-const _: () = assert!(std::mem::size_of::<skel::types::iface>() == IFACE_LEN);
 
 /// Counter names, in the order of `enum stat` in podfwd.bpf.c.
 pub const STAT_NAMES: [&str; 7] = [
@@ -195,6 +185,15 @@ impl SteeringStats {
 /// Errors from loading, attaching and map updates. Each says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum BpfError {
+    #[error(
+        "the XDP program's map {map} holds {declared}-byte values but this podfwd writes {expected}: \
+         xdp-prog/podfwd.bpf.c and crates/bpf disagree; rebuild both from one source tree"
+    )]
+    Layout {
+        map: &'static str,
+        declared: usize,
+        expected: usize,
+    },
     #[error(
         "interface {ifname} not found in this network namespace \
          (check `ip link show {ifname}`, and that podfwd runs in the node's network namespace)"
@@ -409,6 +408,17 @@ impl Steering {
             ifaces: BTreeMap::new(),
             obj,
         };
+        // The C structs and the byte layouts written here must agree.
+        for (name, len) in [(MAP_CFG, CFG_LEN), (MAP_IFACES, IFACE_LEN)] {
+            let declared = steering.map(name)?.value_size() as usize;
+            if declared != len {
+                return Err(BpfError::Layout {
+                    map: name,
+                    declared,
+                    expected: len,
+                });
+            }
+        }
         steering.write_cfg(&cfg_bytes)?;
         Ok(steering)
     }

@@ -6,6 +6,8 @@
 //! - [`ring`]: producer/consumer rings shared with the kernel.
 //! - [`socket`]: an XSK bound to an interface queue, with its rings.
 //! - [`stats`]: kernel and userspace counters.
+//! - [`xdp_attach`]: attaching XDP programs through bpf_links, querying and detaching
+//!   them (used by the `bpf` crate, so that its code needs no `unsafe`).
 //! - `syscall`, `mmap`: the raw calls, private.
 //!
 //! Usage of one worker: create a [`Umem`], then one [`XskSocket`] per interface queue
@@ -24,6 +26,7 @@ mod syscall;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod umem;
+pub mod xdp_attach;
 
 pub use error::XskError;
 pub use if_xdp::XdpDesc;

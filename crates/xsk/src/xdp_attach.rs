@@ -1,5 +1,6 @@
-//! The only hand-written FFI in this crate: libbpf / libc calls that
-//! libbpf-rs 0.27 does not wrap in the shape podfwd needs.
+//! Attaching XDP programs: the libbpf / libc calls that libbpf-rs 0.27 does not
+//! wrap in the shape podfwd needs. They live here, not in the `bpf` crate, so that
+//! all of the project's `unsafe` stays in this one crate.
 //!
 //! - `bpf_link_create` with XDP mode flags: `Program::attach_xdp` creates a
 //!   link without flags, so the kernel picks the mode and a generic (SKB)
@@ -10,26 +11,27 @@
 //!   no EBUSY, which is how the kernel says "that program is held by a link".
 //! - `if_nametoindex`: resolves names in the caller's network namespace (an
 //!   ioctl on a socket), unlike /sys, which `ip netns exec` remounts.
-#![allow(unsafe_code)]
-
 use std::ffi::CString;
 use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::raw::c_int;
 
-use libbpf_rs::libbpf_sys;
 
 /// Which program ids the kernel reports on an interface, per XDP mode.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct XdpState {
+pub struct XdpState {
+    /// Program id attached in native (driver) mode, 0 if none.
     pub drv: u32,
+    /// Program id attached in generic (SKB) mode, 0 if none.
     pub skb: u32,
+    /// Program id offloaded to hardware, 0 if none.
     pub hw: u32,
 }
 
 impl XdpState {
     /// Any attached program, native first.
+    #[must_use]
     pub fn any(&self) -> Option<u32> {
         [self.drv, self.skb, self.hw]
             .into_iter()
@@ -41,7 +43,9 @@ fn ifindex_c(ifindex: u32) -> io::Result<c_int> {
     c_int::try_from(ifindex).map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))
 }
 
-pub(crate) fn if_nametoindex(name: &str) -> Option<u32> {
+/// The index of interface `name` in the caller's network namespace.
+#[must_use]
+pub fn if_nametoindex(name: &str) -> Option<u32> {
     let name = CString::new(name).ok()?;
     // SAFETY: `name` is a NUL-terminated string that outlives the call;
     // if_nametoindex(3) only reads it.
@@ -49,7 +53,11 @@ pub(crate) fn if_nametoindex(name: &str) -> Option<u32> {
     (idx != 0).then_some(idx)
 }
 
-pub(crate) fn xdp_query(ifindex: u32) -> io::Result<XdpState> {
+/// Which programs are attached to `ifindex`, per mode.
+///
+/// # Errors
+/// The kernel's error (e.g. `ENODEV`).
+pub fn xdp_query(ifindex: u32) -> io::Result<XdpState> {
     let ifindex = ifindex_c(ifindex)?;
     let mut opts = libbpf_sys::bpf_xdp_query_opts {
         sz: size_of::<libbpf_sys::bpf_xdp_query_opts>() as libbpf_sys::size_t,
@@ -71,7 +79,10 @@ pub(crate) fn xdp_query(ifindex: u32) -> io::Result<XdpState> {
 /// Attach `prog` to `ifindex` through a bpf_link with XDP mode `flags`
 /// (`XDP_FLAGS_DRV_MODE` or `XDP_FLAGS_SKB_MODE`). Closing the returned fd
 /// detaches the program (the link is never pinned).
-pub(crate) fn xdp_link_create(
+///
+/// # Errors
+/// The kernel's error (`EBUSY`: another program is attached; `EOPNOTSUPP`: mode unsupported).
+pub fn xdp_link_create(
     prog: BorrowedFd<'_>,
     ifindex: u32,
     flags: u32,
@@ -99,7 +110,10 @@ pub(crate) fn xdp_link_create(
 /// Detach whatever program is attached to `ifindex` through netlink in the
 /// mode selected by `flags`. The kernel refuses (EBUSY) when that program is
 /// held by a bpf_link.
-pub(crate) fn xdp_detach(ifindex: u32, flags: u32) -> io::Result<()> {
+///
+/// # Errors
+/// The kernel's error (`EBUSY` when the program is held by a link).
+pub fn xdp_detach(ifindex: u32, flags: u32) -> io::Result<()> {
     let ifindex = ifindex_c(ifindex)?;
     // SAFETY: libbpf accepts NULL options (OPTS_VALID(NULL) holds) and takes
     // no pointers otherwise.
