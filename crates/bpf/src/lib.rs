@@ -63,7 +63,6 @@ const CFG_LEN: usize = 24;
 /// `struct iface` in podfwd.bpf.c: u32 slot, u32 role (host order).
 const IFACE_LEN: usize = 8;
 
-
 /// Counter names, in the order of `enum stat` in podfwd.bpf.c.
 pub const STAT_NAMES: [&str; 7] = [
     "redirected",

@@ -30,7 +30,10 @@ pub const DEFAULT_VNI: u32 = 1;
 /// Largest VNI: the field is 24 bits (RFC 7348 section 5).
 pub const MAX_VNI: u32 = (1 << 24) - 1;
 /// Most workers a node may run.
-pub const MAX_WORKERS: usize = 64;
+pub const MAX_WORKERS: usize = 16;
+/// Most local endpoints: the XDP program's interface table holds 64 interfaces, the
+/// uplink and one veth per pod.
+pub const MAX_ENDPOINTS: usize = 63;
 /// UMEM frames per worker when not given.
 pub const DEFAULT_FRAMES: u32 = 16384;
 /// Fewest UMEM frames per worker: enough to fill the rings of a few sockets.

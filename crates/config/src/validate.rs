@@ -9,8 +9,8 @@ use ipnet::Ipv4Net;
 use crate::raw::{RawConfig, S};
 use crate::{
     Config, ConfigError, EndpointConfig, MetricsConfig, Mode, NodeConfig, RemoteNodeConfig,
-    UmemConfig, VxlanConfig, WorkersConfig, DEFAULT_GATEWAY, IFNAMSIZ, MAX_UMEM_FRAMES, MAX_VNI,
-    MAX_WORKERS, MIN_UMEM_FRAMES,
+    UmemConfig, VxlanConfig, WorkersConfig, DEFAULT_GATEWAY, IFNAMSIZ, MAX_ENDPOINTS,
+    MAX_UMEM_FRAMES, MAX_VNI, MAX_WORKERS, MIN_UMEM_FRAMES,
 };
 
 /// A place in the file (1-based).
@@ -283,6 +283,13 @@ pub(crate) fn validate(
     let pod_cidr_line = pos(&node.pod_cidr).line;
     let uplink_line = pos(&node.uplink).line;
     for (i, e) in raw.endpoints.iter().flatten().enumerate() {
+        if i == MAX_ENDPOINTS {
+            c.err(
+                pos(&e.value.ip),
+                format!("endpoints[{i}]"),
+                format!("more than {MAX_ENDPOINTS} endpoints: one podfwd serves at most {MAX_ENDPOINTS} pods (the XDP program's interface table holds 64 interfaces, the uplink included)"),
+            );
+        }
         let ip_field = format!("endpoints[{i}].ip");
         let if_field = format!("endpoints[{i}].interface");
         let ip = c.ipv4(&e.value.ip, &ip_field);
@@ -423,7 +430,7 @@ pub(crate) fn validate(
                 Ok(n) if (1..=MAX_WORKERS).contains(&n) => workers.count = n,
                 _ => {
                     count_ok = false;
-                    c.err(pos(count), "workers.count", format!("{} workers is out of range: use 1..={MAX_WORKERS}, usually one per core given to podfwd", count.value));
+                    c.err(pos(count), "workers.count", format!("{} workers is out of range: use 1..={MAX_WORKERS}, usually one per core given to podfwd (worker N serves queue N of every interface; the XDP program has 16 queues per interface)", count.value));
                 }
             }
         }

@@ -184,9 +184,9 @@ cases! {
 
     // workers
     workers_zero: "  count: 2\n" => "  count: 0\n",
-        "node-a.yaml:25:10: workers.count: 0 workers is out of range: use 1..=64, usually one per core given to podfwd";
-    workers_too_many: "  count: 2\n" => "  count: 65\n",
-        "node-a.yaml:25:10: workers.count: 65 workers is out of range: use 1..=64, usually one per core given to podfwd";
+        "node-a.yaml:25:10: workers.count: 0 workers is out of range: use 1..=16, usually one per core given to podfwd (worker N serves queue N of every interface; the XDP program has 16 queues per interface)";
+    workers_too_many: "  count: 2\n" => "  count: 17\n",
+        "node-a.yaml:25:10: workers.count: 17 workers is out of range: use 1..=16, usually one per core given to podfwd (worker N serves queue N of every interface; the XDP program has 16 queues per interface)";
     cpus_length_mismatch: "  cpus: [0, 1]\n" => "  cpus: [0, 1, 2]\n",
         "node-a.yaml:26:9: workers.cpus: 3 CPUs listed but workers.count is 2 (line 25): give exactly one CPU per worker, or leave cpus out to let the kernel place workers";
     cpu_not_online: "  cpus: [0, 1]\n" => "  cpus: [0, 7]\n",
@@ -272,4 +272,25 @@ fn vtep_mac_is_parsed_and_bad_ones_refused() {
         ),
         "node-a.yaml:21:15: nodes[0].vtep_mac: \"02:fe:c6:12:00\" is not a unicast MAC address: write it as six hex bytes, e.g. 02:fe:c6:12:00:02 (flannel publishes it as VtepMAC)"
     );
+}
+
+#[test]
+fn too_many_endpoints_are_refused() {
+    let mut eps = String::from("endpoints:\n");
+    for i in 0..64 {
+        eps.push_str(&format!(
+            "  - ip: 10.0.1.{}\n    interface: lxc{i}\n",
+            i + 2
+        ));
+    }
+    let text = edit(
+        "endpoints:\n  - ip: 10.0.1.2\n    interface: lxc0\n  - ip: 10.0.1.3\n    interface: lxc1\n",
+        &eps,
+    );
+    let errs = parse(&text).unwrap_err();
+    assert_eq!(
+        errs[0],
+        "node-a.yaml:139:9: endpoints[63]: more than 63 endpoints: one podfwd serves at most 63 pods (the XDP program's interface table holds 64 interfaces, the uplink included)"
+    );
+    assert_eq!(errs.len(), 1, "{errs:?}");
 }

@@ -563,6 +563,26 @@ fn emit(frame: &mut Frame, ip: &Ip4, egress: Egress) -> Verdict {
 
 /// Too big for `limit`: ICMP fragmentation-needed back out of the rx port with DF set,
 /// `frame_too_big` without.
+/// RFC 1812 §4.3.2.7: no ICMP error about an ICMP error, nor about a non-initial
+/// fragment.
+fn may_answer_with_icmp_error(frame: &Frame, ip: &Ip4) -> bool {
+    let pkt = &frame.buf[frame.off..frame.off + frame.len];
+    let Ok(view) = Ipv4Packet::new_checked(&pkt[IP..]) else {
+        return false;
+    };
+    if view.frag_offset() != 0 {
+        return false;
+    }
+    if ip.proto == IpProtocol::ICMP {
+        // Types 3, 4, 5, 11, 12 are errors; an ICMP header that is not there is no echo.
+        return match view.payload().first() {
+            Some(t) => !matches!(t, 3 | 4 | 5 | 11 | 12),
+            None => false,
+        };
+    }
+    true
+}
+
 fn reflect_frag_needed(
     snap: &Snapshot,
     rx_port: PortId,
@@ -571,7 +591,7 @@ fn reflect_frag_needed(
     ip: &Ip4,
     limit: u16,
 ) -> Decision {
-    if !ip.dont_frag {
+    if !ip.dont_frag || !may_answer_with_icmp_error(frame, ip) {
         return Err(DropReason::FrameTooBig);
     }
     let pkt = &mut frame.buf[frame.off..frame.off + frame.len];

@@ -1297,3 +1297,23 @@ fn encap_uses_the_configured_vtep_mac_for_inner_l2() {
     assert_eq!(out.bytes[56..62], UPLINK_MAC);
     assert_valid(&out.bytes[50..]);
 }
+
+#[test]
+fn no_icmp_error_about_an_icmp_error_or_a_later_fragment() {
+    // RFC 1812 §4.3.2.7. An echo request that is too big gets frag-needed ...
+    let snap = snapshot(Mode::Tunnel);
+    let mut pl = Pipeline::new();
+    let echo = frame(POD1_MAC, LXC1_MAC, POD1, REMOTE_B, 64, L4::Icmp, 1451 - 28);
+    let out = run(&mut pl, &snap, LXC1, &echo);
+    assert_frag_needed(&out, &echo, LXC1, LXC1_MAC, POD1_MAC, 1450);
+    // ... but the same packet turned into an ICMP error (type 3) is dropped without one.
+    let mut err = echo.clone();
+    err[34] = 3; // ICMP type: destination unreachable
+    err[35] = 1;
+    let csum_at = 36;
+    err[csum_at] = 0;
+    err[csum_at + 1] = 0;
+    let c = wire::checksum::checksum(&err[34..], 0);
+    err[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
+    assert_drop(&snap, LXC1, &err, DropReason::FrameTooBig);
+}

@@ -367,6 +367,10 @@ fn iface_problems(ports: &[IfaceInfo]) -> Vec<String> {
 /// Anything that prevents start-up; nothing stays attached when this returns an error.
 #[allow(clippy::too_many_lines)] // the start-up sequence reads best in one place
 pub fn run(config_path: &Path) -> Result<(), RunError> {
+    // Handlers first: a signal during start-up is acted on once the main loop runs,
+    // instead of killing the process half-way (bpf_links would still detach).
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(|e| RunError::Other(format!("cannot install signal handlers: {e}")))?;
     let cfg = Config::load(config_path)?;
     let _node_lock = node_lock()?;
     let names = port_names(&cfg);
@@ -441,6 +445,10 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
             if let Err(e) = s.set_tx_budget(TX_BUDGET) {
                 log::info!("{e}: copy-mode TX keeps the kernel's default of 32 frames per wakeup");
             }
+            // Give the kernel RX frames before steering traffic to the socket, so the
+            // first frames do not meet an empty fill ring.
+            let mut s = s;
+            s.fill(&mut umem, ring as usize);
             steering.register_xsk(&p.name, queue, s.fd())?;
             log::info!(
                 "worker {w}: AF_XDP socket on {} queue {queue} ({:?})",
@@ -518,8 +526,6 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         cfg.metrics.listen
     );
 
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
-        .map_err(|e| RunError::Other(format!("cannot install signal handlers: {e}")))?;
     let mut cfg = cfg;
     let mut last_key = neigh_key(&cfg, &neigh);
     let mut last_refresh = Instant::now();
@@ -541,14 +547,30 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
             reload_reply = Some(Some(reply));
         }
         if let Some(reply) = reload_reply {
-            let result = reload(&config_path, &cfg, &names).map(|new_cfg| {
-                cfg = new_cfg;
+            // Apply all or nothing: validate, build the new snapshot, update the XDP
+            // steering, and only then switch; any failure keeps the running config.
+            let result = reload(&config_path, &cfg, &names).and_then(|new_cfg| {
+                let snap = build_snapshot(generation + 1, &new_cfg, &ports, &neigh)
+                    .map_err(|e| format!("{}: route table: {e}", config_path.display()))?;
                 steering
-                    .update_config(&steering_config(&cfg))
-                    .map_err(|e| log::error!("reload: steering config update failed: {e}"))
-                    .ok();
-                last_key.clear(); // force a new snapshot below
-                format!("reloaded {}", config_path.display())
+                    .update_config(&steering_config(&new_cfg))
+                    .map_err(|e| format!("{}: XDP steering update: {e}", config_path.display()))?;
+                generation += 1;
+                {
+                    let mut st = status
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    st.generation = generation;
+                    st.prefixes = snap.prefix_count();
+                    st.endpoints = snap.endpoints.len();
+                    st.endpoints_resolved =
+                        snap.endpoints.iter().filter(|e| e.mac.is_some()).count();
+                    st.nodes = view_nodes(&snap);
+                }
+                shared_snap.store(Arc::new(snap));
+                cfg = new_cfg;
+                last_key.clear(); // refresh neighbours for the new tables right away
+                Ok(format!("reloaded {}", config_path.display()))
             });
             {
                 let mut st = status
@@ -636,9 +658,11 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
                         st.nodes = view_nodes(&s);
                         shared_snap.store(Arc::new(s));
                     }
-                    Err(e) => log::error!("route snapshot rebuild failed: {e}"),
+                    Err(e) => log::error!("route snapshot rebuild failed (retried): {e}"),
                 }
-                last_key = key;
+                if shared_snap.load().generation == generation {
+                    last_key = key;
+                }
             }
             let problems = iface_problems(&ports);
             if problems != last_problems {
@@ -674,12 +698,8 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         }
     }
 
-    stop.store(true, Relaxed);
-    for h in handles {
-        let _ = h.join();
-    }
-    http_stop.store(true, Relaxed);
-    let _ = http.join();
+    // Detach first, so that frames go back to the kernel path instead of to sockets
+    // nobody reads any more; then stop and drain the workers.
     for p in &ports {
         if let Err(e) = steering.detach(&p.name) {
             log::warn!("detach {}: {e}", p.name);
@@ -688,6 +708,12 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         }
     }
     drop(steering);
+    stop.store(true, Relaxed);
+    for h in handles {
+        let _ = h.join();
+    }
+    http_stop.store(true, Relaxed);
+    let _ = http.join();
     log::info!("podfwd stopped");
     Ok(())
 }
@@ -711,7 +737,7 @@ fn reload(path: &Path, old: &Config, names: &[String]) -> Result<Config, String>
         || new.metrics != old.metrics
     {
         return Err(format!(
-            "{}: node, mode, workers, umem or metrics changed; only nodes and endpoints can change on reload, restart for the rest",
+            "{}: node, mode, workers, umem or metrics changed; nodes, endpoints, cluster_cidr, gateway and vxlan apply on reload; restart podfwd for the rest",
             path.display()
         ));
     }

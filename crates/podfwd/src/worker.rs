@@ -125,7 +125,7 @@ impl Worker {
                     let _ = sock.wakeup_rx();
                 }
                 rx.clear();
-                let got = sock.rx_batch(&mut rx, RX_BATCH);
+                let got = sock.rx_batch(&mut self.umem, &mut rx, RX_BATCH);
                 if got == 0 {
                     continue;
                 }
@@ -159,7 +159,7 @@ impl Worker {
             for (p, q) in txq.iter_mut().enumerate() {
                 let sock = &mut self.sockets[p];
                 if !q.is_empty() {
-                    let pushed = sock.tx_push(q);
+                    let pushed = sock.tx_push(&mut self.umem, q);
                     for d in &q[..pushed] {
                         local.ports[p][2] += 1;
                         local.ports[p][3] += u64::from(d.len);
@@ -215,7 +215,11 @@ impl Worker {
                     last_publish = now;
                     local.sleeps += 1;
                     drop(guard);
-                    let timeout = if tx_pending { Duration::from_millis(1) } else { SLEEP };
+                    let timeout = if tx_pending {
+                        Duration::from_millis(1)
+                    } else {
+                        SLEEP
+                    };
                     let _ = poll.poll(&mut events, Some(timeout));
                     idle_since = None;
                 } else {

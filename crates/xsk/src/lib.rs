@@ -15,6 +15,11 @@
 //! [`XskSocket::rx_batch`], rewrite frames with [`Umem::chunk_mut`],
 //! [`XskSocket::tx_push`] + [`XskSocket::kick_tx`], [`XskSocket::complete`].
 //! Keep the `Umem` alive longer than its sockets.
+//!
+//! Frame ownership is checked (see [`umem`]): only frames the caller holds (from
+//! `rx_batch` or [`Umem::alloc_frame`], not yet pushed to TX or freed) can be accessed
+//! with `chunk_mut`/`chunk`, pushed to TX or freed; anything else panics or is refused,
+//! so safe code never touches memory the kernel may be writing.
 
 pub mod error;
 pub mod if_xdp;

@@ -133,6 +133,12 @@ impl XskSocket {
         let registry = umem.registry.clone();
         // Held across bind so the shared fd cannot be closed underneath us.
         let mut reg = registry.lock().unwrap_or_else(|p| p.into_inner());
+        if reg.fake {
+            return Err(XskError::Config(
+                "this Umem has fake (xsk::testing) sockets; a real socket needs its own Umem"
+                    .into(),
+            ));
+        }
         let shared_fd = reg.fds.first().copied();
 
         let fd = syscall::xdp_socket().map_err(|source| XskError::Socket { source })?;
@@ -326,6 +332,7 @@ impl XskSocket {
             reg.need_wakeup = need_wakeup;
         }
         reg.fds.push(raw);
+        reg.real = true;
         drop(reg);
 
         if let Some(bp) = cfg.busy_poll {
@@ -351,7 +358,8 @@ impl XskSocket {
         })
     }
 
-    /// A socket over fake rings (no fd), for tests.
+    /// A socket over fake rings (no fd), for tests. Panics if a real socket was ever
+    /// created on `umem` (the fake kernel accesses frames without ownership checks).
     #[cfg(any(test, feature = "testing"))]
     pub(crate) fn fake(
         umem: &Umem,
@@ -361,6 +369,14 @@ impl XskSocket {
         fill: ProducerRing<u64>,
         comp: ConsumerRing<u64>,
     ) -> XskSocket {
+        {
+            let mut reg = umem.registry.lock().unwrap_or_else(|p| p.into_inner());
+            assert!(
+                !reg.real,
+                "fake sockets need a Umem no real socket was created on"
+            );
+            reg.fake = true;
+        }
         XskSocket {
             rx,
             tx,
@@ -435,13 +451,24 @@ impl XskSocket {
     // ---- RX ring ----
 
     /// Consumes up to `max` received descriptors, appending them to `out` (it is not
-    /// cleared), and releases their ring slots. The frames are now the caller's: push
-    /// them to a TX ring or give them back with [`Umem::free_frame`].
-    pub fn rx_batch(&mut self, out: &mut Vec<XdpDesc>, max: usize) -> usize {
-        match &mut self.rx {
-            Some(rx) => rx.consume_into(out, max),
-            None => 0,
-        }
+    /// cleared), and releases their ring slots; returns how many were appended. The
+    /// frames are now caller-owned (see [`crate::umem`]): rewrite them with
+    /// [`Umem::chunk_mut`], then push them to a TX ring or give them back with
+    /// [`Umem::free_frame`]. `umem` must be the one the socket is bound to.
+    ///
+    /// A descriptor whose address is outside the UMEM (the kernel never produces one)
+    /// is dropped; debug builds panic on it.
+    pub fn rx_batch(&mut self, umem: &mut Umem, out: &mut Vec<XdpDesc>, max: usize) -> usize {
+        self.check_umem(umem);
+        let Some(rx) = &mut self.rx else { return 0 };
+        let before = out.len();
+        out.reserve(max.min(rx.size() as usize));
+        rx.consume_with(max, |d| {
+            if umem.claim_received(d.addr) {
+                out.push(d);
+            }
+        });
+        out.len() - before
     }
 
     /// Descriptors waiting in the RX ring.
@@ -456,14 +483,28 @@ impl XskSocket {
         self.tx.as_ref().map_or(0, |r| r.free_now() as usize)
     }
 
-    /// Produces as many of `descs` as fit into the TX ring (in order) and returns the
-    /// count; the rest stay the caller's. Call [`XskSocket::kick_tx`] when
-    /// [`XskSocket::tx_needs_wakeup`] says so.
-    pub fn tx_push(&mut self, descs: &[XdpDesc]) -> usize {
-        let n = match &mut self.tx {
-            Some(tx) => tx.push_slice(descs),
-            None => 0,
-        };
+    /// Produces a prefix of `descs` into the TX ring, in order, and returns its length
+    /// `n`; the frames of `descs[..n]` now belong to the kernel (no longer caller-owned),
+    /// those of `descs[n..]` stay the caller's. The prefix ends where the ring is full or
+    /// at the first descriptor whose frame is not caller-owned (see [`crate::umem`]:
+    /// not from [`XskSocket::rx_batch`]/[`Umem::alloc_frame`], already pushed or freed,
+    /// outside the UMEM, or a second descriptor for a frame earlier in `descs`), which
+    /// is never pushed. `umem` must be the one the socket is bound to. Call
+    /// [`XskSocket::kick_tx`] when [`XskSocket::tx_needs_wakeup`] says so.
+    pub fn tx_push(&mut self, umem: &mut Umem, descs: &[XdpDesc]) -> usize {
+        self.check_umem(umem);
+        let Some(tx) = &mut self.tx else { return 0 };
+        let room = tx.free(u32::try_from(descs.len()).unwrap_or(u32::MAX)) as usize;
+        let want = &descs[..descs.len().min(room)];
+        // Give up ownership as we go, so a frame appearing twice stops the batch.
+        let ok = want
+            .iter()
+            .position(|d| !umem.release_owned(d.addr))
+            .unwrap_or(want.len());
+        let n = tx.push_slice(&want[..ok]);
+        for d in &want[n..ok] {
+            umem.reclaim_owned(d.addr);
+        }
         self.pushed += n as u64;
         n
     }
@@ -546,7 +587,9 @@ impl XskSocket {
     /// Moves up to `max` completed TX frames back to the free list; returns how many.
     pub fn complete(&mut self, umem: &mut Umem, max: usize) -> usize {
         self.check_umem(umem);
-        let n = self.comp.consume_with(max, |addr| umem.free_frame(addr));
+        let n = self
+            .comp
+            .consume_with(max, |addr| umem.free_completed(addr));
         self.completed += n as u64;
         n
     }

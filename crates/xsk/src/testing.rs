@@ -3,6 +3,11 @@
 //! a [`FakeKernel`] holding the other side of each ring, so a test can play the kernel
 //! (consume the fill and TX rings, produce RX and completions, set need_wakeup).
 //! Syscalls on a fake socket (`kick_tx`, `wakeup_rx`) only count.
+//!
+//! The fake kernel reads and writes frames it holds (taken from the fill or TX ring)
+//! without the caller-ownership check of [`Umem::chunk_mut`]; that is sound because a
+//! `Umem` with fake sockets can never get a real one (and vice versa), so no real kernel
+//! accesses the area.
 
 use crate::if_xdp::{XdpDesc, XDP_PACKET_HEADROOM};
 use crate::ring::{fake::pair, ConsumerRing, ProducerRing};
@@ -51,7 +56,7 @@ impl FakeKernel {
         }
         let base = self.fill.pop()?;
         let addr = base + self.rx_data_offset;
-        let (chunk, off) = umem.chunk_mut(addr);
+        let (chunk, off) = umem.fake_kernel_chunk_mut(addr);
         chunk[off..off + payload.len()].copy_from_slice(payload);
         let desc = XdpDesc {
             addr,
@@ -72,6 +77,18 @@ impl FakeKernel {
             assert!(self.comp.push(d.addr));
         }
         sent
+    }
+
+    /// As [`FakeKernel::transmit`], also returning a copy of each frame's `len` bytes as
+    /// the wire would see them.
+    pub fn transmit_with_data(&mut self, umem: &Umem, max: usize) -> Vec<(XdpDesc, Vec<u8>)> {
+        self.transmit(max)
+            .into_iter()
+            .map(|d| {
+                let (chunk, off) = umem.fake_kernel_chunk(d.addr);
+                (d, chunk[off..off + d.len as usize].to_vec())
+            })
+            .collect()
     }
 }
 
@@ -119,7 +136,7 @@ mod tests {
 
             // Worker: rx on a, rewrite in place, tx on b.
             rx.clear();
-            a.rx_batch(&mut rx, 4);
+            a.rx_batch(&mut umem, &mut rx, 4);
             for d in &rx {
                 let (chunk, off) = umem.chunk_mut(d.addr);
                 assert_eq!(chunk[off + 2], 0xee);
@@ -127,10 +144,12 @@ mod tests {
             }
             held.extend_from_slice(&rx);
             umem.check_accounting(&[&a, &b], held.len()).unwrap();
+            assert_eq!(umem.caller_owned(), held.len());
             // The "kernel" sleeps on every other round and asks for a kick.
             kb.tx.set_need_wakeup(round % 2 == 0);
-            let n = b.tx_push(&held);
+            let n = b.tx_push(&mut umem, &held);
             held.drain(..n);
+            assert_eq!(umem.caller_owned(), held.len());
             forwarded += n;
             if b.tx_needs_wakeup() {
                 b.kick_tx().unwrap();
@@ -138,9 +157,8 @@ mod tests {
             umem.check_accounting(&[&a, &b], held.len()).unwrap();
 
             // "Kernel" transmits some of b's TX ring; the frames carry the rewrite.
-            for d in kb.transmit((round % 3) as usize) {
-                let (chunk, off) = umem.chunk(d.addr);
-                assert_eq!(chunk[off + 2], 0xdd);
+            for (_, data) in kb.transmit_with_data(&umem, (round % 3) as usize) {
+                assert_eq!(data[2], 0xdd);
             }
             umem.check_accounting(&[&a, &b], held.len()).unwrap();
             b.complete(&mut umem, 5);
@@ -162,12 +180,14 @@ mod tests {
         }
         assert_eq!(b.tx_outstanding(), 0);
         // Kernel gives back unused fill frames (as if the sockets were torn down).
+        // Those frames were the kernel's, so they come back the way completions do.
         while let Some(addr) = ka.fill.pop() {
-            umem.free_frame(addr);
+            umem.free_completed(addr);
         }
         while let Some(addr) = kb.fill.pop() {
-            umem.free_frame(addr);
+            umem.free_completed(addr);
         }
+        assert_eq!(umem.caller_owned(), 0);
         umem.check_accounting(&[&a, &b], 0).unwrap();
         assert_eq!(umem.free_frames(), 64);
     }
@@ -179,7 +199,7 @@ mod tests {
         s.fill(&mut umem, 4);
         k.receive(&mut umem, b"x").unwrap();
         let mut rx = Vec::new();
-        assert_eq!(s.rx_batch(&mut rx, 8), 1);
+        assert_eq!(s.rx_batch(&mut umem, &mut rx, 8), 1);
         // Caller forgot to declare the frame it holds: one frame is unaccounted.
         let e = umem.check_accounting(&[&s], 0).unwrap_err();
         assert!(e.contains("leaked or held by the kernel"), "{e}");
@@ -235,13 +255,17 @@ mod tests {
             })
             .collect();
         assert_eq!(s.tx_free(), 8);
-        assert_eq!(s.tx_push(&descs), 8);
+        assert_eq!(s.tx_push(&mut umem, &descs), 8);
         assert_eq!(s.tx_free(), 0);
-        assert_eq!(s.tx_push(&descs[8..]), 0);
+        assert_eq!(s.tx_push(&mut umem, &descs[8..]), 0);
         assert_eq!(s.tx_queued(), 8);
         assert_eq!(k.transmit(3).len(), 3);
         assert_eq!(s.tx_free(), 3);
-        assert_eq!(s.tx_push(&descs[8..]), 3);
+        assert_eq!(s.tx_push(&mut umem, &descs[8..]), 3);
+        // Frames not pushed stay the caller's; pushed ones do not.
+        assert!(umem.is_caller_owned(descs[11].addr));
+        assert!(!umem.is_caller_owned(descs[10].addr));
+        assert_eq!(umem.caller_owned(), 1);
         assert_eq!(s.tx_outstanding(), 11);
         umem.check_accounting(&[&s], 1).unwrap();
         k.transmit(100);
@@ -249,6 +273,163 @@ mod tests {
         assert_eq!(s.tx_outstanding(), 0);
         // Completed addresses were normalised to chunk bases.
         assert_eq!(umem.free_frames(), 63);
+    }
+
+    /// A socket with 4 frames in its fill ring and one frame received (caller-owned).
+    fn one_received() -> (Umem, XskSocket, FakeKernel, XdpDesc) {
+        let mut umem = Umem::new(&cfg()).unwrap();
+        let (mut s, mut k) = fake_socket(&umem, true, 0);
+        assert_eq!(s.fill(&mut umem, 4), 4);
+        k.receive(&mut umem, b"hello").unwrap();
+        let mut rx = Vec::new();
+        assert_eq!(s.rx_batch(&mut umem, &mut rx, 8), 1);
+        (umem, s, k, rx[0])
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "Umem::chunk_mut: UMEM frame 0x800 (address 0x800) is not owned by the caller"
+    )]
+    fn chunk_mut_on_fill_ring_frame_panics() {
+        let mut umem = Umem::new(&cfg()).unwrap();
+        let (mut s, _k) = fake_socket(&umem, true, 0);
+        s.fill(&mut umem, 4); // frames 0x0..0x1800 are the kernel's now
+        let _ = umem.chunk_mut(0x800);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "Umem::chunk: UMEM frame 0x1000 (address 0x1010) is not owned by the caller"
+    )]
+    fn chunk_on_fill_ring_frame_panics() {
+        let mut umem = Umem::new(&cfg()).unwrap();
+        let (mut s, _k) = fake_socket(&umem, true, 0);
+        s.fill(&mut umem, 4);
+        let _ = umem.chunk(0x1010);
+    }
+
+    #[test]
+    fn chunk_mut_after_rx_batch_works() {
+        let (mut umem, _s, k, d) = one_received();
+        assert!(umem.is_caller_owned(d.addr));
+        assert_eq!(umem.caller_owned(), 1);
+        assert_eq!(umem.chunk_base(d.addr) + k.rx_data_offset, d.addr);
+        let (chunk, off) = umem.chunk_mut(d.addr);
+        assert_eq!(&chunk[off..off + 5], b"hello");
+        chunk[off] = b'j';
+        let (chunk, off) = umem.chunk(d.addr);
+        assert_eq!(&chunk[off..off + 5], b"jello");
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "Umem::chunk_mut: UMEM frame 0x1800 (address 0x1900) is not owned by the caller"
+    )]
+    fn chunk_mut_after_tx_push_panics() {
+        let (mut umem, mut s, _k, d) = one_received();
+        let _ = umem.chunk_mut(d.addr);
+        assert_eq!(s.tx_push(&mut umem, &[d]), 1);
+        assert!(!umem.is_caller_owned(d.addr));
+        let _ = umem.chunk_mut(d.addr);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "Umem::free_frame: UMEM frame 0x1800 (address 0x1900) is not owned by the caller"
+    )]
+    fn free_frame_after_tx_push_panics() {
+        let (mut umem, mut s, _k, d) = one_received();
+        assert_eq!(s.tx_push(&mut umem, &[d]), 1);
+        umem.free_frame(d.addr);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "Umem::free_frame: UMEM frame 0x1800 (address 0x1800) is not owned by the caller"
+    )]
+    fn free_frame_of_fill_ring_frame_panics() {
+        let mut umem = Umem::new(&cfg()).unwrap();
+        let (mut s, _k) = fake_socket(&umem, true, 0);
+        s.fill(&mut umem, 4);
+        umem.free_frame(0x1800);
+    }
+
+    #[test]
+    fn tx_push_stops_at_a_frame_the_caller_does_not_own() {
+        let (mut umem, mut s, mut k, d) = one_received();
+        // 0x800 is in the fill ring: not the caller's.
+        let a = umem.alloc_frame().unwrap();
+        let b = umem.alloc_frame().unwrap();
+        let desc = |addr| XdpDesc {
+            addr,
+            len: 60,
+            options: 0,
+        };
+        let descs = [d, desc(a), desc(0x800), desc(b)];
+        assert_eq!(s.tx_push(&mut umem, &descs), 2);
+        assert_eq!(s.tx_queued(), 2);
+        assert!(!umem.is_caller_owned(d.addr) && !umem.is_caller_owned(a));
+        assert!(
+            umem.is_caller_owned(b),
+            "frames after the refused one stay the caller's"
+        );
+        assert_eq!(s.tx_push(&mut umem, &descs[2..]), 0);
+        // The same frame twice in one batch: the second is refused.
+        assert_eq!(s.tx_push(&mut umem, &[desc(b), desc(b + 100)]), 1);
+        assert_eq!(s.tx_queued(), 3);
+        // Outside the UMEM: refused.
+        let c = umem.alloc_frame().unwrap();
+        assert_eq!(s.tx_push(&mut umem, &[desc(64 * 2048), desc(c)]), 0);
+        umem.free_frame(c);
+        assert_eq!(umem.caller_owned(), 0);
+        // The pushed frames complete back to the free list without tripping the checks.
+        assert_eq!(k.transmit(8).len(), 3);
+        assert_eq!(s.complete(&mut umem, 8), 3);
+        umem.check_accounting(&[&s], 0).unwrap();
+        assert_eq!(umem.free_frames(), 64 - 3);
+    }
+
+    #[test]
+    fn tx_push_on_a_full_ring_keeps_ownership() {
+        let mut umem = Umem::new(&cfg()).unwrap();
+        let (mut s, _k) = fake_socket(&umem, true, 0);
+        let descs: Vec<XdpDesc> = (0..10)
+            .map(|_| XdpDesc {
+                addr: umem.alloc_frame().unwrap(),
+                len: 60,
+                options: 0,
+            })
+            .collect();
+        assert_eq!(s.tx_push(&mut umem, &descs), 8);
+        assert_eq!(umem.caller_owned(), 2);
+        assert!(descs[8..].iter().all(|d| umem.is_caller_owned(d.addr)));
+        for d in &descs[8..] {
+            umem.free_frame(d.addr);
+        }
+    }
+
+    #[test]
+    #[cfg_attr(debug_assertions, should_panic(expected = "outside the UMEM"))]
+    fn rx_descriptor_outside_the_umem_is_dropped() {
+        let mut umem = Umem::new(&cfg()).unwrap();
+        let (mut s, mut k) = fake_socket(&umem, true, 0);
+        assert!(k.rx.push(XdpDesc {
+            addr: 64 * 2048 + 256,
+            len: 60,
+            options: 0,
+        }));
+        let mut rx = Vec::new();
+        assert_eq!(s.rx_batch(&mut umem, &mut rx, 8), 0);
+        assert!(rx.is_empty());
+        assert_eq!(umem.caller_owned(), 0);
+    }
+
+    #[test]
+    fn fake_and_real_sockets_never_share_a_umem() {
+        let mut umem = Umem::new(&cfg()).unwrap();
+        let _fake = fake_socket(&umem, true, 0);
+        let e = XskSocket::new(&mut umem, &crate::SocketConfig::new(1, 0)).unwrap_err();
+        assert!(e.to_string().contains("fake"), "{e}");
     }
 
     #[test]

@@ -6,6 +6,17 @@
 //! `XDP_PACKET_HEADROOM` in copy mode); [`Umem::free_frame`] and [`Umem::chunk_mut`]
 //! accept any address inside a chunk.
 //!
+//! Frame ownership is tracked, always on, one bit per frame. A frame is *caller-owned*
+//! from the moment it leaves [`Umem::alloc_frame`] or [`XskSocket::rx_batch`] until it
+//! goes to a TX ring ([`XskSocket::tx_push`]) or back to the free list
+//! ([`Umem::free_frame`]). Every other frame is on the free list, on a fill, RX, TX or
+//! completion ring, or inside the kernel, which may be writing it (DMA or copy) at any
+//! moment. [`Umem::chunk_mut`] and [`Umem::chunk`] panic unless the frame is
+//! caller-owned, so safe code never holds a Rust reference to memory the kernel may
+//! write; [`XskSocket::tx_push`] stops at a frame that is not caller-owned and
+//! [`Umem::free_frame`] panics on one, so a frame cannot be in two places through this
+//! API. The cost is a bit test and set/clear per frame.
+//!
 //! Ownership: the kernel pins the area when the first socket registers it. Keep the
 //! `Umem` alive as long as any socket on it (declare sockets before the `Umem` in a
 //! struct so they drop first). Frames still in a socket's rings when it is dropped do
@@ -104,6 +115,12 @@ pub(crate) struct Registry {
     /// socket that shares the UMEM.
     pub(crate) mode: Option<BindMode>,
     pub(crate) need_wakeup: bool,
+    /// A real socket was created on this UMEM (the kernel may access the area).
+    pub(crate) real: bool,
+    /// A fake socket (`xsk::testing`) was created on this UMEM. Never both: the fake
+    /// kernel writes frames without ownership checks, which is only sound when no real
+    /// kernel can be accessing the area.
+    pub(crate) fake: bool,
 }
 
 /// A UMEM area and its free list. See the module docs for ownership rules.
@@ -112,6 +129,10 @@ pub struct Umem {
     area: Mmap,
     cfg: UmemConfig,
     free: Vec<u64>,
+    /// One bit per frame (frame index = addr >> `frame_shift`): set = caller-owned
+    /// (see the module docs).
+    owned: Vec<u64>,
+    frame_shift: u32,
     /// Debug builds: which frames are on the free list, to catch double frees.
     #[cfg(debug_assertions)]
     on_free_list: Vec<bool>,
@@ -142,6 +163,8 @@ impl Umem {
             area,
             cfg: *cfg,
             free,
+            owned: vec![0; (cfg.frame_count as usize).div_ceil(64)],
+            frame_shift: cfg.frame_size.trailing_zeros(),
             #[cfg(debug_assertions)]
             on_free_list: vec![true; cfg.frame_count as usize],
             registry: Arc::new(Mutex::new(Registry::default())),
@@ -171,70 +194,239 @@ impl Umem {
         addr & !(u64::from(self.cfg.frame_size) - 1)
     }
 
-    fn chunk_range(&self, addr: u64) -> (usize, usize) {
-        let base = self.chunk_base(addr);
-        let fs = self.cfg.frame_size as usize;
+    /// Index of the frame containing `addr`, or `None` if `addr` is outside the UMEM.
+    #[inline]
+    fn frame_index(&self, addr: u64) -> Option<usize> {
+        let i = addr >> self.frame_shift;
+        (i < u64::from(self.cfg.frame_count)).then_some(i as usize)
+    }
+
+    #[inline]
+    fn owned_bit(&self, i: usize) -> bool {
+        self.owned[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    #[inline]
+    fn set_owned(&mut self, i: usize, on: bool) {
+        let (w, b) = (i / 64, 1u64 << (i % 64));
+        if on {
+            self.owned[w] |= b;
+        } else {
+            self.owned[w] &= !b;
+        }
+    }
+
+    /// True if the frame containing `addr` is caller-owned (see the module docs):
+    /// taken from [`Umem::alloc_frame`] or [`XskSocket::rx_batch`] and not yet pushed
+    /// to TX or freed. False for an address outside the UMEM.
+    pub fn is_caller_owned(&self, addr: u64) -> bool {
+        self.frame_index(addr).is_some_and(|i| self.owned_bit(i))
+    }
+
+    /// Number of caller-owned frames (a popcount over the bitset; not for the fast
+    /// path). Equals the `held_by_caller` that [`Umem::check_accounting`] expects.
+    pub fn caller_owned(&self) -> usize {
+        self.owned.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// Byte offset of the chunk containing `addr` and `addr`'s offset within it, after
+    /// checking that the frame is inside the UMEM and caller-owned. Panics otherwise.
+    fn owned_chunk(&self, addr: u64, what: &str) -> (usize, usize) {
+        let Some(i) = self.frame_index(addr) else {
+            panic!(
+                "{what}: frame address {addr:#x} is outside the {}-byte UMEM",
+                self.area.len()
+            );
+        };
         assert!(
-            base.checked_add(fs as u64)
-                .is_some_and(|end| end <= self.area.len() as u64),
-            "frame address {addr:#x} is outside the {}-byte UMEM",
-            self.area.len()
+            self.owned_bit(i),
+            "{what}: UMEM frame {:#x} (address {addr:#x}) is not owned by the caller: it is on the \
+             free list, on a fill/RX/TX/completion ring or in the kernel. Only frames from \
+             XskSocket::rx_batch or Umem::alloc_frame, not yet pushed to TX or freed, can be accessed",
+            self.chunk_base(addr)
         );
+        let base = self.chunk_base(addr);
         (base as usize, (addr - base) as usize)
     }
 
     /// The whole chunk that contains `addr`, for in-place rewrite, and the offset of
-    /// `addr` within it. Panics if `addr` is outside the UMEM.
+    /// `addr` within it.
+    ///
+    /// # Panics
+    /// If `addr` is outside the UMEM or its frame is not caller-owned (a logic error in
+    /// the caller; see the module docs).
     pub fn chunk_mut(&mut self, addr: u64) -> (&mut [u8], usize) {
-        let (base, off) = self.chunk_range(addr);
+        let (base, off) = self.owned_chunk(addr, "Umem::chunk_mut");
         let fs = self.cfg.frame_size as usize;
-        // SAFETY: `base + fs <= area.len()` was checked, so the range is inside our live
-        // mapping, and `&mut self` makes this the only Rust borrow of the area. The
-        // kernel writes only chunks that userspace handed it through the fill ring; a
-        // caller that rewrites a chunk it gave away races with DMA/copy but cannot break
-        // Rust's memory safety (u8 has no invalid values).
+        // SAFETY: the frame index is < frame_count, so `base + fs <= area.len()` and the
+        // range is inside our live mapping. The frame is caller-owned: it is on no ring
+        // and the kernel holds no reference to it (it came back on RX or never left the
+        // free list, and has not been put on a fill or TX ring since), so the kernel
+        // neither reads nor writes it. `&mut self` makes this the only Rust borrow of
+        // the area while the slice lives.
         let chunk = unsafe { std::slice::from_raw_parts_mut(self.area.as_ptr().add(base), fs) };
         (chunk, off)
     }
 
     /// Read-only view of the chunk that contains `addr` and the offset of `addr` in it.
-    /// Panics if `addr` is outside the UMEM.
+    ///
+    /// # Panics
+    /// As [`Umem::chunk_mut`].
     pub fn chunk(&self, addr: u64) -> (&[u8], usize) {
-        let (base, off) = self.chunk_range(addr);
+        let (base, off) = self.owned_chunk(addr, "Umem::chunk");
         let fs = self.cfg.frame_size as usize;
-        // SAFETY: in bounds as in `chunk_mut`; `&self` excludes Rust writers meanwhile.
+        // SAFETY: in bounds and caller-owned (the kernel does not write it) as in
+        // `chunk_mut`; `&self` excludes Rust writers while the slice lives.
         let chunk = unsafe { std::slice::from_raw_parts(self.area.as_ptr().add(base), fs) };
         (chunk, off)
     }
 
-    /// Takes a frame (chunk base address) off the free list.
+    /// The chunk containing `addr` for the fake kernel of `xsk::testing`, without the
+    /// ownership check (the fake kernel writes frames it took from a fake fill ring).
+    /// Panics if `addr` is outside the UMEM or a real socket was ever created on it.
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn fake_kernel_chunk_mut(&mut self, addr: u64) -> (&mut [u8], usize) {
+        let (base, off) = self.fake_kernel_range(addr);
+        let fs = self.cfg.frame_size as usize;
+        // SAFETY: in bounds (checked in `fake_kernel_range`). No real kernel has this
+        // area: the registry shows no real socket was created on this UMEM (and none
+        // can be while a fake socket exists), so only Rust code touches it, and
+        // `&mut self` makes this the only borrow.
+        let chunk = unsafe { std::slice::from_raw_parts_mut(self.area.as_ptr().add(base), fs) };
+        (chunk, off)
+    }
+
+    /// Read-only counterpart of [`Umem::fake_kernel_chunk_mut`].
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn fake_kernel_chunk(&self, addr: u64) -> (&[u8], usize) {
+        let (base, off) = self.fake_kernel_range(addr);
+        let fs = self.cfg.frame_size as usize;
+        // SAFETY: as in `fake_kernel_chunk_mut`; `&self` excludes Rust writers.
+        let chunk = unsafe { std::slice::from_raw_parts(self.area.as_ptr().add(base), fs) };
+        (chunk, off)
+    }
+
+    #[cfg(any(test, feature = "testing"))]
+    fn fake_kernel_range(&self, addr: u64) -> (usize, usize) {
+        {
+            let reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+            assert!(
+                !reg.real && reg.fds.is_empty(),
+                "fake kernel access to a UMEM that a real socket uses"
+            );
+        }
+        assert!(
+            self.frame_index(addr).is_some(),
+            "frame address {addr:#x} is outside the {}-byte UMEM",
+            self.area.len()
+        );
+        let base = self.chunk_base(addr);
+        (base as usize, (addr - base) as usize)
+    }
+
+    /// Takes a frame (chunk base address) off the free list; it is caller-owned until
+    /// pushed to TX or freed.
     pub fn alloc_frame(&mut self) -> Option<u64> {
         let addr = self.free.pop()?;
+        let i = (addr >> self.frame_shift) as usize;
         #[cfg(debug_assertions)]
         {
-            self.on_free_list[(addr / u64::from(self.cfg.frame_size)) as usize] = false;
+            self.on_free_list[i] = false;
         }
+        self.set_owned(i, true);
         Some(addr)
     }
 
-    /// Returns the frame containing `addr` to the free list (normalised to its chunk
-    /// base). Debug builds panic on a double free or an address outside the UMEM.
+    /// Returns the caller-owned frame containing `addr` to the free list (normalised to
+    /// its chunk base).
+    ///
+    /// # Panics
+    /// If `addr` is outside the UMEM or its frame is not caller-owned (already freed,
+    /// pushed to TX, or on a ring): freeing it would put one frame in two places.
     pub fn free_frame(&mut self, addr: u64) {
-        let base = self.chunk_base(addr);
-        debug_assert!(
-            base < self.area.len() as u64,
-            "freeing frame {addr:#x} outside the UMEM"
+        let Some(i) = self.frame_index(addr) else {
+            panic!(
+                "Umem::free_frame: frame address {addr:#x} is outside the {}-byte UMEM",
+                self.area.len()
+            );
+        };
+        assert!(
+            self.owned_bit(i),
+            "Umem::free_frame: UMEM frame {:#x} (address {addr:#x}) is not owned by the caller \
+             (double free, or a frame already pushed to TX or on a ring)",
+            self.chunk_base(addr)
         );
+        self.set_owned(i, false);
+        self.push_free(i);
+    }
+
+    /// Puts frame `i` (not caller-owned) on the free list.
+    fn push_free(&mut self, i: usize) {
         #[cfg(debug_assertions)]
         {
-            let i = (base / u64::from(self.cfg.frame_size)) as usize;
             assert!(
                 !self.on_free_list[i],
-                "double free of UMEM frame {base:#x} (address {addr:#x})"
+                "double free of UMEM frame {:#x}",
+                (i as u64) << self.frame_shift
             );
             self.on_free_list[i] = true;
         }
-        self.free.push(base);
+        self.free.push((i as u64) << self.frame_shift);
+    }
+
+    /// A frame the kernel gave back on a completion ring: to the free list, without the
+    /// ownership requirement of [`Umem::free_frame`] (it was the kernel's). An address
+    /// outside the UMEM (a kernel bug) is dropped.
+    pub(crate) fn free_completed(&mut self, addr: u64) {
+        let Some(i) = self.frame_index(addr) else {
+            debug_assert!(
+                false,
+                "completion of frame address {addr:#x} outside the UMEM"
+            );
+            return;
+        };
+        debug_assert!(
+            !self.owned_bit(i),
+            "completion of UMEM frame {addr:#x}, which the caller owns"
+        );
+        self.push_free(i);
+    }
+
+    /// A frame the kernel handed over on an RX ring becomes caller-owned. False (drop
+    /// the descriptor) for an address outside the UMEM, which the kernel never produces.
+    #[inline]
+    pub(crate) fn claim_received(&mut self, addr: u64) -> bool {
+        let Some(i) = self.frame_index(addr) else {
+            debug_assert!(false, "RX descriptor address {addr:#x} outside the UMEM");
+            return false;
+        };
+        debug_assert!(
+            !self.owned_bit(i),
+            "RX descriptor for UMEM frame {addr:#x}, which the caller already owns"
+        );
+        self.set_owned(i, true);
+        true
+    }
+
+    /// Gives up ownership of the frame containing `addr` (it goes to the kernel); false,
+    /// changing nothing, if it is outside the UMEM or not caller-owned.
+    #[inline]
+    pub(crate) fn release_owned(&mut self, addr: u64) -> bool {
+        match self.frame_index(addr) {
+            Some(i) if self.owned_bit(i) => {
+                self.set_owned(i, false);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Undoes [`Umem::release_owned`] for a frame that did not go to the kernel after all.
+    #[inline]
+    pub(crate) fn reclaim_owned(&mut self, addr: u64) {
+        if let Some(i) = self.frame_index(addr) {
+            self.set_owned(i, true);
+        }
     }
 
     /// Frames on the free list.
@@ -438,6 +630,9 @@ mod tests {
         let b = u.alloc_frame().unwrap();
         assert_eq!((a, b), (0, 2048));
         assert_eq!(u.in_use(), 2);
+        assert!(u.is_caller_owned(b + 300) && !u.is_caller_owned(2 * 2048));
+        assert!(!u.is_caller_owned(16 * 2048));
+        assert_eq!(u.caller_owned(), 2);
         let (chunk, off) = u.chunk_mut(b + 300);
         assert_eq!((chunk.len(), off), (2048, 300));
         chunk[off] = 0xab;
@@ -459,10 +654,11 @@ mod tests {
         let _ = u.chunk_mut(16 * 2048);
     }
 
-    #[cfg(debug_assertions)]
     #[test]
-    #[should_panic(expected = "double free")]
-    fn double_free_panics_in_debug() {
+    #[should_panic(
+        expected = "Umem::free_frame: UMEM frame 0x0 (address 0xa) is not owned by the caller"
+    )]
+    fn double_free_panics() {
         let mut u = Umem::new(&small()).unwrap();
         let a = u.alloc_frame().unwrap();
         u.free_frame(a);

@@ -17,7 +17,6 @@ use std::mem::size_of;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::raw::c_int;
 
-
 /// Which program ids the kernel reports on an interface, per XDP mode.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct XdpState {
@@ -82,11 +81,7 @@ pub fn xdp_query(ifindex: u32) -> io::Result<XdpState> {
 ///
 /// # Errors
 /// The kernel's error (`EBUSY`: another program is attached; `EOPNOTSUPP`: mode unsupported).
-pub fn xdp_link_create(
-    prog: BorrowedFd<'_>,
-    ifindex: u32,
-    flags: u32,
-) -> io::Result<OwnedFd> {
+pub fn xdp_link_create(prog: BorrowedFd<'_>, ifindex: u32, flags: u32) -> io::Result<OwnedFd> {
     let ifindex = ifindex_c(ifindex)?;
     let opts = libbpf_sys::bpf_link_create_opts {
         sz: size_of::<libbpf_sys::bpf_link_create_opts>() as libbpf_sys::size_t,

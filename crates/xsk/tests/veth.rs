@@ -285,7 +285,7 @@ fn tx_in_copy_mode_reaches_peer_and_completes() {
         let frames: Vec<Vec<u8>> = (0..40).map(|s| frame(MAC_B, MAC_A, tag, s)).collect();
         let descs = build(&mut umem, &frames, 64);
         umem.check_accounting(&[&sock], descs.len()).unwrap();
-        assert_eq!(sock.tx_push(&descs), 40);
+        assert_eq!(sock.tx_push(&mut umem, &descs), 40);
         assert!(sock.tx_needs_wakeup(), "copy mode always needs a TX kick");
         umem.check_accounting(&[&sock], 0).unwrap();
         drain_tx(&mut sock, &mut umem);
@@ -332,7 +332,7 @@ fn shared_umem_second_socket_on_peer() {
         let tag = std::process::id() ^ 0x5a5a;
         let frames: Vec<Vec<u8>> = (0..5).map(|s| frame(MAC_A, MAC_B, tag, s)).collect();
         let descs = build(&mut umem, &frames, 0);
-        assert_eq!(b.tx_push(&descs), 5);
+        assert_eq!(b.tx_push(&mut umem, &descs), 5);
         drain_tx(&mut b, &mut umem); // completions come back on b's own ring
         assert_eq!(a.tx_outstanding(), 0);
         assert_eq!(receive_frames(&rx_on_a, tag, 5), frames);
