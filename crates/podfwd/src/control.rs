@@ -29,6 +29,10 @@ use crate::neigh::{self, NeighTable};
 use crate::stats::{now_ms, WorkerShared};
 use crate::worker::Worker;
 
+/// How often the control thread makes the kernel re-validate remote nodes' neighbour
+/// entries (see the control loop).
+const NEIGH_REPROBE: Duration = Duration::from_secs(10);
+
 /// Frames one copy-mode TX wakeup may send (`XDP_MAX_TX_SKB_BUDGET`).
 const TX_BUDGET: u32 = 512;
 
@@ -529,6 +533,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     let mut cfg = cfg;
     let mut last_key = neigh_key(&cfg, &neigh);
     let mut last_refresh = Instant::now();
+    let mut last_reprobe = Instant::now();
     let mut last_problems: Vec<String> = Vec::new();
     let mut was_healthy = true;
     let config_path: PathBuf = config_path.to_owned();
@@ -604,6 +609,16 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
             last_refresh = Instant::now();
             neigh = neigh::read();
             trigger_missing(&cfg, &neigh);
+            // podfwd's own traffic bypasses the kernel, so the kernel never re-validates
+            // the neighbour entries podfwd relies on: a next hop whose MAC changed without
+            // a gratuitous ARP would stay stale forever. Using each entry now and then
+            // makes the kernel confirm it (unicast probe, then broadcast if that fails).
+            if last_reprobe.elapsed() >= NEIGH_REPROBE {
+                last_reprobe = Instant::now();
+                for n in &cfg.nodes {
+                    neigh::trigger(n.ip);
+                }
+            }
             let key = neigh_key(&cfg, &neigh);
             // Same interface (ifindex), new MAC or MTU: the snapshot follows.
             let mut ports_changed = false;
