@@ -71,6 +71,10 @@ const P99: Measure = Measure {
     test: "latency",
     field: "p99_us",
 };
+const PING: Measure = Measure {
+    test: "ping",
+    field: "avg_us",
+};
 
 /// Median and spread of the repetitions.
 #[derive(Debug, Clone, Copy)]
@@ -170,16 +174,16 @@ fn report(runs: &Runs, machine: &str, command: &str) -> String {
     );
     let _ = writeln!(
         o,
-        "| path | TCP 1 stream Gbit/s | retr | TCP 4 streams Gbit/s | retr | 64 B UDP kpps delivered | CPU ns/pkt | latency p50 µs | p99 µs | CPU s per Gbit |"
+        "| path | TCP 1 stream Gbit/s | retr | TCP 4 streams Gbit/s | retr | 64 B UDP kpps delivered | CPU ns/pkt | latency p50 µs | p99 µs | ping µs | CPU s per Gbit |"
     );
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|");
     for (row, label) in ROWS {
         if !runs.has_row(row) {
             continue;
         }
         let _ = writeln!(
             o,
-            "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell(runs.get(row, TCP1), 2),
             cell(runs.get(row, TCP1_RETR), 0),
             cell(runs.get(row, TCP4), 2),
@@ -188,6 +192,7 @@ fn report(runs: &Runs, machine: &str, command: &str) -> String {
             cell(runs.get(row, PPS_CPU), 0),
             cell(runs.get(row, P50), 0),
             cell(runs.get(row, P99), 0),
+            cell(runs.get(row, PING), 0),
             cell(runs.get(row, TCP1_CPU), 2),
         );
     }

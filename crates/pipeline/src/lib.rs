@@ -243,6 +243,15 @@ impl Pipeline {
         }
     }
 
+    /// Forgets the pod MAC learned on `port`, e.g. when its interface was re-created:
+    /// the pod behind the new interface may have another MAC, and until its first frame
+    /// (or the neighbour table) says which, its frames must not go to the old one.
+    pub fn forget_learned(&mut self, port: PortId) {
+        if let Some(slot) = self.learned.get_mut(usize::from(port)) {
+            *slot = None;
+        }
+    }
+
     #[inline]
     fn learn(&mut self, port: PortId, ip: u32, mac: Mac) {
         let i = usize::from(port);

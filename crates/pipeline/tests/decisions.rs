@@ -176,6 +176,23 @@ fn pod_to_pod_with_learned_mac() {
     // Learning again with the same MAC is not a change.
     run(&mut pl, &snap, LXC3, &from3);
     assert_eq!(pl.counters().macs_learned, 2);
+    // Its interface re-created: the learned MAC is forgotten, nothing goes to it until
+    // the pod sends again.
+    pl.forget_learned(LXC3);
+    assert_eq!(
+        run(&mut pl, &snap, LXC1, &to_pod3).v,
+        Verdict::Drop(DropReason::NoNeighbour)
+    );
+    pl.forget_learned(200); // a port never seen: nothing to forget
+    run(&mut pl, &snap, LXC3, &from3);
+    assert_eq!(pl.counters().macs_learned, 3);
+    assert_eq!(
+        run(&mut pl, &snap, LXC1, &to_pod3).v,
+        Verdict::Tx {
+            port: LXC3,
+            action: Action::DeliveredLocal
+        }
+    );
 }
 
 #[test]

@@ -5,10 +5,13 @@
 //! worker's UMEM and sockets and register them in the XSKMAP, build the first route
 //! snapshot, start the workers and the HTTP listener. Then, once a second, refresh
 //! next-hop and pod MACs from the kernel's neighbour table and publish a new snapshot when
-//! anything changed. SIGTERM/SIGINT stop the workers and detach everything (exit 0);
-//! SIGHUP (or `podfwd reload`) re-reads the config.
+//! anything changed. An interface re-created under the same name (new ifindex) is
+//! attached again and every worker replaces its socket for it, without a restart.
+//! SIGTERM/SIGINT stop the workers and detach everything (exit 0); SIGHUP (or
+//! `podfwd reload`) re-reads the config.
 
 use std::net::Ipv4Addr;
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::mpsc;
@@ -27,7 +30,7 @@ use xsk::{BindMode, SocketConfig, Umem, UmemConfig, XskSocket};
 use crate::ifaces::{self, fmt_mac, IfaceInfo};
 use crate::neigh::{self, NeighTable};
 use crate::stats::{now_ms, WorkerShared};
-use crate::worker::Worker;
+use crate::worker::{ReplaceSocket, Worker};
 
 /// How often the control thread makes the kernel re-validate remote nodes' neighbour
 /// entries (see the control loop).
@@ -101,6 +104,8 @@ pub struct PortView {
     pub xdp_mode: String,
     /// Pod IP behind it (pod ports).
     pub endpoint: Option<Ipv4Addr>,
+    /// Times it was re-created and attached again (new XDP link, new sockets).
+    pub recoveries: u64,
 }
 
 /// Everything the HTTP side shows; refreshed by the control thread.
@@ -352,17 +357,70 @@ fn iface_problems(ports: &[IfaceInfo]) -> Vec<String> {
         .iter()
         .filter_map(|p| match ifaces::lookup(&p.name) {
             Err(_) => Some(format!(
-                "interface {} is gone (deleted?): its pod is not served; restart podfwd once it is back",
+                "interface {} is gone (deleted?): its pod is not served until it is back (podfwd attaches it again by itself)",
                 p.name
             )),
+            Ok(now) if now.ifindex != p.ifindex && !now.up => Some(format!(
+                "interface {} was re-created (ifindex {} -> {}) and is down: podfwd attaches it again once it is up",
+                p.name, p.ifindex, now.ifindex
+            )),
             Ok(now) if now.ifindex != p.ifindex => Some(format!(
-                "interface {} was re-created (ifindex {} -> {}): its XDP program and socket are gone; restart podfwd to attach it again",
+                "interface {} was re-created (ifindex {} -> {}): attaching it again failed (retried every second; see the log)",
                 p.name, p.ifindex, now.ifindex
             )),
             Ok(now) if !now.up => Some(format!("interface {} is down", p.name)),
             Ok(_) => None,
         })
         .collect()
+}
+
+/// The socket every worker binds on queue `queue` of `ifindex`, at start-up and when an
+/// interface is re-created.
+fn socket_config(ifindex: u32, queue: u32) -> SocketConfig {
+    SocketConfig {
+        ifindex,
+        queue_id: queue,
+        bind: BindMode::Auto,
+        need_wakeup: true,
+        busy_poll: None,
+    }
+}
+
+/// Attach an interface that was re-created (`now`, up, new ifindex) again as port
+/// `port`: the XDP program on the new device, then each worker replaces its socket for
+/// the port (on its own UMEM, filled as at start-up) and the new socket goes into the
+/// XSKMAP. Returns the XDP mode obtained. On error, the caller retries a second later;
+/// workers that already replaced their socket answer the retry with the same fd.
+fn recover_iface(
+    steering: &mut Steering,
+    workers: &[mpsc::Sender<ReplaceSocket>],
+    port: usize,
+    now: &IfaceInfo,
+    fill: usize,
+) -> Result<String, String> {
+    let role = if port == 0 { Role::Uplink } else { Role::Pod };
+    let mode = steering
+        .attach(&now.name, role)
+        .map_err(|e| format!("re-attaching XDP: {e}"))?;
+    for (w, tx) in workers.iter().enumerate() {
+        let queue = u32::try_from(w).unwrap_or(u32::MAX);
+        let (reply, answer) = mpsc::channel::<Result<RawFd, String>>();
+        tx.send(ReplaceSocket {
+            port,
+            config: socket_config(now.ifindex, queue),
+            tx_budget: TX_BUDGET,
+            fill,
+            reply,
+        })
+        .map_err(|_| format!("worker {w} is not running"))?;
+        let fd = answer
+            .recv_timeout(Duration::from_secs(2))
+            .map_err(|_| format!("worker {w} did not answer within 2 s"))??;
+        steering
+            .register_xsk(&now.name, queue, fd)
+            .map_err(|e| format!("worker {w}: {e}"))?;
+    }
+    Ok(format!("{mode:?}").to_lowercase())
 }
 
 /// `podfwd run`.
@@ -422,6 +480,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     };
     let mut workers = Vec::new();
     let mut shared_workers = Vec::new();
+    let mut worker_reqs = Vec::new();
     for w in 0..cfg.workers.count {
         let mut umem = Umem::new(&ucfg).map_err(|e| RunError::Xsk {
             worker: w,
@@ -431,20 +490,12 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         let mut sockets = Vec::new();
         for p in &ports {
             let queue = u32::try_from(w).unwrap_or(u32::MAX);
-            let s = XskSocket::new(
-                &mut umem,
-                &SocketConfig {
-                    ifindex: p.ifindex,
-                    queue_id: queue,
-                    bind: BindMode::Auto,
-                    need_wakeup: true,
-                    busy_poll: None,
-                },
-            )
-            .map_err(|e| RunError::Xsk {
-                worker: w,
-                iface: p.name.clone(),
-                source: e,
+            let s = XskSocket::new(&mut umem, &socket_config(p.ifindex, queue)).map_err(|e| {
+                RunError::Xsk {
+                    worker: w,
+                    iface: p.name.clone(),
+                    source: e,
+                }
             })?;
             if let Err(e) = s.set_tx_budget(TX_BUDGET) {
                 log::info!("{e}: copy-mode TX keeps the kernel's default of 32 frames per wakeup");
@@ -464,7 +515,9 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         let cpu = cfg.workers.cpus.as_ref().and_then(|c| c.get(w).copied());
         let shared = Arc::new(WorkerShared::new(w, cpu, ports.len()));
         shared_workers.push(shared.clone());
-        workers.push(Worker::new(umem, sockets, shared));
+        let (req_tx, req_rx) = mpsc::channel::<ReplaceSocket>();
+        worker_reqs.push(req_tx);
+        workers.push(Worker::new(umem, sockets, shared).with_requests(req_rx));
     }
 
     let mut neigh = neigh::read();
@@ -485,6 +538,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
                 mtu: p.mtu,
                 xdp_mode: xdp_modes[i].clone(),
                 endpoint: i.checked_sub(1).map(|e| cfg.endpoints[e].ip),
+                recoveries: 0,
             })
             .collect(),
         workers: shared_workers.clone(),
@@ -536,6 +590,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     let mut last_reprobe = Instant::now();
     let mut last_problems: Vec<String> = Vec::new();
     let mut was_healthy = true;
+    let mut recovery_errors: Vec<Option<String>> = vec![None; ports.len()];
     let config_path: PathBuf = config_path.to_owned();
     'main: loop {
         let mut reload_reply = None;
@@ -620,8 +675,53 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
                 }
             }
             let key = neigh_key(&cfg, &neigh);
-            // Same interface (ifindex), new MAC or MTU: the snapshot follows.
+            // Re-created (new ifindex) and up: attach it again, new sockets in every
+            // worker; its new MAC and MTU go into the next snapshot. A pod MAC learned on
+            // the old interface is forgotten by the workers; the kernel's neighbour entry
+            // went away with the old interface and is resolved again on the new one.
             let mut ports_changed = false;
+            for (i, p) in ports.iter_mut().enumerate() {
+                let Ok(now) = ifaces::lookup(&p.name) else {
+                    continue;
+                };
+                if now.ifindex == p.ifindex || !now.up {
+                    continue;
+                }
+                match recover_iface(&mut steering, &worker_reqs, i, &now, ring as usize) {
+                    Ok(mode) => {
+                        let mut st = status
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let v = &mut st.ports[i];
+                        v.recoveries += 1;
+                        v.xdp_mode = mode;
+                        log::info!(
+                            "interface {} re-created (ifindex {} -> {}): XDP steering attached again ({} mode), {} worker socket(s) replaced; forwarding resumed (recovery {} of this interface)",
+                            p.name,
+                            p.ifindex,
+                            now.ifindex,
+                            v.xdp_mode,
+                            worker_reqs.len(),
+                            v.recoveries
+                        );
+                        *p = now;
+                        ports_changed = true;
+                        recovery_errors[i] = None;
+                    }
+                    Err(e) => {
+                        if recovery_errors[i].as_deref() != Some(e.as_str()) {
+                            log::error!(
+                                "interface {} re-created (ifindex {} -> {}): attaching it again failed (retried every second): {e}",
+                                p.name,
+                                p.ifindex,
+                                now.ifindex
+                            );
+                        }
+                        recovery_errors[i] = Some(e);
+                    }
+                }
+            }
+            // Same interface (ifindex), new MAC or MTU: the snapshot follows.
             for p in &mut ports {
                 if let Ok(now) = ifaces::lookup(&p.name) {
                     if now.ifindex == p.ifindex && (now.mac != p.mac || now.mtu != p.mtu) {

@@ -139,6 +139,15 @@ pub fn render(v: &StatusView) -> String {
             p.mtu
         );
     }
+    header(&mut o, "podfwd_interface_recoveries_total", "counter", "Times the interface was re-created (new ifindex) and podfwd attached it again by itself (XDP program, AF_XDP sockets).");
+    for p in &v.ports {
+        let _ = writeln!(
+            o,
+            "podfwd_interface_recoveries_total{{interface=\"{}\"}} {}",
+            esc(&p.name),
+            p.recoveries
+        );
+    }
     header(&mut o, "podfwd_interface_packets_total", "counter", "Frames per interface and direction through podfwd's AF_XDP sockets (rx: taken from the RX ring; tx: placed on the TX ring).");
     for (p, port) in v.ports.iter().enumerate() {
         let rx = port_sum(p, |s| s.rx_packets.load(Relaxed));
@@ -378,6 +387,7 @@ mod tests {
                 mtu: 1500,
                 xdp_mode: "native".into(),
                 endpoint: None,
+                recoveries: 0,
             })
             .collect();
         let workers: Vec<_> = (0..2)

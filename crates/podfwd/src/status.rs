@@ -40,7 +40,7 @@ pub fn to_json(v: &StatusView) -> Value {
             };
             json!({
                 "name": p.name, "role": p.role, "mac": p.mac, "mtu": p.mtu,
-                "xdp_mode": p.xdp_mode, "endpoint": p.endpoint,
+                "xdp_mode": p.xdp_mode, "endpoint": p.endpoint, "recoveries": p.recoveries,
                 "rx_packets": g(&|s| s.rx_packets.load(Relaxed)),
                 "rx_bytes": g(&|s| s.rx_bytes.load(Relaxed)),
                 "tx_packets": g(&|s| s.tx_packets.load(Relaxed)),

@@ -6,9 +6,15 @@
 //! and kick TX only when the ring asks for it. After traffic the worker keeps polling the
 //! rings for a short spin window, yielding the CPU between polls, then sleeps in epoll on
 //! its sockets' fds.
+//!
+//! The control thread can ask a running worker to replace one port's socket
+//! ([`ReplaceSocket`], when an interface was re-created): the worker owns the UMEM, so it
+//! creates the new socket itself, swaps it in, takes back the frames left on the old
+//! one's rings ([`XskSocket::reclaim_dead`]) and answers with the new fd for the XSKMAP.
 
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -16,7 +22,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use pipeline::{Frame, Pipeline, Verdict};
 use route::{PortId, Snapshot};
-use xsk::{Umem, XdpDesc, XskSocket};
+use xsk::{SocketConfig, StillBound, Umem, XdpDesc, XdpStatistics, XskSocket};
 
 use crate::stats::{now_ms, LocalStats, WorkerShared};
 
@@ -45,13 +51,39 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(1);
 /// kick).
 const MAX_KICKS: usize = 8;
 
+/// A request from the control thread: replace the socket of `port` (its interface was
+/// re-created) with one bound by `config`, with the same TX budget and initial fill as
+/// at start-up. The reply carries the new socket's fd (to register in the XSKMAP) or
+/// why it could not be created; the old socket stays in place then.
+#[derive(Debug)]
+pub struct ReplaceSocket {
+    /// Port id (index into the worker's sockets).
+    pub port: usize,
+    /// Where to bind: the new ifindex, this worker's queue.
+    pub config: SocketConfig,
+    /// `XDP_MAX_TX_SKB_BUDGET` to ask for.
+    pub tx_budget: u32,
+    /// Frames to put on the new fill ring before the socket is registered.
+    pub fill: usize,
+    /// Where the answer goes.
+    pub reply: mpsc::Sender<Result<RawFd, String>>,
+}
+
 /// One worker: its UMEM and its sockets, one per port, in [`PortId`] order.
 #[derive(Debug)]
 pub struct Worker {
     /// Sockets first: they must be dropped before the UMEM they use.
     sockets: Vec<XskSocket>,
+    /// Replaced sockets whose device still exists (renamed away rather than deleted):
+    /// their frames stay the kernel's until it is gone (retried every second).
+    retired: Vec<XskSocket>,
     umem: Umem,
     shared: Arc<WorkerShared>,
+    requests: Option<mpsc::Receiver<ReplaceSocket>>,
+    /// Per port: kernel statistics of the sockets replaced so far, and the last read of
+    /// the current one, so that the published counters never go backwards.
+    xsk_base: Vec<XdpStatistics>,
+    xsk_last: Vec<XdpStatistics>,
 }
 
 impl Worker {
@@ -61,11 +93,23 @@ impl Worker {
         shared
             .umem_frames
             .store(u64::from(umem.frame_count()), Relaxed);
+        let n = sockets.len();
         Worker {
             sockets,
+            retired: Vec::new(),
             umem,
             shared,
+            requests: None,
+            xsk_base: vec![XdpStatistics::default(); n],
+            xsk_last: vec![XdpStatistics::default(); n],
         }
+    }
+
+    /// Take [`ReplaceSocket`] requests from `rx` while running.
+    #[must_use]
+    pub fn with_requests(mut self, rx: mpsc::Receiver<ReplaceSocket>) -> Worker {
+        self.requests = Some(rx);
+        self
     }
 
     /// Run until `stop` is set.
@@ -196,7 +240,12 @@ impl Worker {
                 }
                 if now.duration_since(last_xdp_stats) >= Duration::from_secs(1) {
                     self.publish_xdp_stats();
+                    self.reclaim_retired();
                     last_xdp_stats = now;
+                }
+                while let Some(req) = self.requests.as_ref().and_then(|r| r.try_recv().ok()) {
+                    let res = self.replace_socket(&poll, &mut pipeline, &req);
+                    let _ = req.reply.send(res);
                 }
             }
             if work > 0 {
@@ -232,10 +281,85 @@ impl Worker {
         self.drain_and_account();
     }
 
+    /// Replace the socket of `req.port` by a new one bound by `req.config` (see
+    /// [`ReplaceSocket`]); returns the new fd. A repeated request for the ifindex the
+    /// port already has (the control thread retrying after a timeout) returns the
+    /// current fd.
+    fn replace_socket(
+        &mut self,
+        poll: &Poll,
+        pipeline: &mut Pipeline,
+        req: &ReplaceSocket,
+    ) -> Result<RawFd, String> {
+        let id = self.shared.id;
+        let p = req.port;
+        let Some(old) = self.sockets.get(p) else {
+            return Err(format!("worker {id}: no port {p}"));
+        };
+        let (old_ifindex, old_fd) = (old.ifindex(), old.fd());
+        if old_ifindex == req.config.ifindex {
+            return Ok(old_fd);
+        }
+        let s = XskSocket::new(&mut self.umem, &req.config).map_err(|e| {
+            format!(
+                "worker {id}: new AF_XDP socket on ifindex {} queue {}: {e}",
+                req.config.ifindex, req.config.queue_id
+            )
+        })?;
+        if let Err(e) = s.set_tx_budget(req.tx_budget) {
+            log::debug!("{e}: copy-mode TX keeps the kernel's default of 32 frames per wakeup");
+        }
+        let new_fd = s.fd();
+        let reg = poll.registry();
+        let _ = reg.deregister(&mut SourceFd(&old_fd));
+        if let Err(e) = reg.register(&mut SourceFd(&new_fd), Token(p), Interest::READABLE) {
+            // The worker still polls the rings at least every 100 ms.
+            log::warn!("worker {id}: epoll register of the new socket for port {p}: {e}");
+        }
+        // Keep the published kernel counters monotonic across the swap.
+        let st = self.sockets[p].statistics().unwrap_or(self.xsk_last[p]);
+        add_stats(&mut self.xsk_base[p], &st);
+        self.xsk_last[p] = XdpStatistics::default();
+        let old = std::mem::replace(&mut self.sockets[p], s);
+        #[allow(clippy::cast_possible_truncation)] // ports are u16 by construction
+        pipeline.forget_learned(p as PortId);
+        match old.reclaim_dead(&mut self.umem) {
+            Ok(n) => log::info!(
+                "worker {id}: port {p} socket replaced (ifindex {old_ifindex} -> {}, fd {new_fd}); {n} frames taken back from the old socket's rings",
+                req.config.ifindex
+            ),
+            Err(StillBound(s)) => {
+                log::warn!(
+                    "worker {id}: port {p} socket replaced (ifindex {old_ifindex} -> {}, fd {new_fd}), but the old one is still bound (its device still exists): its frames are kept until the device is gone",
+                    req.config.ifindex
+                );
+                self.retired.push(*s);
+            }
+        }
+        // RX frames for the kernel before the control thread registers the socket in
+        // the XSKMAP (as at start-up); after the reclaim, so a small UMEM is not short.
+        self.sockets[p].fill(&mut self.umem, req.fill);
+        Ok(new_fd)
+    }
+
+    /// Take back the frames of retired sockets whose device has gone since.
+    fn reclaim_retired(&mut self) {
+        for s in std::mem::take(&mut self.retired) {
+            match s.reclaim_dead(&mut self.umem) {
+                Ok(n) => log::info!(
+                    "worker {}: {n} frames taken back from a replaced socket whose device is now gone",
+                    self.shared.id
+                ),
+                Err(StillBound(s)) => self.retired.push(*s),
+            }
+        }
+    }
+
     /// On stop: let the kernel finish what is on the TX rings, take back completions, and
     /// prove that every UMEM frame is in exactly one place (free list, fill, RX, TX or
     /// completion ring). A mismatch means a frame leaked and is logged as an error.
     fn drain_and_account(&mut self) {
+        self.reclaim_retired();
         // A frame can leave the TX ring before its completion is posted: wait for
         // completions, not just for an empty ring (bounded: a dead device keeps frames).
         let deadline = Instant::now() + Duration::from_millis(500);
@@ -256,7 +380,7 @@ impl Worker {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
-        let sockets: Vec<&XskSocket> = self.sockets.iter().collect();
+        let sockets: Vec<&XskSocket> = self.sockets.iter().chain(&self.retired).collect();
         match self.umem.check_accounting(&sockets, 0) {
             Ok(()) => log::info!(
                 "worker {} stopped; frame accounting ok: {}",
@@ -278,9 +402,17 @@ impl Worker {
         self.shared.heartbeat_ms.store(now_ms(), Relaxed);
     }
 
-    fn publish_xdp_stats(&self) {
-        for (s, ps) in self.sockets.iter().zip(self.shared.ports.iter()) {
-            if let Ok(st) = s.statistics() {
+    fn publish_xdp_stats(&mut self) {
+        for (p, (s, ps)) in self
+            .sockets
+            .iter()
+            .zip(self.shared.ports.iter())
+            .enumerate()
+        {
+            if let Ok(now) = s.statistics() {
+                self.xsk_last[p] = now;
+                let mut st = self.xsk_base[p];
+                add_stats(&mut st, &now);
                 ps.xdp_rx_dropped.store(st.rx_dropped, Relaxed);
                 ps.xdp_rx_invalid_descs.store(st.rx_invalid_descs, Relaxed);
                 ps.xdp_tx_invalid_descs.store(st.tx_invalid_descs, Relaxed);
@@ -292,4 +424,13 @@ impl Worker {
             }
         }
     }
+}
+
+fn add_stats(to: &mut XdpStatistics, s: &XdpStatistics) {
+    to.rx_dropped += s.rx_dropped;
+    to.rx_invalid_descs += s.rx_invalid_descs;
+    to.tx_invalid_descs += s.tx_invalid_descs;
+    to.rx_ring_full += s.rx_ring_full;
+    to.rx_fill_ring_empty_descs += s.rx_fill_ring_empty_descs;
+    to.tx_ring_empty_descs += s.tx_ring_empty_descs;
 }

@@ -604,7 +604,7 @@ fn reload_under_load_applies_nodes_and_refuses_bad_configs() {
 /// The uplink goes down and up; the remote node's MAC changes; a pod's veth is deleted
 /// and re-created.
 #[test]
-fn recovers_from_uplink_flap_and_mac_change_and_reports_recreated_veth() {
+fn recovers_from_uplink_flap_and_mac_change_and_recreated_veth() {
     require_root!();
     let _g = lock();
     let _bed = Bed::up(1450);
@@ -675,8 +675,13 @@ fn recovers_from_uplink_flap_and_mac_change_and_reports_recreated_veth() {
         "VXLAN to node b's new MAC on the wire"
     );
 
-    // lxc1 deleted: reported (log, not ready, reason); re-created: reported as needing a
-    // restart; the other pods keep working; stop is still clean.
+    // lxc1 deleted: reported (log, not ready, reason). Re-created: podfwd attaches it
+    // again by itself (XDP program, a new socket in the worker, XSKMAP), the pod behind
+    // it forwards again to a remote and a same-node pod, /readyz is ready, the recovery
+    // is counted once, and at stop every UMEM frame is accounted for (the old socket's
+    // frames came back).
+    let lxc1_rx = |j: &Value| u(&j["interfaces"][2]["rx_packets"]);
+    assert_eq!(status_of("a")["interfaces"][2]["name"], "lxc1");
     nsx("a", &["ip", "link", "del", "lxc1"]);
     assert!(
         within(4, || status_of("a")["not_ready_reason"]
@@ -769,27 +774,63 @@ fn recovers_from_uplink_flap_and_mac_change_and_reports_recreated_veth() {
             "198.18.0.1",
         ],
     );
+    assert_eq!(ping("a0", "10.0.2.2", 3), 3, "other pods unaffected");
+    // Node a has no kernel route to node b's PodCIDR: a reply proves podfwd forwarded.
+    let t = within(10, || ping("a1", "10.0.2.2", 1) == 1).unwrap_or_else(|| {
+        panic!(
+            "a1 -> remote pod never worked after lxc1 was re-created; status {}\nlog:\n{}",
+            a.status(),
+            a.log_text()
+        )
+    });
+    eprintln!("re-created lxc1: forwarding back {t:?} after the pod side was set up");
+    let before = status_of("a");
+    assert_eq!(ping("a1", "10.0.2.2", 3), 3, "a1 -> remote pod");
+    assert_eq!(ping("a1", "10.0.1.2", 3), 3, "a1 -> same-node pod");
+    assert_eq!(ping("a0", "10.0.1.3", 3), 3, "same-node pod -> a1");
+    let after = status_of("a");
     assert!(
-        within(4, || status_of("a")["not_ready_reason"]
-            .as_str()
-            .unwrap_or("")
-            .contains("interface lxc1 was re-created (ifindex"))
-        .is_some(),
+        lxc1_rx(&after) >= lxc1_rx(&before) + 9,
+        "the pings went through podfwd's new socket on lxc1: {before} {after}"
+    );
+    assert!(
+        within(4, || status_of("a")["ready"] == true).is_some(),
         "{}",
         a.status()
+    );
+    let st = status_of("a");
+    assert_eq!(st["interfaces"][2]["recoveries"], 1, "{st}");
+    assert_eq!(st["interfaces"][1]["recoveries"], 0, "{st}");
+    let m = a.metrics();
+    assert!(
+        m.lines()
+            .any(|l| l == "podfwd_interface_recoveries_total{interface=\"lxc1\"} 1"),
+        "{m}"
     );
     assert_eq!(ping("a0", "10.0.2.2", 3), 3, "other pods unaffected");
     let log = a.log_text();
     assert!(
-        log.contains("interface lxc1 is gone") && log.contains("interface lxc1 was re-created"),
+        log.contains("interface lxc1 is gone")
+            && log.contains("interface lxc1 re-created (ifindex")
+            && log.contains("forwarding resumed"),
         "{log}"
+    );
+    assert_eq!(
+        log.matches("forwarding resumed").count(),
+        1,
+        "one recovery, one line: {log}"
     );
     let log_path = a.log.clone();
     assert_eq!(
         a.stop().code(),
         Some(0),
         "{}",
-        std::fs::read_to_string(log_path).unwrap_or_default()
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        log.contains("frame accounting ok") && !log.contains("MISMATCH"),
+        "frame accounting after the recovery: {log}"
     );
     assert_eq!(b.stop().code(), Some(0));
     assert_eq!(xdp_attached("a"), Vec::<String>::new());

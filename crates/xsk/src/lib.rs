@@ -14,7 +14,9 @@
 //! (the first registers the UMEM, the rest share it); loop: [`XskSocket::fill`],
 //! [`XskSocket::rx_batch`], rewrite frames with [`Umem::chunk_mut`],
 //! [`XskSocket::tx_push`] + [`XskSocket::kick_tx`], [`XskSocket::complete`].
-//! Keep the `Umem` alive longer than its sockets.
+//! Keep the `Umem` alive longer than its sockets. When a socket's device goes away
+//! (an interface deleted or re-created), [`XskSocket::reclaim_dead`] takes the frames
+//! left on its rings back to the free list before it is dropped.
 //!
 //! Frame ownership is checked (see [`umem`]): only frames the caller holds (from
 //! `rx_batch` or [`Umem::alloc_frame`], not yet pushed to TX or freed) can be accessed
@@ -35,7 +37,7 @@ pub mod xdp_attach;
 
 pub use error::XskError;
 pub use if_xdp::XdpDesc;
-pub use socket::{BindMode, BusyPoll, RingOccupancy, SocketConfig, XskSocket};
+pub use socket::{BindMode, BusyPoll, RingOccupancy, SocketConfig, StillBound, XskSocket};
 pub use stats::{WakeupCounters, XdpStatistics};
 pub use umem::{FrameAccounting, Umem, UmemConfig};
 

@@ -111,9 +111,12 @@ impl<T: Copy> RingMem<T> {
     /// Reads the entry at free-running index `idx`.
     fn read(&self, idx: u32) -> T {
         // SAFETY: `idx & mask < size` and the array of `size` entries was validated in
-        // `new`. Callers only read slots in [consumer, producer) after an Acquire load of
-        // the producer, so the other side has finished writing them and will not touch
-        // them until we publish a new consumer index.
+        // `new`. Callers only read slots in [consumer, producer) whose entries are fully
+        // written and that nobody writes while they are read: the consumer side after an
+        // Acquire load of the producer (the other side has finished writing them and
+        // will not touch them until we publish a new consumer index); the producer side
+        // only its own published entries (`ProducerRing::take_unconsumed`), which it
+        // wrote itself and which the consumer side only ever reads, never writes.
         unsafe { self.descs.as_ptr().add((idx & self.mask) as usize).read() }
     }
 
@@ -229,6 +232,27 @@ impl<T: Copy> ProducerRing<T> {
     /// Entries published and not yet consumed by the other side.
     pub fn occupancy(&self) -> u32 {
         self.mem.occupancy()
+    }
+
+    /// Hands every entry this side published that the consumer has not consumed yet
+    /// (`[consumer, producer)`, oldest first) to `f`, and returns how many. No index
+    /// changes: the entries stay in the ring, so this is only meaningful once the
+    /// consumer has stopped for good, e.g. the kernel side of a socket whose device is
+    /// gone ([`crate::XskSocket::reclaim_dead`]); while the consumer still runs, an
+    /// entry handed to `f` may be consumed at the same time. A published consumer index
+    /// ahead of our producer or more than a ring behind it (a broken ring) yields
+    /// nothing.
+    pub(crate) fn take_unconsumed(&mut self, mut f: impl FnMut(T)) -> usize {
+        // Acquire: pairs with the consumer's Release store; slots before it are done.
+        let cons = self.mem.consumer().load(Ordering::Acquire);
+        let n = self.cached_prod.wrapping_sub(cons);
+        if n > self.mem.size {
+            return 0;
+        }
+        for i in 0..n {
+            f(self.mem.read(cons.wrapping_add(i)));
+        }
+        n as usize
     }
 
     /// The consumer has asked to be woken up (`XDP_RING_NEED_WAKEUP`).

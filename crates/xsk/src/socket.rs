@@ -93,7 +93,8 @@ pub struct RingOccupancy {
 
 /// An AF_XDP socket and its mapped rings. Not `Sync`: one worker thread drives it.
 /// Dropping it unmaps the rings and closes the fd; frames still in its rings are not
-/// returned to the [`Umem`].
+/// returned to the [`Umem`] (see [`XskSocket::reclaim_dead`] for a socket whose device
+/// is gone).
 #[derive(Debug)]
 pub struct XskSocket {
     // Rings first: they are unmapped before the fd is closed.
@@ -139,7 +140,10 @@ impl XskSocket {
                     .into(),
             ));
         }
-        let shared_fd = reg.fds.first().copied();
+        // Share the kernel's registration through a socket that is still bound: the
+        // kernel refuses (EBADF) to share through one whose device is gone. If none is
+        // (every socket's device went away), this socket registers the area again.
+        let shared_fd = reg.fds.iter().copied().find(|&f| !is_unbound(f));
 
         let fd = syscall::xdp_socket().map_err(|source| XskError::Socket { source })?;
         let opt_err = |opt: &'static str| {
@@ -635,6 +639,69 @@ impl XskSocket {
         Ok(s.into())
     }
 
+    /// Tears down a socket whose device is gone and puts the frames still on its four
+    /// rings back on `umem`'s free list; returns how many.
+    ///
+    /// When a device is unregistered, the kernel unbinds every AF_XDP socket bound to
+    /// it and waits for in-flight receives to finish (`synchronize_net`) before the
+    /// device leaves the namespace; from then on it never touches that socket's rings
+    /// or the frames on them (a TX wakeup or `recvfrom` fails with `ENXIO`). Those
+    /// frames are then userspace's again, but dropping the socket would lose them: this
+    /// reads the four rings instead: fill-ring frames the kernel never consumed
+    /// (between its consumer index and our producer index), received descriptors not
+    /// yet taken from the RX ring, TX descriptors the kernel never took, and
+    /// completions not yet consumed. None of these frames is caller-owned, so they go
+    /// to the free list through a crate-private path, not [`Umem::free_frame`]. Then
+    /// the socket is dropped (rings unmapped, fd closed).
+    ///
+    /// # Precondition
+    /// Call it only once the socket's device is gone (its name no longer exists, or
+    /// names an interface with another ifindex). It is checked as far as userspace can:
+    /// a real socket is probed with a zero-length `recvfrom`, which the kernel refuses
+    /// with `ENXIO` only for an unbound socket. If it is still bound (its device still
+    /// exists, e.g. renamed, or merely down), nothing is read and the socket comes back
+    /// unchanged in [`StillBound`]: keep it, and count it in accounting, as a live one.
+    /// A fake socket ([`crate::testing`]) counts as unbound: the test plays the kernel
+    /// and must not use the kernel side of its rings afterwards.
+    ///
+    /// Not visible, so not returned: frames the kernel took from the fill ring without
+    /// publishing them on RX (copy mode keeps one when the RX ring was full; zero-copy
+    /// drivers keep the ones posted to the NIC), and TX frames it had taken whose
+    /// completion it had not published when the device went away.
+    /// [`Umem::accounting`] shows those as held by the kernel. `umem` must be the one
+    /// the socket is bound to.
+    pub fn reclaim_dead(mut self, umem: &mut Umem) -> Result<usize, StillBound> {
+        self.check_umem(umem);
+        if let Some(fd) = &self.fd {
+            if !is_unbound(fd.as_raw_fd()) {
+                return Err(StillBound(Box::new(self)));
+            }
+        }
+        let mut back = 0usize;
+        let mut put = |addr: u64| {
+            if umem.reclaim_from_ring(addr) {
+                back += 1;
+            }
+        };
+        // The kernel no longer consumes the fill and TX rings nor produces on the RX and
+        // completion rings (precondition), so every index read here is final.
+        self.fill.take_unconsumed(&mut put);
+        if let Some(tx) = &mut self.tx {
+            tx.take_unconsumed(|d| put(d.addr));
+        }
+        if let Some(rx) = &mut self.rx {
+            rx.consume_with(usize::MAX, |d| put(d.addr));
+        }
+        self.comp.consume_with(usize::MAX, &mut put);
+        log::debug!(
+            "AF_XDP socket fd {} (ifindex {} queue {}, device gone): {back} frames back to the free list",
+            self.fd(),
+            self.ifindex,
+            self.queue_id
+        );
+        Ok(back)
+    }
+
     /// Published occupancy of the four rings (`producer - consumer` from the mappings).
     pub fn ring_occupancy(&self) -> RingOccupancy {
         RingOccupancy {
@@ -655,6 +722,33 @@ impl Drop for XskSocket {
         }
         // Fields drop next: rings are unmapped, then the fd is closed.
     }
+}
+
+/// [`XskSocket::reclaim_dead`] refused: the socket is still bound to its device, so the
+/// kernel may still use the frames on its rings. The socket is handed back unchanged.
+#[derive(Debug)]
+pub struct StillBound(pub Box<XskSocket>);
+
+impl fmt::Display for StillBound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "AF_XDP socket fd {} on ifindex {} queue {} is still bound to its device; its frames stay the kernel's",
+            self.0.fd(),
+            self.0.ifindex,
+            self.0.queue_id
+        )
+    }
+}
+
+impl std::error::Error for StillBound {}
+
+/// True if the kernel says the AF_XDP socket `fd` is not bound (never bound, closed
+/// down by its device's unregistration): a zero-length non-blocking `recvfrom` fails
+/// with `ENXIO` for exactly those. On a bound socket it is the ordinary RX wakeup, which
+/// has no effect beyond a wakeup of the driver.
+fn is_unbound(fd: RawFd) -> bool {
+    matches!(syscall::recvfrom_wakeup(fd), Err(e) if e.raw_os_error() == Some(libc::ENXIO))
 }
 
 fn set_busy_poll(fd: &OwnedFd, ifindex: u32, queue_id: u32, bp: &BusyPoll) {

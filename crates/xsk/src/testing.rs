@@ -425,6 +425,82 @@ mod tests {
     }
 
     #[test]
+    fn reclaim_dead_returns_every_frame_on_the_four_rings() {
+        // Indices start just below u32::MAX so that they wrap during the test.
+        let mut umem = Umem::new(&cfg()).unwrap();
+        let (mut dead, mut kd) = fake_socket(&umem, true, u32::MAX - 2);
+        let (mut live, mut kl) = fake_socket(&umem, true, u32::MAX - 9);
+        assert_eq!(dead.fill(&mut umem, 16), 16);
+        assert_eq!(live.fill(&mut umem, 8), 8);
+        // The "kernel" receives 5 frames on the dead socket; the worker takes 2 of them
+        // and forwards one out of each socket; the other 3 stay on the RX ring.
+        for i in 0..5u8 {
+            kd.receive(&mut umem, &[i; 60]).unwrap();
+        }
+        let mut rx = Vec::new();
+        assert_eq!(dead.rx_batch(&mut umem, &mut rx, 2), 2);
+        assert_eq!(live.tx_push(&mut umem, &rx[..1]), 1);
+        assert_eq!(dead.tx_push(&mut umem, &rx[1..]), 1);
+        // Three more TX frames on the dead socket from the free list, one sent and
+        // completed (completion not consumed), three never taken by the "kernel".
+        let extra: Vec<XdpDesc> = (0..3)
+            .map(|_| XdpDesc {
+                addr: umem.alloc_frame().unwrap() + 256,
+                len: 60,
+                options: 0,
+            })
+            .collect();
+        assert_eq!(dead.tx_push(&mut umem, &extra), 3);
+        assert_eq!(kd.transmit(1).len(), 1);
+        // One frame held by the caller across the teardown.
+        let held = umem.alloc_frame().unwrap();
+        let o = dead.ring_occupancy();
+        assert_eq!((o.fill, o.rx, o.tx, o.completion), (11, 3, 3, 1));
+        umem.check_accounting(&[&dead, &live], 1).unwrap();
+        let free_before = umem.free_frames();
+
+        assert_eq!(
+            dead.reclaim_dead(&mut umem).map_err(|e| e.to_string()),
+            Ok(18)
+        );
+        assert_eq!(umem.free_frames(), free_before + 18);
+        // Exact: every frame is on the free list, the live socket's rings or held.
+        umem.check_accounting(&[&live], 1).unwrap();
+        assert!(umem.is_caller_owned(held));
+        assert_eq!(umem.caller_owned(), 1);
+        umem.free_frame(held);
+        // The live socket keeps working; its frames come back the usual way.
+        assert_eq!(kl.transmit(8).len(), 1);
+        assert_eq!(live.complete(&mut umem, 8), 1);
+        while let Some(addr) = kl.fill.pop() {
+            umem.free_completed(addr);
+        }
+        umem.check_accounting(&[&live], 0).unwrap();
+        assert_eq!(umem.free_frames(), 64);
+        // Reclaimed frames are ordinary free frames: each can be allocated exactly once.
+        let mut seen = std::collections::HashSet::new();
+        while let Some(a) = umem.alloc_frame() {
+            assert!(seen.insert(a), "frame {a:#x} twice on the free list");
+        }
+        assert_eq!(seen.len(), 64);
+    }
+
+    #[test]
+    fn reclaim_dead_of_an_idle_socket_returns_its_fill_ring() {
+        let mut umem = Umem::new(&cfg()).unwrap();
+        let (mut s, mut k) = fake_socket(&umem, true, 7);
+        assert_eq!(s.fill(&mut umem, 16), 16);
+        // The "kernel" consumed 4 fill entries and received into them (RX ring, not
+        // taken yet); 12 are still on the fill ring.
+        for _ in 0..4 {
+            k.receive(&mut umem, b"x").unwrap();
+        }
+        assert_eq!(s.reclaim_dead(&mut umem).unwrap(), 16);
+        umem.check_accounting(&[], 0).unwrap();
+        assert_eq!(umem.free_frames(), 64);
+    }
+
+    #[test]
     fn fake_and_real_sockets_never_share_a_umem() {
         let mut umem = Umem::new(&cfg()).unwrap();
         let _fake = fake_socket(&umem, true, 0);

@@ -20,7 +20,8 @@
 //! Ownership: the kernel pins the area when the first socket registers it. Keep the
 //! `Umem` alive as long as any socket on it (declare sockets before the `Umem` in a
 //! struct so they drop first). Frames still in a socket's rings when it is dropped do
-//! not come back to the free list.
+//! not come back to the free list, except through [`XskSocket::reclaim_dead`] for a
+//! socket whose device is gone.
 
 use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
@@ -390,6 +391,27 @@ impl Umem {
             "completion of UMEM frame {addr:#x}, which the caller owns"
         );
         self.push_free(i);
+    }
+
+    /// A frame still on a ring of a socket being torn down by
+    /// [`XskSocket::reclaim_dead`] (fill, RX, TX or completion ring): to the free list.
+    /// Such a frame is not caller-owned (it was the kernel's, or on its way to or from
+    /// the kernel). Returns false, changing nothing, for an address outside the UMEM or
+    /// a frame the caller owns (neither can be on a ring; debug builds panic).
+    pub(crate) fn reclaim_from_ring(&mut self, addr: u64) -> bool {
+        let Some(i) = self.frame_index(addr) else {
+            debug_assert!(false, "ring entry {addr:#x} outside the UMEM");
+            return false;
+        };
+        if self.owned_bit(i) {
+            debug_assert!(
+                false,
+                "ring entry for UMEM frame {addr:#x}, which the caller owns"
+            );
+            return false;
+        }
+        self.push_free(i);
+        true
     }
 
     /// A frame the kernel handed over on an RX ring becomes caller-owned. False (drop

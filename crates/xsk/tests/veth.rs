@@ -1,7 +1,8 @@
 //! Real AF_XDP sockets on a veth pair inside a network namespace this test creates and
 //! deletes. Needs root (skipped otherwise). Only TX is exercised: RX needs an XDP
 //! program redirecting into an XSKMAP, which lives in the `bpf` crate. Binding, TX in
-//! copy mode, completions, shared UMEM and bind errors need no program.
+//! copy mode, completions, shared UMEM, bind errors and taking back the frames of a
+//! socket whose device was deleted need no program.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -425,4 +426,61 @@ fn bind_errors_explain_themselves() {
         .unwrap();
         assert_eq!(ok.bound_mode(), BindMode::Copy);
     });
+}
+
+#[test]
+fn reclaim_dead_after_the_device_is_deleted_and_recreated() {
+    if !can_run() {
+        return;
+    }
+    let ns = Netns::new();
+    ns.veth("xa", "xb");
+    ns.veth("ya", "yb");
+    let name = ns.name.clone();
+    ns.run(move || {
+        let mut umem = Umem::new(&small_umem()).unwrap();
+        // `a` registers the UMEM; `y` shares it.
+        let mut a = XskSocket::new(&mut umem, &SocketConfig::new(ifindex("xa"), 0)).unwrap();
+        let mut y = XskSocket::new(&mut umem, &SocketConfig::new(ifindex("ya"), 0)).unwrap();
+        assert_eq!(a.fill(&mut umem, 8), 8);
+        assert_eq!(y.fill(&mut umem, 8), 8);
+        // Three TX descriptors the kernel never takes (no kick).
+        let tag = std::process::id() ^ 0x7e7e;
+        let frames: Vec<Vec<u8>> = (0..3).map(|s| frame(MAC_B, MAC_A, tag, s)).collect();
+        let descs = build(&mut umem, &frames, 0);
+        assert_eq!(a.tx_push(&mut umem, &descs), 3);
+        umem.check_accounting(&[&a, &y], 0).unwrap();
+
+        // Its device still exists: refused, the socket comes back unchanged.
+        let a = match a.reclaim_dead(&mut umem) {
+            Err(xsk::StillBound(s)) => *s,
+            Ok(n) => panic!("reclaimed {n} frames of a bound socket"),
+        };
+        assert_eq!(a.tx_queued(), 3);
+        umem.check_accounting(&[&a, &y], 0).unwrap();
+
+        // The device is deleted and re-created under the same name (new ifindex).
+        ip(&["-n", &name, "link", "del", "xa"]);
+        ns_veth(&name, "xa", "xb");
+        // A new socket on it shares the UMEM through `y`: `a`, first in line, is unbound
+        // and the kernel would refuse to share through it.
+        let a2 = XskSocket::new(&mut umem, &SocketConfig::new(ifindex("xa"), 0)).unwrap();
+        assert_ne!(a2.ifindex(), a.ifindex());
+        // The old socket's frames come back: 8 on the fill ring, 3 on the TX ring.
+        assert_eq!(a.reclaim_dead(&mut umem).unwrap(), 11);
+        umem.check_accounting(&[&a2, &y], 0).unwrap();
+        assert_eq!(umem.free_frames(), 128 - 8);
+        drop(a2);
+        drop(y);
+    });
+}
+
+/// `Netns::veth` for a namespace known by name (inside `Netns::run`).
+fn ns_veth(ns: &str, a: &str, b: &str) {
+    ip(&[
+        "-n", ns, "link", "add", a, "type", "veth", "peer", "name", b,
+    ]);
+    for dev in [a, b] {
+        ip(&["-n", ns, "link", "set", dev, "up"]);
+    }
 }
