@@ -151,6 +151,8 @@ impl Worker {
             .collect();
         let spin = spin_window();
         let mut idle_since: Option<Instant> = None;
+        // Per socket: the last TX kick moved nothing (see the TX loop).
+        let mut tx_stalled: Vec<bool> = vec![false; self.sockets.len()];
         let mut iterations: u64 = 0;
         let mut last_publish = Instant::now();
         let mut last_xdp_stats = last_publish;
@@ -202,8 +204,9 @@ impl Worker {
             }
             for (p, q) in txq.iter_mut().enumerate() {
                 let sock = &mut self.sockets[p];
+                let mut pushed = 0;
                 if !q.is_empty() {
-                    let pushed = sock.tx_push(&mut self.umem, q);
+                    pushed = sock.tx_push(&mut self.umem, q);
                     for d in &q[..pushed] {
                         local.ports[p][2] += 1;
                         local.ports[p][3] += u64::from(d.len);
@@ -214,6 +217,13 @@ impl Worker {
                     }
                     q.clear();
                 }
+                // A ring whose last kick moved nothing (its device is gone or refuses to
+                // send) is kicked again only when new frames go onto it or after a sleep,
+                // not on every loop iteration.
+                if tx_stalled[p] && pushed == 0 {
+                    continue;
+                }
+                let before = sock.tx_queued();
                 let mut kicks = 0;
                 while sock.tx_queued() > 0 && sock.tx_needs_wakeup() && kicks < MAX_KICKS {
                     local.tx_wakeups += 1;
@@ -223,6 +233,7 @@ impl Worker {
                     }
                     sock.complete(&mut self.umem, 1024);
                 }
+                tx_stalled[p] = before > 0 && sock.tx_queued() >= before;
             }
 
             // Reading the clock costs more than a counter: look at it every 64 iterations,
@@ -254,22 +265,33 @@ impl Worker {
             } else if let Some(now) = now {
                 local.idle_polls += 1;
                 let since = *idle_since.get_or_insert(now);
-                // Frames still on a TX ring need another kick, not a sleep; but a kick
-                // that makes no progress (a device refusing to send) must not keep the
-                // worker awake forever.
-                let tx_pending = self.sockets.iter().any(|s| s.tx_queued() > 0);
+                // Frames still on a TX ring need another kick, not a sleep; but a stalled
+                // ring (a device that is gone or refuses to send) must not keep the
+                // worker awake: its frames stay accounted on that ring (reclaimed if the
+                // interface comes back).
+                let tx_pending = self
+                    .sockets
+                    .iter()
+                    .zip(&tx_stalled)
+                    .any(|(s, &stalled)| s.tx_queued() > 0 && !stalled);
                 let waited = now.duration_since(since);
                 if waited >= spin && (!tx_pending || waited >= SLEEP) {
                     self.publish(&pipeline, &local, snapshot.generation);
                     last_publish = now;
                     local.sleeps += 1;
                     drop(guard);
+                    let any_queued = self.sockets.iter().any(|s| s.tx_queued() > 0);
                     let timeout = if tx_pending {
                         Duration::from_millis(1)
+                    } else if any_queued {
+                        // Retry a ring that did not move now and then, cheaply.
+                        Duration::from_millis(10)
                     } else {
                         SLEEP
                     };
                     let _ = poll.poll(&mut events, Some(timeout));
+                    // After a sleep every ring gets one more kick.
+                    tx_stalled.fill(false);
                     idle_since = None;
                 } else {
                     std::thread::yield_now();
