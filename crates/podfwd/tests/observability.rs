@@ -192,49 +192,6 @@ fn counters(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// iperf3 in the background (server in `server_ns`, client in `from`) for `secs`.
-struct Traffic {
-    server: Child,
-    client: Child,
-}
-
-impl Traffic {
-    fn start(from: &str, server_ns: &str, dst: &str, secs: u32) -> Traffic {
-        let server = Command::new("ip")
-            .args(["netns", "exec", &ns(server_ns), "iperf3", "-s", "-1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        sleep(Duration::from_millis(500));
-        let client = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns(from),
-                "iperf3",
-                "-c",
-                dst,
-                "-t",
-                &secs.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Traffic { server, client }
-    }
-}
-
-impl Drop for Traffic {
-    fn drop(&mut self) {
-        for c in [&mut self.client, &mut self.server] {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 /// A real Prometheus in node a's namespace scrapes podfwd and sees its counters move.
 #[test]
 fn prometheus_scrapes_podfwd_and_sees_traffic() {
@@ -327,7 +284,7 @@ fn scrape_health_status_and_monotonic_counters() {
     assert_eq!(get("a", "/nope").0, 404);
 
     assert_eq!(ping("a0", "10.0.2.2", 3), 3);
-    let traffic = Traffic::start("a0", "b0", "10.0.2.2", 6);
+    let traffic = Flow::start("a0", "b0", "10.0.2.2", 6);
     sleep(Duration::from_millis(1000));
 
     // promtool: a scrape under traffic is valid and lint-clean (no output at all).

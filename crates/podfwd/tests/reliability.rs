@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -91,61 +91,6 @@ impl TempCfg {
 impl Drop for TempCfg {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// An iperf3 TCP flow running in the background.
-struct Flow {
-    server: Child,
-    client: Child,
-}
-
-impl Flow {
-    fn start(from: &str, server_ns: &str, dst: &str, secs: u32) -> Flow {
-        let server = Command::new("ip")
-            .args(["netns", "exec", &ns(server_ns), "iperf3", "-s", "-1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        sleep(Duration::from_millis(500));
-        let client = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns(from),
-                "iperf3",
-                "-c",
-                dst,
-                "-t",
-                &secs.to_string(),
-                "-J",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Flow { server, client }
-    }
-
-    /// Wait for the client; (bytes received, retransmits).
-    fn finish(mut self) -> (u64, u64) {
-        let client = std::mem::replace(&mut self.client, Command::new("true").spawn().unwrap());
-        let out = client.wait_with_output().unwrap();
-        let j: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        (
-            u(&j["end"]["sum_received"]["bytes"]),
-            u(&j["end"]["sum_sent"]["retransmits"]),
-        )
-    }
-}
-
-impl Drop for Flow {
-    fn drop(&mut self) {
-        let _ = self.client.kill();
-        let _ = self.client.wait();
-        let _ = self.server.kill();
-        let _ = self.server.wait();
     }
 }
 

@@ -295,20 +295,72 @@ pub fn capture_lines(mut c: Child) -> Vec<String> {
     s.lines().map(str::to_owned).collect()
 }
 
+/// An iperf3 TCP flow running in the background.
+pub struct Flow {
+    server: Child,
+    client: Child,
+}
+
+impl Flow {
+    pub fn start(from: &str, server_ns: &str, dst: &str, secs: u32) -> Flow {
+        let server = Command::new("ip")
+            .args(["netns", "exec", &ns(server_ns), "iperf3", "-s", "-1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until the server listens (a fixed sleep loses the race on a loaded machine).
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            let o = nsx(server_ns, &["ss", "-Hltn", "sport = :5201"]);
+            if !stdout(&o).trim().is_empty() {
+                break;
+            }
+            sleep(Duration::from_millis(50));
+        }
+        let client = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns(from),
+                "iperf3",
+                "-c",
+                dst,
+                "-t",
+                &secs.to_string(),
+                "-J",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Flow { server, client }
+    }
+
+    /// Wait for the client; (bytes received, retransmits).
+    pub fn finish(mut self) -> (u64, u64) {
+        let client = std::mem::replace(&mut self.client, Command::new("true").spawn().unwrap());
+        let out = client.wait_with_output().unwrap();
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        (
+            j["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0),
+            j["end"]["sum_sent"]["retransmits"].as_u64().unwrap_or(0),
+        )
+    }
+}
+
+impl Drop for Flow {
+    fn drop(&mut self) {
+        let _ = self.client.kill();
+        let _ = self.client.wait();
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
 /// iperf3 TCP from `from` to `dst` (server in `server_ns`) for `secs`; returns bytes received.
 pub fn iperf(from: &str, server_ns: &str, dst: &str, secs: u32) -> u64 {
-    let mut server = Command::new("ip")
-        .args(["netns", "exec", &ns(server_ns), "iperf3", "-s", "-1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    sleep(Duration::from_millis(500));
-    let out = nsx(from, &["iperf3", "-c", dst, "-t", &secs.to_string(), "-J"]);
-    let _ = server.kill();
-    let _ = server.wait();
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    j["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0)
+    Flow::start(from, server_ns, dst, secs).finish().0
 }
 
 pub fn config(name: &str) -> PathBuf {
