@@ -76,12 +76,11 @@ fn exercise(mode: &str, pod_mtu: u16) {
     );
 
     // Clean stop: exit 0, no program left, and the kernel forwards again.
-    let log_a = a.log_text();
-    let log_path_b = b.log.clone();
-    assert_eq!(a.stop().code(), Some(0), "{log_a}");
-    assert_eq!(b.stop().code(), Some(0));
+    let (status_a, log_a) = a.stop_with_log();
+    assert_eq!(status_a.code(), Some(0), "{log_a}");
+    let (status_b, log_b) = b.stop_with_log();
+    assert_eq!(status_b.code(), Some(0));
     // Every UMEM frame accounted for after forwarding thousands of frames.
-    let log_b = std::fs::read_to_string(log_path_b).unwrap();
     assert!(
         log_b.contains("worker 0 stopped; frame accounting ok"),
         "{log_b}"

@@ -765,14 +765,8 @@ fn recovers_from_uplink_flap_and_mac_change_and_recreated_veth() {
         1,
         "one recovery, one line: {log}"
     );
-    let log_path = a.log.clone();
-    assert_eq!(
-        a.stop().code(),
-        Some(0),
-        "{}",
-        std::fs::read_to_string(&log_path).unwrap_or_default()
-    );
-    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let (status, log) = a.stop_with_log();
+    assert_eq!(status.code(), Some(0), "{log}");
     assert!(
         log.contains("frame accounting ok") && !log.contains("MISMATCH"),
         "frame accounting after the recovery: {log}"

@@ -216,9 +216,16 @@ impl Podfwd {
     }
 
     /// SIGTERM, then wait (at most 10 s) for the exit status.
-    pub fn stop(mut self) -> ExitStatus {
-        self.terminate()
-            .expect("podfwd did not exit within 10 s of SIGTERM")
+    pub fn stop(self) -> ExitStatus {
+        self.stop_with_log().0
+    }
+
+    /// [`Podfwd::stop`], and the whole log it wrote (its last lines come at exit).
+    pub fn stop_with_log(mut self) -> (ExitStatus, String) {
+        let status = self
+            .terminate()
+            .expect("podfwd did not exit within 10 s of SIGTERM");
+        (status, self.log_text())
     }
 
     fn terminate(&mut self) -> Option<ExitStatus> {
@@ -242,6 +249,10 @@ impl Podfwd {
 impl Drop for Podfwd {
     fn drop(&mut self) {
         let _ = self.terminate();
+        // Keep the log of a failed test for its report; remove it otherwise.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
