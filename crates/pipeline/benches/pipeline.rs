@@ -22,33 +22,13 @@ const RESTORE: usize = 128;
 
 /// A pod frame of exactly `size` bytes: UDP, or TCP when `tcp`.
 fn pod_frame(dst: [u8; 4], size: usize, tcp: bool) -> Vec<u8> {
-    if tcp {
-        frame(
-            POD1_MAC,
-            LXC1_MAC,
-            POD1,
-            dst,
-            64,
-            L4::Tcp {
-                sport: 40000,
-                dport: 5201,
-            },
-            size - 54,
-        )
+    let (sport, dport) = (40000, 5201);
+    let (l4, headers) = if tcp {
+        (L4::Tcp { sport, dport }, 54)
     } else {
-        frame(
-            POD1_MAC,
-            LXC1_MAC,
-            POD1,
-            dst,
-            64,
-            L4::Udp {
-                sport: 40000,
-                dport: 5201,
-            },
-            size - 42,
-        )
-    }
+        (L4::Udp { sport, dport }, 42)
+    };
+    frame(POD1_MAC, LXC1_MAC, POD1, dst, 64, l4, size - headers)
 }
 
 struct Case {

@@ -400,11 +400,7 @@ impl Pipeline {
         }
         // All checks passed: write.
         frame.len = IP + usize::from(ip.total_len); // drop Ethernet padding
-        let pkt = &mut frame.buf[frame.off..frame.off + frame.len];
-        let l4 = &mut pkt[IP + ip.header_len..];
-        if rewrite::complete_partial_csum(l4, ip.src, ip.dst, ip.proto) {
-            self.counters.csum_completed += 1;
-        }
+        self.complete_csum(frame, &ip);
         Ok(emit(frame, &ip, egress))
     }
 

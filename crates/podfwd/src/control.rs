@@ -148,6 +148,15 @@ pub struct StatusView {
 }
 
 impl StatusView {
+    /// Show the route snapshot `snap` (about to be published).
+    fn show_routes(&mut self, snap: &Snapshot) {
+        self.generation = snap.generation;
+        self.prefixes = snap.prefix_count();
+        self.endpoints = snap.endpoints.len();
+        self.endpoints_resolved = snap.endpoints.iter().filter(|e| e.mac.is_some()).count();
+        self.nodes = view_nodes(snap);
+    }
+
     /// Alive: every worker ran its loop within the last two seconds.
     pub fn healthy(&self) -> Result<(), String> {
         let now = now_ms();
@@ -542,15 +551,14 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
             })
             .collect(),
         workers: shared_workers.clone(),
-        generation,
-        prefixes: snap.prefix_count(),
-        endpoints: snap.endpoints.len(),
-        endpoints_resolved: snap.endpoints.iter().filter(|e| e.mac.is_some()).count(),
-        nodes: view_nodes(&snap),
         attached: true,
         started_ms: now_ms(),
         ..StatusView::default()
     }));
+    status
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .show_routes(&snap);
     let shared_snap = Arc::new(ArcSwap::from_pointee(snap));
     let stop = Arc::new(AtomicBool::new(false));
 
@@ -616,17 +624,10 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
                     .update_config(&steering_config(&new_cfg))
                     .map_err(|e| format!("{}: XDP steering update: {e}", config_path.display()))?;
                 generation += 1;
-                {
-                    let mut st = status
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    st.generation = generation;
-                    st.prefixes = snap.prefix_count();
-                    st.endpoints = snap.endpoints.len();
-                    st.endpoints_resolved =
-                        snap.endpoints.iter().filter(|e| e.mac.is_some()).count();
-                    st.nodes = view_nodes(&snap);
-                }
+                status
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .show_routes(&snap);
                 shared_snap.store(Arc::new(snap));
                 cfg = new_cfg;
                 last_key.clear(); // refresh neighbours for the new tables right away
@@ -765,12 +766,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
                                 );
                             }
                         }
-                        st.generation = generation;
-                        st.prefixes = s.prefix_count();
-                        st.endpoints = s.endpoints.len();
-                        st.endpoints_resolved =
-                            s.endpoints.iter().filter(|e| e.mac.is_some()).count();
-                        st.nodes = view_nodes(&s);
+                        st.show_routes(&s);
                         shared_snap.store(Arc::new(s));
                     }
                     Err(e) => log::error!("route snapshot rebuild failed (retried): {e}"),

@@ -55,8 +55,6 @@ pub struct LocalStats {
     pub rx_wakeups: u64,
     /// RX batches processed.
     pub batches: u64,
-    /// Frames dropped because a TX ring was full.
-    pub tx_ring_full: u64,
 }
 
 /// What one worker publishes (aligned so two workers' counters never share a line).
@@ -139,12 +137,8 @@ impl WorkerShared {
         for (dst, src) in self.actions.iter().zip(pc.actions.iter()) {
             dst.store(*src, Relaxed);
         }
-        for (i, dst) in self.drops.iter().enumerate() {
-            let mut v = pc.drops.get(i).copied().unwrap_or(0);
-            if i == DropReason::TxRingFull as usize {
-                v += local.tx_ring_full;
-            }
-            dst.store(v, Relaxed);
+        for (dst, src) in self.drops.iter().zip(pc.drops.iter()) {
+            dst.store(*src, Relaxed);
         }
         self.passed.store(pc.passed, Relaxed);
         self.csum_completed.store(pc.csum_completed, Relaxed);

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use pipeline::{Frame, Pipeline, Verdict};
+use pipeline::{DropReason, Frame, Pipeline, Verdict};
 use route::{PortId, Snapshot};
 use xsk::{SocketConfig, StillBound, Umem, XdpDesc, XdpStatistics, XskSocket};
 
@@ -212,7 +212,7 @@ impl Worker {
                         local.ports[p][3] += u64::from(d.len);
                     }
                     for d in &q[pushed..] {
-                        local.tx_ring_full += 1;
+                        pipeline.record_drop(DropReason::TxRingFull);
                         self.umem.free_frame(d.addr);
                     }
                     q.clear();

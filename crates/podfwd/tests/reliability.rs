@@ -859,33 +859,7 @@ fn tunnel_pmtu_for_1500_pods_and_none_for_1450() {
 }
 
 fn ping_sized(from: &str, dst: &str, pmtu: &str, count: u32) -> u32 {
-    let o = nsx(
-        from,
-        &[
-            "ping",
-            "-M",
-            pmtu,
-            "-s",
-            "1472",
-            "-c",
-            &count.to_string(),
-            "-i",
-            "0.2",
-            "-W",
-            "1",
-            "-q",
-            dst,
-        ],
-    );
-    stdout(&o)
-        .lines()
-        .find_map(|l| {
-            l.split(", ")
-                .nth(1)
-                .filter(|r| r.ends_with("received"))
-                .and_then(|r| r.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
+    ping_with(from, dst, count, &["-M", pmtu, "-s", "1472"])
 }
 
 // ---------------------------------------------------------------------------------------

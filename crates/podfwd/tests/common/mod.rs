@@ -112,31 +112,24 @@ impl Drop for Bed {
 
 /// ping from a namespace; returns the number of replies.
 pub fn ping(from: &str, dst: &str, count: u32) -> u32 {
-    let out = nsx(
-        from,
-        &[
-            "ping",
-            "-c",
-            &count.to_string(),
-            "-i",
-            "0.2",
-            "-W",
-            "1",
-            "-q",
-            dst,
-        ],
-    );
-    let text = stdout(&out);
-    text.lines()
+    ping_with(from, dst, count, &[])
+}
+
+/// [`ping`] with extra options (e.g. `-M do -s 1472`); returns the number of replies.
+pub fn ping_with(from: &str, dst: &str, count: u32, extra: &[&str]) -> u32 {
+    let count = count.to_string();
+    let mut args = vec!["ping"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-c", &count, "-i", "0.2", "-W", "1", "-q", dst]);
+    let out = nsx(from, &args);
+    // "5 packets transmitted, 5 received, 0% packet loss, ..."
+    stdout(&out)
+        .lines()
         .find_map(|l| {
-            let l = l.trim();
-            l.contains("received").then(|| {
-                l.split(", ")
-                    .nth(1)
-                    .and_then(|r| r.split_whitespace().next())
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0)
-            })
+            l.split(", ")
+                .nth(1)
+                .filter(|r| r.ends_with("received"))
+                .and_then(|r| r.split_whitespace().next()?.parse().ok())
         })
         .unwrap_or(0)
 }
