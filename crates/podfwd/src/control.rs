@@ -10,7 +10,6 @@
 //! SIGTERM/SIGINT stop the workers and detach everything (exit 0); SIGHUP (or
 //! `podfwd reload`) re-reads the config.
 
-use std::net::Ipv4Addr;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -23,13 +22,13 @@ use arc_swap::ArcSwap;
 use bpf::{Role, Steering, SteeringConfig};
 use podfwd_config::Config;
 use route::{LocalNode, Mode, PortRole, Snapshot, SnapshotBuilder};
-use serde::Serialize;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use xsk::{BindMode, SocketConfig, Umem, UmemConfig, XskSocket};
 
 use crate::ifaces::{self, fmt_mac, IfaceInfo};
 use crate::neigh::{self, NeighTable};
 use crate::stats::{now_ms, WorkerShared};
+use crate::views::{ControlRequest, NodeView, PortView, StatusView};
 use crate::worker::{ReplaceSocket, Worker};
 
 /// How often the control thread makes the kernel re-validate remote nodes' neighbour
@@ -67,134 +66,6 @@ pub enum RunError {
     /// Anything else, with its explanation.
     #[error("{0}")]
     Other(String),
-}
-
-/// A request from the HTTP side to the control thread.
-#[derive(Debug)]
-pub enum ControlRequest {
-    /// Re-read the config; the reply says what happened.
-    Reload(mpsc::Sender<Result<String, String>>),
-}
-
-/// One remote node as shown by `status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct NodeView {
-    /// Name.
-    pub name: String,
-    /// Underlay IP.
-    pub ip: Ipv4Addr,
-    /// PodCIDR.
-    pub pod_cidr: String,
-    /// Resolved next-hop MAC.
-    pub mac: Option<String>,
-}
-
-/// One interface as shown by `status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct PortView {
-    /// Name.
-    pub name: String,
-    /// "uplink" or "pod".
-    pub role: &'static str,
-    /// Its MAC.
-    pub mac: String,
-    /// MTU.
-    pub mtu: u16,
-    /// XDP attach mode obtained ("native" or "generic").
-    pub xdp_mode: String,
-    /// Pod IP behind it (pod ports).
-    pub endpoint: Option<Ipv4Addr>,
-    /// Times it was re-created and attached again (new XDP link, new sockets).
-    pub recoveries: u64,
-}
-
-/// Everything the HTTP side shows; refreshed by the control thread.
-#[derive(Debug, Default)]
-pub struct StatusView {
-    /// This node's name.
-    pub node: String,
-    /// Mode.
-    pub mode: String,
-    /// Config file.
-    pub config: String,
-    /// Ports in port-id order.
-    pub ports: Vec<PortView>,
-    /// Worker counters.
-    pub workers: Vec<Arc<WorkerShared>>,
-    /// Published snapshot generation.
-    pub generation: u64,
-    /// Prefixes in the LPM.
-    pub prefixes: usize,
-    /// Local endpoints.
-    pub endpoints: usize,
-    /// Local endpoints whose MAC the kernel's neighbour table has.
-    pub endpoints_resolved: usize,
-    /// Remote nodes.
-    pub nodes: Vec<NodeView>,
-    /// Successful reloads.
-    pub reloads_ok: u64,
-    /// Refused reloads.
-    pub reloads_failed: u64,
-    /// Last reload error.
-    pub last_reload_error: Option<String>,
-    /// XDP steering counters.
-    pub steering: Vec<(String, u64)>,
-    /// Programs attached and sockets bound.
-    pub attached: bool,
-    /// Start time (ms since epoch).
-    pub started_ms: u64,
-    /// Interfaces that disappeared, were re-created or are down (checked every second).
-    pub iface_problems: Vec<String>,
-}
-
-impl StatusView {
-    /// Show the route snapshot `snap` (about to be published).
-    fn show_routes(&mut self, snap: &Snapshot) {
-        self.generation = snap.generation;
-        self.prefixes = snap.prefix_count();
-        self.endpoints = snap.endpoints.len();
-        self.endpoints_resolved = snap.endpoints.iter().filter(|e| e.mac.is_some()).count();
-        self.nodes = view_nodes(snap);
-    }
-
-    /// Alive: every worker ran its loop within the last two seconds.
-    pub fn healthy(&self) -> Result<(), String> {
-        let now = now_ms();
-        for w in &self.workers {
-            let age = now.saturating_sub(w.heartbeat_ms.load(Relaxed));
-            if age > 2000 {
-                return Err(format!(
-                    "worker {} stalled: no heartbeat for {age} ms",
-                    w.id
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Ready: healthy, attached, and every remote node's next hop resolved.
-    pub fn ready(&self) -> Result<(), String> {
-        self.healthy()?;
-        if !self.attached {
-            return Err("XDP programs not attached or sockets not bound".into());
-        }
-        if !self.iface_problems.is_empty() {
-            return Err(self.iface_problems.join("; "));
-        }
-        let missing: Vec<&str> = self
-            .nodes
-            .iter()
-            .filter(|n| n.mac.is_none())
-            .map(|n| n.name.as_str())
-            .collect();
-        if !missing.is_empty() {
-            return Err(format!(
-                "next hop not resolved for node(s) {}",
-                missing.join(", ")
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// The interface set a config needs: uplink first, then each endpoint's interface.
@@ -263,18 +134,6 @@ pub fn build_snapshot(
         }
     }
     b.build()
-}
-
-fn view_nodes(snap: &Snapshot) -> Vec<NodeView> {
-    snap.nodes
-        .iter()
-        .map(|n| NodeView {
-            name: n.name.clone(),
-            ip: n.ip,
-            pod_cidr: n.pod_cidr.to_string(),
-            mac: n.next_hop_mac.as_ref().map(fmt_mac),
-        })
-        .collect()
 }
 
 /// The MACs a snapshot depends on, to notice neighbour changes.
@@ -756,7 +615,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
                         let mut st = status
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner);
-                        for (old, new) in st.nodes.iter().zip(view_nodes(&s)) {
+                        for (old, new) in st.nodes.iter().zip(NodeView::of(&s)) {
                             if old.mac != new.mac {
                                 log::info!(
                                     "neighbour: node {} ({}) next hop {}",

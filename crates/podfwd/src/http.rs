@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
-use crate::control::{ControlRequest, StatusView};
+use crate::views::{ControlRequest, StatusView};
 
 /// Serve until `stop` is set.
 pub fn serve(

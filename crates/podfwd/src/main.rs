@@ -12,6 +12,7 @@ mod metrics;
 mod neigh;
 mod stats;
 mod status;
+mod views;
 mod worker;
 
 use std::path::PathBuf;

@@ -12,8 +12,8 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use pipeline::{Action, DropReason};
 
-use crate::control::StatusView;
 use crate::stats::{PortShared, WorkerShared};
+use crate::views::StatusView;
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
@@ -374,7 +374,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::control::{NodeView, PortView};
+    use crate::views::{NodeView, PortView};
 
     fn view() -> StatusView {
         let ports = ["eth0", "lxc0"]

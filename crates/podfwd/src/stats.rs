@@ -8,6 +8,7 @@
 //! Every value only ever grows, so a scrape never sees a counter go backwards.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pipeline::{Action, DropReason};
@@ -95,6 +96,8 @@ pub struct WorkerShared {
     pub generation: AtomicU64,
     /// Per port.
     pub ports: Vec<PortShared>,
+    /// Why the worker stopped on its own (it panicked), if it did.
+    failure: Mutex<Option<String>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -129,7 +132,25 @@ impl WorkerShared {
             umem_frames: AtomicU64::new(0),
             generation: AtomicU64::new(0),
             ports: (0..ports).map(|_| PortShared::default()).collect(),
+            failure: Mutex::new(None),
         }
+    }
+
+    /// Mark the worker as stopped on its own (a panic), with why; /healthz fails from now.
+    pub fn fail(&self, why: &str) {
+        *self
+            .failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why.to_owned());
+    }
+
+    /// Why the worker stopped on its own, if it did.
+    #[must_use]
+    pub fn failed(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Publish the worker's own counters (called by the owning worker only).

@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use pipeline::{Action, DropReason};
 use serde_json::{json, Value};
 
-use crate::control::StatusView;
 use crate::stats::now_ms;
+use crate::views::StatusView;
 
 /// The JSON document served on /status.
 #[must_use]
