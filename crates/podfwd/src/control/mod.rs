@@ -1,0 +1,701 @@
+//! The control thread: one [`Control`] value that owns the running dataplane's state
+//! and does one job per method.
+//!
+//! [`start::run`] loads the config, attaches everything and builds a `Control`; then the
+//! loop calls [`Control::reload`] on SIGHUP or `podfwd reload`, [`Control::tick`] every
+//! 100 ms (it refreshes once a second, every 100 ms while a neighbour is missing:
+//! neighbours, re-created interfaces, MAC/MTU changes, a new snapshot when anything
+//! changed, interface problems, health), and [`Control::check_workers`]; on SIGTERM
+//! [`Control::shutdown`] detaches first and then stops the workers.
+//!
+//! Everything the control thread asks of the kernel goes through [`Host`], so every job
+//! here runs in unit tests against a fake node, without root.
+
+mod host;
+pub mod start;
+#[cfg(test)]
+mod tests;
+
+use std::net::Ipv4Addr;
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use bpf::SteeringConfig;
+use podfwd_config::Config;
+use route::{LocalNode, Mode, PortRole, Snapshot, SnapshotBuilder};
+use xsk::{BindMode, SocketConfig};
+
+pub use host::{Host, Kernel};
+pub use start::{run, RunError};
+
+use crate::ifaces::{fmt_mac, IfaceError, IfaceInfo};
+use crate::neigh::NeighTable;
+use crate::stats::WorkerShared;
+use crate::views::{NodeView, PortView, StatusView};
+use crate::worker::ReplaceSocket;
+
+/// How often the control thread makes the kernel re-validate remote nodes' neighbour
+/// entries (see [`Control::refresh_neighbours`]).
+const NEIGH_REPROBE: Duration = Duration::from_secs(10);
+
+/// Frames one copy-mode TX wakeup may send (`XDP_MAX_TX_SKB_BUDGET`).
+pub const TX_BUDGET: u32 = 512;
+
+/// One interface podfwd serves: what it is for, and what the kernel last said of it.
+#[derive(Debug, Clone)]
+pub struct Port {
+    /// Uplink or pod: stored, never inferred from the port's position.
+    pub role: PortRole,
+    /// Index, MAC, MTU as attached (or re-attached).
+    pub info: IfaceInfo,
+    /// The last error re-attaching it, to log each new one once.
+    recovery_error: Option<String>,
+}
+
+impl Port {
+    /// A port of `role` on the interface `info`.
+    #[must_use]
+    pub fn new(role: PortRole, info: IfaceInfo) -> Port {
+        Port {
+            role,
+            info,
+            recovery_error: None,
+        }
+    }
+}
+
+/// A running worker as the control thread sees it.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    /// Its published counters.
+    pub shared: Arc<WorkerShared>,
+    /// Where socket replacements are asked for.
+    pub requests: mpsc::Sender<ReplaceSocket>,
+    /// Its thread, once started.
+    pub thread: Option<JoinHandle<()>>,
+}
+
+/// The running dataplane's control state.
+#[derive(Debug)]
+pub struct Control<H: Host> {
+    host: H,
+    config_path: PathBuf,
+    cfg: Config,
+    ports: Vec<Port>,
+    workers: Vec<WorkerHandle>,
+    /// Frames put on a new socket's fill ring before it is registered.
+    fill: usize,
+    neigh: NeighTable,
+    /// The MACs the published snapshot was built with (see [`neigh_key`]).
+    last_key: Vec<Option<[u8; 6]>>,
+    generation: u64,
+    snap: Arc<ArcSwap<Snapshot>>,
+    status: Arc<Mutex<StatusView>>,
+    stop: Arc<AtomicBool>,
+    last_refresh: Instant,
+    last_reprobe: Instant,
+    last_problems: Vec<String>,
+    was_healthy: bool,
+}
+
+/// What the steering program needs to know of a config.
+#[must_use]
+pub fn steering_config(cfg: &Config) -> SteeringConfig {
+    SteeringConfig {
+        cluster_cidr: (cfg.cluster_cidr.network(), cfg.cluster_cidr.prefix_len()),
+        pod_cidr: (cfg.node.pod_cidr.network(), cfg.node.pod_cidr.prefix_len()),
+        node_ip: cfg.node.ip,
+        vxlan_port: cfg.vxlan.port,
+        tunnel: cfg.mode == podfwd_config::Mode::Tunnel,
+    }
+}
+
+/// The interface set a config needs, with roles: the uplink, then each endpoint's
+/// interface.
+#[must_use]
+pub fn port_names(cfg: &Config) -> Vec<(String, PortRole)> {
+    let mut v = vec![(cfg.node.uplink.clone(), PortRole::Uplink)];
+    v.extend(
+        cfg.endpoints
+            .iter()
+            .map(|e| (e.interface.clone(), PortRole::Pod)),
+    );
+    v
+}
+
+/// Build a route snapshot from the config, the ports and the neighbour table.
+///
+/// # Errors
+/// When the route table refuses the entries (should not happen after validation).
+pub fn build_snapshot(
+    generation: u64,
+    cfg: &Config,
+    ports: &[Port],
+    neigh: &NeighTable,
+) -> Result<Snapshot, route::RouteError> {
+    let uplink = ports
+        .iter()
+        .position(|p| p.role == PortRole::Uplink)
+        .ok_or_else(|| route::RouteError::NoSuchPort {
+            what: "the uplink".into(),
+            port: 0,
+            count: ports.len(),
+        })?;
+    let id = |i: usize| u16::try_from(i).map_err(|_| route::RouteError::TooMany("ports"));
+    let local = LocalNode {
+        name: cfg.node.name.clone(),
+        ip: cfg.node.ip,
+        pod_cidr: cfg.node.pod_cidr,
+        cluster_cidr: cfg.cluster_cidr,
+        gateway: cfg.gateway,
+        mode: match cfg.mode {
+            podfwd_config::Mode::Tunnel => Mode::Tunnel,
+            podfwd_config::Mode::Native => Mode::Native,
+        },
+        vni: cfg.vxlan.vni,
+        vxlan_port: cfg.vxlan.port,
+        uplink: id(uplink)?,
+    };
+    let mut b = SnapshotBuilder::new(generation, local);
+    for p in ports {
+        b.port(&p.info.name, p.role, p.info.mac, p.info.mtu);
+    }
+    for ep in &cfg.endpoints {
+        let Some(port) = ports
+            .iter()
+            .position(|p| p.role == PortRole::Pod && p.info.name == ep.interface)
+        else {
+            continue;
+        };
+        b.endpoint(
+            ep.ip,
+            id(port)?,
+            neigh.get(&(ep.ip, ep.interface.clone())).copied(),
+        );
+    }
+    for n in &cfg.nodes {
+        let mac = neigh.get(&(n.ip, cfg.node.uplink.clone())).copied();
+        b.node(&n.name, n.ip, n.pod_cidr, mac);
+        if let Some(v) = n.vtep_mac {
+            b.vtep_mac(v);
+        }
+    }
+    b.build()
+}
+
+/// The MACs a snapshot depends on, to notice neighbour changes.
+fn neigh_key(cfg: &Config, neigh: &NeighTable) -> Vec<Option<[u8; 6]>> {
+    cfg.nodes
+        .iter()
+        .map(|n| neigh.get(&(n.ip, cfg.node.uplink.clone())).copied())
+        .chain(
+            cfg.endpoints
+                .iter()
+                .map(|e| neigh.get(&(e.ip, e.interface.clone())).copied()),
+        )
+        .collect()
+}
+
+/// The addresses of `cfg` that the neighbour table has no entry for.
+fn missing_neighbours(cfg: &Config, neigh: &NeighTable) -> Vec<Ipv4Addr> {
+    let nodes = cfg
+        .nodes
+        .iter()
+        .filter(|n| !neigh.contains_key(&(n.ip, cfg.node.uplink.clone())))
+        .map(|n| n.ip);
+    let pods = cfg
+        .endpoints
+        .iter()
+        .filter(|e| !neigh.contains_key(&(e.ip, e.interface.clone())))
+        .map(|e| e.ip);
+    nodes.chain(pods).collect()
+}
+
+/// The socket every worker binds on queue `queue` of `ifindex`, at start-up and when an
+/// interface is re-created.
+#[must_use]
+pub fn socket_config(ifindex: u32, queue: u32) -> SocketConfig {
+    SocketConfig {
+        ifindex,
+        queue_id: queue,
+        bind: BindMode::Auto,
+        need_wakeup: true,
+        busy_poll: None,
+    }
+}
+
+/// Validate a new config for a running process that serves `old` on `ports`.
+///
+/// # Errors
+/// The config is refused (file and line in the message), or it changes what only a
+/// restart can.
+pub fn validate_reload(path: &Path, old: &Config, ports: &[Port]) -> Result<Config, String> {
+    let new = Config::load(path).map_err(|e| e.to_string())?;
+    let new_names = port_names(&new);
+    let same = new_names.len() == ports.len()
+        && new_names
+            .iter()
+            .zip(ports)
+            .all(|((n, r), p)| *n == p.info.name && *r == p.role);
+    if !same {
+        let join = |v: Vec<&str>| v.join(",");
+        return Err(format!(
+            "{}: the interface set changed (was {}, now {}); adding or removing interfaces needs a restart",
+            path.display(),
+            join(ports.iter().map(|p| p.info.name.as_str()).collect()),
+            join(new_names.iter().map(|(n, _)| n.as_str()).collect())
+        ));
+    }
+    if new.mode != old.mode
+        || new.node != old.node
+        || new.workers != old.workers
+        || new.umem != old.umem
+        || new.metrics != old.metrics
+    {
+        return Err(format!(
+            "{}: node, mode, workers, umem or metrics changed; nodes, endpoints, cluster_cidr, gateway and vxlan apply on reload; restart podfwd for the rest",
+            path.display()
+        ));
+    }
+    Ok(new)
+}
+
+/// What is wrong with `port` given what the kernel says of it now.
+fn iface_problem(port: &Port, now: &Result<IfaceInfo, IfaceError>) -> Option<String> {
+    let p = &port.info;
+    match now {
+        Err(_) => Some(format!(
+            "interface {} is gone (deleted?): its pod is not served until it is back (podfwd attaches it again by itself)",
+            p.name
+        )),
+        Ok(now) if now.ifindex != p.ifindex && !now.up => Some(format!(
+            "interface {} was re-created (ifindex {} -> {}) and is down: podfwd attaches it again once it is up",
+            p.name, p.ifindex, now.ifindex
+        )),
+        Ok(now) if now.ifindex != p.ifindex => Some(format!(
+            "interface {} was re-created (ifindex {} -> {}): attaching it again failed (retried every second; see the log)",
+            p.name, p.ifindex, now.ifindex
+        )),
+        Ok(now) if !now.up => Some(format!("interface {} is down", p.name)),
+        Ok(_) => None,
+    }
+}
+
+impl<H: Host> Control<H> {
+    /// Control over attached `ports` and bound (not yet running) `workers`: reads the
+    /// neighbour table and builds the first snapshot and status view.
+    ///
+    /// # Errors
+    /// When the first route snapshot cannot be built.
+    pub fn new(
+        mut host: H,
+        config_path: &Path,
+        cfg: Config,
+        ports: Vec<Port>,
+        xdp_modes: Vec<String>,
+        workers: Vec<WorkerHandle>,
+        fill: usize,
+    ) -> Result<Control<H>, route::RouteError> {
+        let neigh = host.neighbours();
+        for ip in missing_neighbours(&cfg, &neigh) {
+            host.resolve(ip);
+        }
+        let snap = build_snapshot(1, &cfg, &ports, &neigh)?;
+        let mut view = StatusView {
+            node: cfg.node.name.clone(),
+            mode: cfg.mode.to_string(),
+            config: cfg.source.clone(),
+            ports: port_views(&cfg, &ports, xdp_modes),
+            workers: workers.iter().map(|w| w.shared.clone()).collect(),
+            attached: true,
+            started_ms: crate::stats::now_ms(),
+            ..StatusView::default()
+        };
+        view.show_routes(&snap);
+        let now = Instant::now();
+        Ok(Control {
+            host,
+            config_path: config_path.to_owned(),
+            last_key: neigh_key(&cfg, &neigh),
+            cfg,
+            ports,
+            workers,
+            fill,
+            neigh,
+            generation: 1,
+            snap: Arc::new(ArcSwap::from_pointee(snap)),
+            status: Arc::new(Mutex::new(view)),
+            stop: Arc::new(AtomicBool::new(false)),
+            last_refresh: now,
+            last_reprobe: now,
+            last_problems: Vec::new(),
+            was_healthy: true,
+        })
+    }
+
+    /// The published snapshot, for the workers.
+    #[must_use]
+    pub fn snapshot(&self) -> Arc<ArcSwap<Snapshot>> {
+        self.snap.clone()
+    }
+
+    /// The status view, for the HTTP side.
+    #[must_use]
+    pub fn status(&self) -> Arc<Mutex<StatusView>> {
+        self.status.clone()
+    }
+
+    /// The flag that stops the workers.
+    #[must_use]
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// The workers, to start their threads.
+    pub fn workers_mut(&mut self) -> &mut [WorkerHandle] {
+        &mut self.workers
+    }
+
+    fn view(&self) -> MutexGuard<'_, StatusView> {
+        self.status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Re-read the config and apply it all or nothing: validate, build the new
+    /// snapshot, update the XDP steering, and only then switch; any failure keeps the
+    /// running config. The result is also counted in the status view.
+    ///
+    /// # Errors
+    /// Why the new config was refused.
+    pub fn reload(&mut self) -> Result<String, String> {
+        let path = self.config_path.clone();
+        let result = self.apply_reload(&path);
+        let mut st = self.view();
+        match &result {
+            Ok(_) => {
+                st.reloads_ok += 1;
+                st.last_reload_error = None;
+                log::info!("reload of {} applied", path.display());
+            }
+            Err(e) => {
+                st.reloads_failed += 1;
+                st.last_reload_error = Some(e.clone());
+                log::error!("reload refused, running config kept: {e}");
+            }
+        }
+        result
+    }
+
+    fn apply_reload(&mut self, path: &Path) -> Result<String, String> {
+        let new_cfg = validate_reload(path, &self.cfg, &self.ports)?;
+        let snap = build_snapshot(self.generation + 1, &new_cfg, &self.ports, &self.neigh)
+            .map_err(|e| format!("{}: route table: {e}", path.display()))?;
+        self.host
+            .update_steering(&steering_config(&new_cfg))
+            .map_err(|e| format!("{}: XDP steering update: {e}", path.display()))?;
+        self.generation += 1;
+        self.publish(snap);
+        self.cfg = new_cfg;
+        self.last_key.clear(); // refresh neighbours for the new tables right away
+        Ok(format!("reloaded {}", path.display()))
+    }
+
+    /// The periodic job, called about every 100 ms: a [`Control::refresh`] once a
+    /// second, every 100 ms while a neighbour is still missing.
+    pub fn tick(&mut self) {
+        let missing = self.last_key.iter().any(Option::is_none);
+        let every = if missing {
+            Duration::from_millis(100)
+        } else {
+            Duration::from_secs(1)
+        };
+        if self.last_refresh.elapsed() >= every || self.last_key.is_empty() {
+            self.last_refresh = Instant::now();
+            self.refresh();
+        }
+    }
+
+    /// Look at the node once and follow it: neighbours, re-created interfaces, MAC/MTU
+    /// changes, a new snapshot if anything changed, interface problems, steering
+    /// counters, health. Each interface is looked up once.
+    pub fn refresh(&mut self) {
+        let observed: Vec<Result<IfaceInfo, IfaceError>> = self
+            .ports
+            .iter()
+            .map(|p| self.host.lookup(&p.info.name))
+            .collect();
+        let key = self.refresh_neighbours();
+        let recovered = self.recover_interfaces(&observed);
+        let changed = self.follow_port_changes(&observed);
+        if key != self.last_key || recovered || changed {
+            self.publish_routes(key);
+        }
+        self.report_problems(&observed);
+        let steering = self.host.steering_stats();
+        if !steering.is_empty() {
+            self.view().steering = steering;
+        }
+        self.report_health();
+    }
+
+    /// Re-read the neighbour table and ask the kernel to resolve what is missing;
+    /// returns the MACs the snapshot depends on.
+    ///
+    /// podfwd's own traffic bypasses the kernel, so the kernel never re-validates the
+    /// neighbour entries podfwd relies on: a next hop whose MAC changed without a
+    /// gratuitous ARP would stay stale forever. Using each node's entry every
+    /// [`NEIGH_REPROBE`] makes the kernel confirm it (unicast probe, then broadcast).
+    pub fn refresh_neighbours(&mut self) -> Vec<Option<[u8; 6]>> {
+        self.neigh = self.host.neighbours();
+        for ip in missing_neighbours(&self.cfg, &self.neigh) {
+            self.host.resolve(ip);
+        }
+        if self.last_reprobe.elapsed() >= NEIGH_REPROBE {
+            self.last_reprobe = Instant::now();
+            for n in &self.cfg.nodes {
+                self.host.resolve(n.ip);
+            }
+        }
+        neigh_key(&self.cfg, &self.neigh)
+    }
+
+    /// Attach every re-created (new ifindex) interface that is up again: the XDP
+    /// program on the new device, a new socket in every worker. Its new MAC and MTU go
+    /// into the next snapshot; a pod MAC learned on the old interface is forgotten by the
+    /// workers (the kernel's neighbour entry went away with the old interface). Returns
+    /// whether any port was recovered.
+    pub fn recover_interfaces(&mut self, observed: &[Result<IfaceInfo, IfaceError>]) -> bool {
+        let mut any = false;
+        for (i, now) in observed.iter().enumerate() {
+            let Ok(now) = now else { continue };
+            if now.ifindex == self.ports[i].info.ifindex || !now.up {
+                continue;
+            }
+            let old = self.ports[i].info.ifindex;
+            match self.reattach(i, now) {
+                Ok(mode) => {
+                    let mut st = self.view();
+                    let v = &mut st.ports[i];
+                    v.recoveries += 1;
+                    v.xdp_mode = mode;
+                    log::info!(
+                        "interface {} re-created (ifindex {old} -> {}): XDP steering attached again ({} mode), {} worker socket(s) replaced; forwarding resumed (recovery {} of this interface)",
+                        now.name, now.ifindex, v.xdp_mode, self.workers.len(), v.recoveries
+                    );
+                    drop(st);
+                    self.ports[i].info = now.clone();
+                    self.ports[i].recovery_error = None;
+                    any = true;
+                }
+                Err(e) => {
+                    if self.ports[i].recovery_error.as_deref() != Some(e.as_str()) {
+                        log::error!(
+                            "interface {} re-created (ifindex {old} -> {}): attaching it again failed (retried every second): {e}",
+                            now.name, now.ifindex
+                        );
+                    }
+                    self.ports[i].recovery_error = Some(e);
+                }
+            }
+        }
+        any
+    }
+
+    /// Attach re-created interface `now` again as port `port`: the XDP program, then
+    /// each worker replaces its socket for the port (on its own UMEM, filled as at
+    /// start-up) and the new socket goes into the XSKMAP. Returns the XDP mode. On
+    /// error the caller retries a second later; workers that already replaced their
+    /// socket answer the retry with the same fd.
+    fn reattach(&mut self, port: usize, now: &IfaceInfo) -> Result<String, String> {
+        let mode = self
+            .host
+            .attach(&now.name, self.ports[port].role)
+            .map_err(|e| format!("re-attaching XDP: {e}"))?;
+        for (w, worker) in self.workers.iter().enumerate() {
+            let queue = u32::try_from(w).map_err(|_| format!("worker {w}: too many workers"))?;
+            let (reply, answer) = mpsc::channel::<Result<RawFd, String>>();
+            worker
+                .requests
+                .send(ReplaceSocket {
+                    port,
+                    config: socket_config(now.ifindex, queue),
+                    tx_budget: TX_BUDGET,
+                    fill: self.fill,
+                    reply,
+                })
+                .map_err(|_| format!("worker {w} is not running"))?;
+            let fd = answer
+                .recv_timeout(Duration::from_secs(2))
+                .map_err(|_| format!("worker {w} did not answer within 2 s"))??;
+            self.host
+                .register_xsk(&now.name, queue, fd)
+                .map_err(|e| format!("worker {w}: {e}"))?;
+        }
+        Ok(mode)
+    }
+
+    /// Same interface (ifindex), new MAC or MTU: the snapshot follows. Returns whether
+    /// anything changed.
+    pub fn follow_port_changes(&mut self, observed: &[Result<IfaceInfo, IfaceError>]) -> bool {
+        let mut changed = false;
+        for (p, now) in self.ports.iter_mut().zip(observed) {
+            let Ok(now) = now else { continue };
+            if now.ifindex == p.info.ifindex && (now.mac != p.info.mac || now.mtu != p.info.mtu) {
+                log::info!(
+                    "interface {}: MAC {} -> {}, MTU {} -> {}",
+                    p.info.name,
+                    fmt_mac(&p.info.mac),
+                    fmt_mac(&now.mac),
+                    p.info.mtu,
+                    now.mtu
+                );
+                p.info.mac = now.mac;
+                p.info.mtu = now.mtu;
+                changed = true;
+            }
+        }
+        if changed {
+            let ports = self.ports.clone();
+            let mut st = self.view();
+            for (v, p) in st.ports.iter_mut().zip(&ports) {
+                v.mac = fmt_mac(&p.info.mac);
+                v.mtu = p.info.mtu;
+            }
+        }
+        changed
+    }
+
+    /// Build and publish a snapshot of the current config, ports and neighbours, made
+    /// with neighbour `key`. On failure the old snapshot stays and the next refresh
+    /// tries again.
+    pub fn publish_routes(&mut self, key: Vec<Option<[u8; 6]>>) {
+        let generation = self.generation + 1;
+        match build_snapshot(generation, &self.cfg, &self.ports, &self.neigh) {
+            Ok(s) => {
+                for (old, new) in self.view().nodes.iter().zip(NodeView::of(&s)) {
+                    if old.mac != new.mac {
+                        log::info!(
+                            "neighbour: node {} ({}) next hop {}",
+                            new.name,
+                            new.ip,
+                            new.mac.as_deref().unwrap_or("missing")
+                        );
+                    }
+                }
+                self.generation = generation;
+                self.publish(s);
+                self.last_key = key;
+            }
+            Err(e) => log::error!("route snapshot rebuild failed (retried): {e}"),
+        }
+    }
+
+    /// Show `snap` in the status view and hand it to the workers.
+    fn publish(&mut self, snap: Snapshot) {
+        self.view().show_routes(&snap);
+        self.snap.store(Arc::new(snap));
+    }
+
+    /// Log each interface problem when it appears and when it is resolved, and show the
+    /// current ones (they make /readyz fail).
+    pub fn report_problems(&mut self, observed: &[Result<IfaceInfo, IfaceError>]) {
+        let problems: Vec<String> = self
+            .ports
+            .iter()
+            .zip(observed)
+            .filter_map(|(p, now)| iface_problem(p, now))
+            .collect();
+        if problems == self.last_problems {
+            return;
+        }
+        for p in problems.iter().filter(|p| !self.last_problems.contains(p)) {
+            log::error!("{p}");
+        }
+        for p in self.last_problems.iter().filter(|p| !problems.contains(p)) {
+            log::info!("resolved: {p}");
+        }
+        self.view().iface_problems.clone_from(&problems);
+        self.last_problems = problems;
+    }
+
+    /// One log line per change of health, not one per second.
+    pub fn report_health(&mut self) {
+        let health = self.view().healthy();
+        match (&health, self.was_healthy) {
+            (Err(e), true) => log::warn!("{e}"),
+            (Ok(()), false) => log::info!("all workers heartbeating again"),
+            _ => {}
+        }
+        self.was_healthy = health.is_ok();
+    }
+
+    /// Whether every worker is still running.
+    ///
+    /// # Errors
+    /// The first worker that stopped on its own (it panicked), with why.
+    pub fn check_workers(&self) -> Result<(), String> {
+        for w in &self.workers {
+            if let Some(why) = w.shared.failed() {
+                return Err(format!("worker {} stopped: {why}", w.shared.id));
+            }
+            if w.thread.as_ref().is_some_and(JoinHandle::is_finished) {
+                return Err(format!("worker {} stopped unexpectedly", w.shared.id));
+            }
+        }
+        Ok(())
+    }
+
+    /// Detach first, so that frames go back to the kernel path instead of to sockets
+    /// nobody reads any more; then stop and drain the workers.
+    pub fn shutdown(mut self) {
+        for p in &self.ports {
+            match self.host.detach(&p.info.name) {
+                Ok(()) => log::info!("detached XDP steering from {}", p.info.name),
+                Err(e) => log::warn!("detach {}: {e}", p.info.name),
+            }
+        }
+        drop(self.host);
+        self.stop.store(true, Relaxed);
+        for w in std::mem::take(&mut self.workers) {
+            let WorkerHandle {
+                shared,
+                requests,
+                thread,
+            } = w;
+            drop(requests); // no more socket replacements
+            if thread.is_some_and(|t| t.join().is_err()) {
+                log::error!("worker {} had panicked", shared.id);
+            }
+        }
+    }
+}
+
+/// The status rows of the ports at start-up.
+fn port_views(cfg: &Config, ports: &[Port], xdp_modes: Vec<String>) -> Vec<PortView> {
+    ports
+        .iter()
+        .zip(xdp_modes)
+        .map(|(p, xdp_mode)| PortView {
+            name: p.info.name.clone(),
+            role: match p.role {
+                PortRole::Uplink => "uplink",
+                PortRole::Pod => "pod",
+            },
+            mac: fmt_mac(&p.info.mac),
+            mtu: p.info.mtu,
+            xdp_mode,
+            endpoint: cfg
+                .endpoints
+                .iter()
+                .find(|e| p.role == PortRole::Pod && e.interface == p.info.name)
+                .map(|e| e.ip),
+            recoveries: 0,
+        })
+        .collect()
+}

@@ -1,0 +1,318 @@
+//! Start-up and the control loop of `podfwd run`.
+//!
+//! Order: install signal handlers, load and validate the config (nothing touched yet),
+//! take the node lock, look up every interface, bind the metrics listener, load the
+//! steering program and attach it through bpf_links, create each worker's UMEM and
+//! sockets and register them in the XSKMAP, build the first route snapshot, start the
+//! workers and the HTTP listener. Anything that fails before the loop detaches what was
+//! attached (the bpf_links go with the `Steering` value) and nothing stays behind.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+use bpf::Steering;
+use podfwd_config::Config;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use xsk::{Umem, UmemConfig, XskSocket};
+
+use super::host::bpf_role;
+use super::{
+    port_names, socket_config, steering_config, Control, Kernel, Port, WorkerHandle, TX_BUDGET,
+};
+use crate::ifaces;
+use crate::stats::WorkerShared;
+use crate::views::ControlRequest;
+use crate::worker::{ReplaceSocket, Worker};
+
+/// Errors that stop `podfwd run` before or while starting, or a worker that died.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The config was refused.
+    #[error("{0}")]
+    Config(#[from] podfwd_config::ConfigError),
+    /// An interface is missing or unreadable.
+    #[error("{0}")]
+    Iface(#[from] ifaces::IfaceError),
+    /// Loading or attaching the XDP program failed.
+    #[error("{0}")]
+    Bpf(#[from] bpf::BpfError),
+    /// Creating or binding an AF_XDP socket failed.
+    #[error("worker {worker}, interface {iface}: {source}")]
+    Xsk {
+        /// Worker number.
+        worker: usize,
+        /// Interface name.
+        iface: String,
+        /// The socket error.
+        source: xsk::XskError,
+    },
+    /// The route table could not be built.
+    #[error("{0}")]
+    Route(#[from] route::RouteError),
+    /// A worker stopped on its own while running (podfwd detached and exited).
+    #[error("{0}; podfwd detached its XDP programs and stopped")]
+    Worker(String),
+    /// Anything else, with its explanation.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// `podfwd run`.
+///
+/// # Errors
+/// Anything that prevents start-up (nothing stays attached then), or a worker that
+/// stopped on its own (after a clean detach).
+pub fn run(config_path: &Path) -> Result<(), RunError> {
+    // Handlers first: a signal during start-up is acted on once the main loop runs,
+    // instead of killing the process half-way (bpf_links would still detach).
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(|e| RunError::Other(format!("cannot install signal handlers: {e}")))?;
+    let cfg = Config::load(config_path)?;
+    let _node_lock = node_lock()?;
+    let ports: Vec<Port> = port_names(&cfg)
+        .into_iter()
+        .map(|(name, role)| Ok(Port::new(role, ifaces::lookup(&name)?)))
+        .collect::<Result<_, RunError>>()?;
+    check_umem(&cfg, ports.len())?;
+    let listener = std::net::TcpListener::bind(cfg.metrics.listen).map_err(|e| {
+        RunError::Other(format!(
+            "cannot listen on metrics.listen {}: {e} (is another podfwd running in this network namespace? pick another address in {})",
+            cfg.metrics.listen, cfg.source
+        ))
+    })?;
+    let mut steering = Steering::load(&steering_config(&cfg))?;
+    let xdp_modes = attach_all(&mut steering, &ports)?;
+    let ucfg = umem_config(&cfg, ports.len());
+    let fill = ucfg.fill_size as usize;
+    let (workers, handles) = bind_workers(&cfg, &ucfg, &ports, &mut steering)?;
+    let mut control = Control::new(
+        Kernel { steering },
+        config_path,
+        cfg,
+        ports,
+        xdp_modes,
+        handles,
+        fill,
+    )?;
+    start_workers(&mut control, workers)?;
+    let (req_tx, req_rx) = mpsc::channel::<ControlRequest>();
+    let http_stop = Arc::new(AtomicBool::new(false));
+    let http = {
+        let status = control.status();
+        let http_stop = http_stop.clone();
+        thread::Builder::new()
+            .name("podfwd-http".into())
+            .spawn(move || crate::http::serve(&listener, &status, &req_tx, &http_stop))
+            .map_err(|e| RunError::Other(format!("cannot start the HTTP thread: {e}")))?
+    };
+    control.log_started();
+    let result = control_loop(&mut control, &mut signals, &req_rx);
+    control.shutdown();
+    http_stop.store(true, Relaxed);
+    let _ = http.join();
+    match &result {
+        Ok(()) => log::info!("podfwd stopped"),
+        Err(e) => log::error!("{e}"),
+    }
+    result
+}
+
+/// Until SIGTERM/SIGINT: reloads on SIGHUP and on requests, the periodic refresh, and
+/// the workers' liveness (a worker that stopped ends the loop with an error).
+fn control_loop(
+    control: &mut Control<Kernel>,
+    signals: &mut signal_hook::iterator::Signals,
+    requests: &mpsc::Receiver<ControlRequest>,
+) -> Result<(), RunError> {
+    loop {
+        for sig in signals.pending() {
+            if sig == SIGHUP {
+                let _ = control.reload();
+            } else {
+                log::info!("signal {sig}: stopping");
+                return Ok(());
+            }
+        }
+        if let Ok(ControlRequest::Reload(reply)) = requests.recv_timeout(Duration::from_millis(100))
+        {
+            let _ = reply.send(control.reload());
+        }
+        control.tick();
+        control.check_workers().map_err(RunError::Worker)?;
+    }
+}
+
+/// Attach the steering program to every port; returns the XDP mode obtained for each.
+fn attach_all(steering: &mut Steering, ports: &[Port]) -> Result<Vec<String>, RunError> {
+    let mut modes = Vec::with_capacity(ports.len());
+    for p in ports {
+        let mode = steering.attach(&p.info.name, bpf_role(p.role))?;
+        // The bpf crate logs the attach at info.
+        log::debug!(
+            "attached XDP steering to {} ({mode:?} mode) as {:?}",
+            p.info.name,
+            p.role
+        );
+        modes.push(format!("{mode:?}").to_lowercase());
+    }
+    Ok(modes)
+}
+
+/// Ring sizes for `nports` interfaces: fill rings get at most half the UMEM between
+/// them; the rest is for frames on RX and TX rings and in flight.
+fn umem_config(cfg: &Config, nports: usize) -> UmemConfig {
+    let nports = u32::try_from(nports).unwrap_or(u32::MAX).max(1);
+    let per_port = (cfg.umem.frames / (2 * nports)).clamp(64, 4096);
+    UmemConfig {
+        frame_count: cfg.umem.frames,
+        frame_size: cfg.umem.frame_size,
+        headroom: 0,
+        fill_size: 1u32 << (31 - per_port.leading_zeros()),
+        comp_size: 2048,
+        rx_size: 2048,
+        tx_size: 2048,
+    }
+}
+
+/// Each worker's UMEM and one socket per port on its queue, filled and registered in
+/// the XSKMAP; the workers are not running yet.
+fn bind_workers(
+    cfg: &Config,
+    ucfg: &UmemConfig,
+    ports: &[Port],
+    steering: &mut Steering,
+) -> Result<(Vec<Worker>, Vec<WorkerHandle>), RunError> {
+    let mut workers = Vec::new();
+    let mut handles = Vec::new();
+    for w in 0..cfg.workers.count {
+        let xsk_err = |iface: &str| {
+            let iface = iface.to_owned();
+            move |source| RunError::Xsk {
+                worker: w,
+                iface,
+                source,
+            }
+        };
+        let queue = u32::try_from(w)
+            .map_err(|_| RunError::Other(format!("worker {w}: too many workers")))?;
+        let mut umem = Umem::new(ucfg).map_err(xsk_err("-"))?;
+        let mut sockets = Vec::new();
+        for p in ports {
+            let mut s = XskSocket::new(&mut umem, &socket_config(p.info.ifindex, queue))
+                .map_err(xsk_err(&p.info.name))?;
+            if let Err(e) = s.set_tx_budget(TX_BUDGET) {
+                log::info!("{e}: copy-mode TX keeps the kernel's default of 32 frames per wakeup");
+            }
+            // Give the kernel RX frames before steering traffic to the socket, so the
+            // first frames do not meet an empty fill ring.
+            s.fill(&mut umem, ucfg.fill_size as usize);
+            steering.register_xsk(&p.info.name, queue, s.fd())?;
+            log::info!(
+                "worker {w}: AF_XDP socket on {} queue {queue} ({:?})",
+                p.info.name,
+                s.bound_mode()
+            );
+            sockets.push(s);
+        }
+        let cpu = cfg.workers.cpus.as_ref().and_then(|c| c.get(w).copied());
+        let shared = Arc::new(WorkerShared::new(w, cpu, ports.len()));
+        let (req_tx, req_rx) = mpsc::channel::<ReplaceSocket>();
+        let worker = Worker::new(umem, sockets, shared.clone()).map_err(|e| {
+            RunError::Other(format!("worker {w}: cannot create its epoll instance: {e}"))
+        })?;
+        workers.push(worker.with_requests(req_rx));
+        handles.push(WorkerHandle {
+            shared,
+            requests: req_tx,
+            thread: None,
+        });
+    }
+    Ok((workers, handles))
+}
+
+/// Start each worker's thread on the published snapshot.
+fn start_workers(control: &mut Control<Kernel>, workers: Vec<Worker>) -> Result<(), RunError> {
+    let snap = control.snapshot();
+    let stop = control.stop_flag();
+    for (h, wk) in control.workers_mut().iter_mut().zip(workers) {
+        let (snap, stop) = (snap.clone(), stop.clone());
+        let name = format!("podfwd-w{}", h.shared.id);
+        let t = thread::Builder::new()
+            .name(name)
+            .spawn(move || wk.run(&snap, &stop))
+            .map_err(|e| RunError::Other(format!("cannot start a worker thread: {e}")))?;
+        h.thread = Some(t);
+    }
+    Ok(())
+}
+
+/// The name of the abstract unix socket that marks "a podfwd runs here". Abstract
+/// sockets belong to a network namespace and vanish with their process, so this is a
+/// per-node lock that a crash (even `kill -9`) never leaves behind.
+const NODE_LOCK: &str = "podfwd";
+
+/// Take the node lock, or say which process holds it.
+fn node_lock() -> Result<std::os::unix::net::UnixDatagram, RunError> {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let addr = SocketAddr::from_abstract_name(NODE_LOCK.as_bytes())
+        .map_err(|e| RunError::Other(format!("node lock: {e}")))?;
+    UnixDatagram::bind_addr(&addr).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            let who = lock_holder().map_or_else(|| "pid unknown".to_owned(), |p| format!("pid {p}"));
+            RunError::Other(format!(
+                "another podfwd is running on this node ({who}, holding the abstract socket @{NODE_LOCK} in this network namespace); stop it first, or use `podfwd reload` to change its config"
+            ))
+        } else {
+            RunError::Other(format!("cannot take the node lock @{NODE_LOCK}: {e}"))
+        }
+    })
+}
+
+/// The pid holding the node lock, best effort: its inode in /proc/net/unix (this
+/// namespace's sockets), then the process with that socket open.
+fn lock_holder() -> Option<u32> {
+    let unix = std::fs::read_to_string("/proc/net/unix").ok()?;
+    let inode = unix.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() >= 8 && f[7] == format!("@{NODE_LOCK}")).then(|| f[6].to_owned())
+    })?;
+    let target = format!("socket:[{inode}]");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|p| {
+        let pid: u32 = p.file_name().to_str()?.parse().ok()?;
+        let fds = std::fs::read_dir(p.path().join("fd")).ok()?;
+        fds.flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target.as_str()))
+            .then_some(pid)
+    })
+}
+
+/// Fill rings take at least 64 frames per interface and as many again must stay free
+/// for frames in flight (RX -> TX -> completion): refuse a UMEM that cannot hold that
+/// for every interface, rather than start a worker that starves.
+fn check_umem(cfg: &Config, nports: usize) -> Result<(), RunError> {
+    let need = u32::try_from(nports.saturating_mul(128)).unwrap_or(u32::MAX);
+    if cfg.umem.frames < need {
+        return Err(RunError::Other(format!(
+            "{}: umem.frames {} is too few for {nports} interfaces: each needs a 64-frame fill ring and as many frames in flight; set umem.frames to {} or more",
+            cfg.source,
+            cfg.umem.frames,
+            need.next_power_of_two()
+        )));
+    }
+    Ok(())
+}
+
+impl Control<Kernel> {
+    fn log_started(&self) {
+        let (node, mode, listen) = (&self.cfg.node.name, self.cfg.mode, self.cfg.metrics.listen);
+        log::info!(
+            "podfwd running: node {node} mode {mode} with {} worker(s) on {} interface(s); metrics on http://{listen}/metrics",
+            self.workers.len(),
+            self.ports.len(),
+        );
+    }
+}

@@ -1,0 +1,383 @@
+//! The control jobs against a fake node: no root, no kernel, no packets.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::*;
+use crate::ifaces::IfaceError;
+
+const MAC_ETH0: [u8; 6] = [2, 0, 0xc6, 0x12, 0, 1];
+const MAC_LXC0: [u8; 6] = [0xfe, 0xee, 0, 0, 1, 1];
+const MAC_NODE_B: [u8; 6] = [2, 0, 0xc6, 0x12, 0, 2];
+const MAC_POD: [u8; 6] = [0x0e, 0, 10, 0, 1, 2];
+const NODE_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+const POD: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 2);
+
+/// What the fake kernel holds and what it was asked.
+#[derive(Debug, Default)]
+struct State {
+    ifaces: HashMap<String, IfaceInfo>,
+    neigh: NeighTable,
+    resolved: Vec<Ipv4Addr>,
+    attached: Vec<(String, PortRole)>,
+    registered: Vec<(String, u32, RawFd)>,
+    detached: Vec<String>,
+    steering_updates: usize,
+    refuse_steering: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Fake(Rc<RefCell<State>>);
+
+impl Host for Fake {
+    fn lookup(&self, name: &str) -> Result<IfaceInfo, IfaceError> {
+        self.0
+            .borrow()
+            .ifaces
+            .get(name)
+            .cloned()
+            .ok_or_else(|| IfaceError::NotFound(name.to_owned()))
+    }
+    fn neighbours(&mut self) -> NeighTable {
+        self.0.borrow().neigh.clone()
+    }
+    fn resolve(&mut self, ip: Ipv4Addr) {
+        self.0.borrow_mut().resolved.push(ip);
+    }
+    fn attach(&mut self, name: &str, role: PortRole) -> Result<String, String> {
+        self.0.borrow_mut().attached.push((name.to_owned(), role));
+        Ok("native".into())
+    }
+    fn register_xsk(&mut self, name: &str, queue: u32, fd: RawFd) -> Result<(), String> {
+        self.0
+            .borrow_mut()
+            .registered
+            .push((name.to_owned(), queue, fd));
+        Ok(())
+    }
+    fn update_steering(&mut self, _: &SteeringConfig) -> Result<(), String> {
+        let mut s = self.0.borrow_mut();
+        if s.refuse_steering {
+            return Err("map update refused".into());
+        }
+        s.steering_updates += 1;
+        Ok(())
+    }
+    fn steering_stats(&self) -> Vec<(String, u64)> {
+        vec![("pod_to_xsk".into(), 7)]
+    }
+    fn detach(&mut self, name: &str) -> Result<(), String> {
+        self.0.borrow_mut().detached.push(name.to_owned());
+        Ok(())
+    }
+}
+
+fn iface(name: &str, ifindex: u32, mac: [u8; 6], mtu: u16) -> IfaceInfo {
+    IfaceInfo {
+        name: name.into(),
+        ifindex,
+        mac,
+        mtu,
+        up: true,
+    }
+}
+
+fn yaml(extra_node: bool) -> String {
+    let mut y = String::from(
+        "node: {name: node-a, ip: 198.18.0.1, uplink: eth0, pod_cidr: 10.0.1.0/24}\n\
+         mode: tunnel\ncluster_cidr: 10.0.0.0/16\ngateway: 169.254.1.1\n\
+         endpoints:\n  - {ip: 10.0.1.2, interface: lxc0}\n\
+         nodes:\n  - {name: node-b, ip: 198.18.0.2, pod_cidr: 10.0.2.0/24}\n",
+    );
+    if extra_node {
+        y.push_str("  - {name: node-c, ip: 198.18.0.3, pod_cidr: 10.0.3.0/24}\n");
+    }
+    y
+}
+
+/// A temporary config file, removed on drop.
+struct TempConfig(PathBuf);
+
+impl TempConfig {
+    fn new(text: &str) -> TempConfig {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "podfwd-control-test-{}-{}.yaml",
+            std::process::id(),
+            N.fetch_add(1, Relaxed)
+        ));
+        std::fs::write(&p, text).unwrap();
+        TempConfig(p)
+    }
+    fn write(&self, text: &str) {
+        std::fs::write(&self.0, text).unwrap();
+    }
+}
+
+impl Drop for TempConfig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A control over eth0 + lxc0 with `workers` fake workers (no threads).
+fn control(neigh: bool, workers: Vec<WorkerHandle>) -> (Control<Fake>, Fake, TempConfig) {
+    let file = TempConfig::new(&yaml(false));
+    let cfg = Config::load(&file.0).unwrap();
+    let fake = Fake::default();
+    {
+        let mut s = fake.0.borrow_mut();
+        s.ifaces
+            .insert("eth0".into(), iface("eth0", 2, MAC_ETH0, 1500));
+        s.ifaces
+            .insert("lxc0".into(), iface("lxc0", 5, MAC_LXC0, 1450));
+        if neigh {
+            s.neigh.insert((NODE_B, "eth0".into()), MAC_NODE_B);
+            s.neigh.insert((POD, "lxc0".into()), MAC_POD);
+        }
+    }
+    let ports = vec![
+        Port::new(PortRole::Uplink, fake.lookup("eth0").unwrap()),
+        Port::new(PortRole::Pod, fake.lookup("lxc0").unwrap()),
+    ];
+    let modes = vec!["native".into(), "native".into()];
+    let c = Control::new(fake.clone(), &file.0, cfg, ports, modes, workers, 64).unwrap();
+    (c, fake, file)
+}
+
+/// A worker handle whose requests a thread answers with `fd`; returns the handle.
+fn answering_worker(id: usize, fd: RawFd) -> WorkerHandle {
+    let (tx, rx) = mpsc::channel::<ReplaceSocket>();
+    let t = std::thread::spawn(move || {
+        for req in rx {
+            let _ = req.reply.send(Ok(fd));
+        }
+    });
+    WorkerHandle {
+        shared: Arc::new(WorkerShared::new(id, None, 2)),
+        requests: tx,
+        thread: Some(t),
+    }
+}
+
+#[test]
+fn first_snapshot_has_roles_endpoints_and_next_hops() {
+    let (c, _, _f) = control(true, Vec::new());
+    let snap = c.snapshot().load_full();
+    assert_eq!(snap.generation, 1);
+    assert_eq!(snap.ports[0].role, PortRole::Uplink);
+    assert_eq!(snap.ports[1].role, PortRole::Pod);
+    assert_eq!(snap.endpoints[0].port, 1);
+    assert_eq!(snap.endpoints[0].mac, Some(MAC_POD));
+    assert_eq!(snap.nodes[0].next_hop_mac, Some(MAC_NODE_B));
+    let st = c.status();
+    let st = st.lock().unwrap();
+    assert_eq!(st.ports[1].endpoint, Some(POD));
+    assert_eq!(st.ports[0].role, "uplink");
+    assert_eq!(st.ready(), Ok(()));
+}
+
+#[test]
+fn missing_neighbours_are_resolved_and_published_once_known() {
+    let (mut c, fake, _f) = control(false, Vec::new());
+    assert_eq!(fake.0.borrow().resolved, [NODE_B, POD]);
+    assert_eq!(
+        c.status().lock().unwrap().ready(),
+        Err("next hop not resolved for node(s) node-b".to_owned())
+    );
+    // Nothing new: no new snapshot.
+    c.refresh();
+    assert_eq!(c.snapshot().load().generation, 1);
+    fake.0
+        .borrow_mut()
+        .neigh
+        .insert((NODE_B, "eth0".into()), MAC_NODE_B);
+    c.refresh();
+    let snap = c.snapshot().load_full();
+    assert_eq!(snap.generation, 2);
+    assert_eq!(snap.nodes[0].next_hop_mac, Some(MAC_NODE_B));
+    let st = c.status();
+    let st = st.lock().unwrap();
+    assert_eq!(st.generation, 2);
+    assert_eq!(st.nodes[0].mac.as_deref(), Some("02:00:c6:12:00:02"));
+    assert_eq!(st.steering, [("pod_to_xsk".to_owned(), 7)]);
+}
+
+#[test]
+fn mac_and_mtu_changes_are_followed() {
+    let (mut c, fake, _f) = control(true, Vec::new());
+    fake.0.borrow_mut().ifaces.get_mut("eth0").unwrap().mtu = 9000;
+    fake.0.borrow_mut().ifaces.get_mut("lxc0").unwrap().mac = [0xfe, 0xee, 0, 0, 9, 9];
+    c.refresh();
+    let snap = c.snapshot().load_full();
+    assert_eq!(snap.generation, 2);
+    assert_eq!(snap.ports[0].mtu, 9000);
+    assert_eq!(snap.ports[1].mac, [0xfe, 0xee, 0, 0, 9, 9]);
+    let st = c.status();
+    let st = st.lock().unwrap();
+    assert_eq!(st.ports[0].mtu, 9000);
+    assert_eq!(st.ports[1].mac, "fe:ee:00:00:09:09");
+    assert!(
+        fake.0.borrow().attached.is_empty(),
+        "same ifindex: no re-attach"
+    );
+}
+
+#[test]
+fn recreated_interface_is_attached_again_with_new_sockets() {
+    let (mut c, fake, _f) = control(true, vec![answering_worker(0, 41), answering_worker(1, 42)]);
+    // Re-created, still down: a problem, not yet attached.
+    let mut new = iface("lxc0", 9, MAC_LXC0, 1450);
+    new.up = false;
+    fake.0
+        .borrow_mut()
+        .ifaces
+        .insert("lxc0".into(), new.clone());
+    c.refresh();
+    assert!(fake.0.borrow().attached.is_empty());
+    assert_eq!(
+        c.status().lock().unwrap().ready(),
+        Err("interface lxc0 was re-created (ifindex 5 -> 9) and is down: podfwd attaches it again once it is up".to_owned())
+    );
+    new.up = true;
+    fake.0.borrow_mut().ifaces.insert("lxc0".into(), new);
+    c.refresh();
+    {
+        let s = fake.0.borrow();
+        assert_eq!(s.attached, [("lxc0".to_owned(), PortRole::Pod)]);
+        assert_eq!(
+            s.registered,
+            [("lxc0".to_owned(), 0, 41), ("lxc0".to_owned(), 1, 42)]
+        );
+    }
+    let st = c.status();
+    let st = st.lock().unwrap();
+    assert_eq!(st.ports[1].recoveries, 1);
+    assert_eq!(st.ready(), Ok(()));
+    assert_eq!(c.snapshot().load().generation, 2);
+}
+
+#[test]
+fn recovery_without_a_running_worker_is_retried_and_reported() {
+    let (tx, rx) = mpsc::channel::<ReplaceSocket>();
+    drop(rx);
+    let dead = WorkerHandle {
+        shared: Arc::new(WorkerShared::new(0, None, 2)),
+        requests: tx,
+        thread: None,
+    };
+    let (mut c, fake, _f) = control(true, vec![dead]);
+    fake.0
+        .borrow_mut()
+        .ifaces
+        .insert("lxc0".into(), iface("lxc0", 9, MAC_LXC0, 1450));
+    c.refresh();
+    c.refresh();
+    assert_eq!(
+        fake.0.borrow().attached.len(),
+        2,
+        "retried on every refresh"
+    );
+    assert_eq!(
+        c.status().lock().unwrap().iface_problems,
+        ["interface lxc0 was re-created (ifindex 5 -> 9): attaching it again failed (retried every second; see the log)"]
+    );
+}
+
+#[test]
+fn a_gone_interface_is_a_problem_until_it_is_back() {
+    let (mut c, fake, _f) = control(true, Vec::new());
+    let lxc = fake.0.borrow_mut().ifaces.remove("lxc0").unwrap();
+    c.refresh();
+    assert_eq!(
+        c.status().lock().unwrap().ready(),
+        Err("interface lxc0 is gone (deleted?): its pod is not served until it is back (podfwd attaches it again by itself)".to_owned())
+    );
+    fake.0.borrow_mut().ifaces.insert("lxc0".into(), lxc);
+    c.refresh();
+    assert_eq!(c.status().lock().unwrap().ready(), Ok(()));
+}
+
+#[test]
+fn reload_applies_all_or_nothing() {
+    let (mut c, fake, file) = control(true, Vec::new());
+    file.write(&yaml(true));
+    let path = file.0.display().to_string();
+    assert_eq!(c.reload(), Ok(format!("reloaded {path}")));
+    assert_eq!(c.snapshot().load().nodes.len(), 2);
+    assert_eq!(c.snapshot().load().generation, 2);
+    assert_eq!(fake.0.borrow().steering_updates, 1);
+    // A broken file: refused with its line, nothing changes.
+    file.write("node: [\n");
+    let err = c.reload().unwrap_err();
+    assert!(err.starts_with(&format!("{path}:")), "{err}");
+    assert_eq!(c.snapshot().load().generation, 2);
+    // The steering refuses: the snapshot is not switched either.
+    file.write(&yaml(false));
+    fake.0.borrow_mut().refuse_steering = true;
+    assert_eq!(
+        c.reload(),
+        Err(format!("{path}: XDP steering update: map update refused"))
+    );
+    assert_eq!(c.snapshot().load().nodes.len(), 2);
+    let st = c.status();
+    let st = st.lock().unwrap();
+    assert_eq!((st.reloads_ok, st.reloads_failed), (1, 2));
+    assert_eq!(
+        st.last_reload_error.as_deref(),
+        Some(format!("{path}: XDP steering update: map update refused").as_str())
+    );
+}
+
+#[test]
+fn reload_refuses_a_changed_interface_set() {
+    let (mut c, _, file) = control(true, Vec::new());
+    file.write(&yaml(false).replace("lxc0", "lxc7"));
+    assert_eq!(
+        c.reload(),
+        Err(format!(
+            "{}: the interface set changed (was eth0,lxc0, now eth0,lxc7); adding or removing interfaces needs a restart",
+            file.0.display()
+        ))
+    );
+}
+
+#[test]
+fn a_failed_or_finished_worker_is_reported() {
+    let (c, _, _f) = control(true, vec![answering_worker(0, 1)]);
+    assert_eq!(c.check_workers(), Ok(()));
+    c.workers[0].shared.fail("panicked: boom");
+    assert_eq!(
+        c.check_workers(),
+        Err("worker 0 stopped: panicked: boom".to_owned())
+    );
+
+    let (tx, _rx) = mpsc::channel::<ReplaceSocket>();
+    let t = std::thread::spawn(|| {});
+    while !t.is_finished() {
+        std::thread::yield_now();
+    }
+    let done = WorkerHandle {
+        shared: Arc::new(WorkerShared::new(3, None, 2)),
+        requests: tx,
+        thread: Some(t),
+    };
+    let (c, _, _f) = control(true, vec![done]);
+    assert_eq!(
+        c.check_workers(),
+        Err("worker 3 stopped unexpectedly".to_owned())
+    );
+}
+
+#[test]
+fn shutdown_detaches_every_port_then_stops_the_workers() {
+    let (c, fake, _f) = control(true, vec![answering_worker(0, 1)]);
+    let stop = c.stop_flag();
+    c.shutdown();
+    assert!(stop.load(Relaxed));
+    assert_eq!(fake.0.borrow().detached, ["eth0", "lxc0"]);
+}
