@@ -7,10 +7,13 @@ export PODFWD_ROOT
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# Debian packages the build, the tests and the demo need.
+# Debian packages the build, the tests and the demo need: every tool a script or test
+# runs (python3: bench/compare, scripts/soak, the bpf and podfwd namespace tests; jq:
+# scripts/soak; netsniff-ng: trafgen;
+# prometheus: promtool; iproute2: ip, ss; procps: sysctl, free; util-linux: mountpoint).
 PODFWD_APT_PACKAGES=(clang llvm libelf-dev zlib1g-dev pkg-config m4 libbpf-dev bpftool
     iproute2 ethtool iputils-ping iputils-arping iperf3 netsniff-ng sockperf tshark
-    prometheus curl procps)
+    prometheus curl procps python3 jq util-linux)
 
 need_root() {
     [ "$(id -u)" = 0 ] || die "podfwd's setup and namespace tests need root (network namespaces, XDP, AF_XDP)"
@@ -44,7 +47,9 @@ ensure_deps() {
 
 build_release() {
     log "building podfwd (release)"
-    (cd "$PODFWD_ROOT" && cargo build --release --locked -q -p podfwd 2>/dev/null || cargo build --release -q -p podfwd)
+    # --locked only: a Cargo.lock that does not match Cargo.toml is an error to fix, not
+    # something to paper over by resolving again.
+    (cd "$PODFWD_ROOT" && cargo build --release --locked -q -p podfwd)
     PODFWD_BIN="$PODFWD_ROOT/target/release/podfwd"
     export PODFWD_BIN
 }

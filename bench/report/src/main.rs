@@ -1,11 +1,17 @@
 //! `podfwd-report RUNS.jsonl --out DIR [--machine TEXT] [--command TEXT]`
+//! `podfwd-report --check-nonzero RUNS.jsonl`
 //!
 //! Reads the runs `bench/compare` recorded (one JSON object per test and repetition),
 //! takes the median of every measure per row, notes the spread (min–max), prints a
 //! markdown table and the ratios that matter, and writes `results.md` and `chart.svg`.
+//!
+//! With `--check-nonzero` it writes nothing and only checks that every podfwd row
+//! measured something: TCP throughput (1 and 4 streams) and 64-byte pps above zero in
+//! every repetition. A podfwd that forwards nothing still yields a complete report, so
+//! the demo smoke run in scripts/test uses this to fail.
 #![forbid(unsafe_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
@@ -378,15 +384,80 @@ fn chart(runs: &Runs) -> String {
     s
 }
 
+/// What `--check-nonzero` requires of every podfwd row, with the unit to name.
+const MUST_MOVE: &[(Measure, &str)] = &[(TCP1, "Gbit/s"), (TCP4, "Gbit/s"), (PPS, "kpps")];
+
+/// `--check-nonzero`: every row whose name starts with `podfwd` has, in every
+/// repetition, a [`MUST_MOVE`] value above zero, and has each of those tests at all.
+/// Returns how many values were checked, or one line per problem (row, rep, test).
+fn check_nonzero(text: &str) -> Result<usize, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut seen: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    let mut checked = 0;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Value =
+            serde_json::from_str(line).map_err(|e| vec![format!("line {}: {e}", i + 1)])?;
+        let (Some(row), Some(test)) = (v["row"].as_str(), v["test"].as_str()) else {
+            return Err(vec![format!("line {}: no row or test", i + 1)]);
+        };
+        if !row.starts_with("podfwd") {
+            continue;
+        }
+        let tests = seen.entry(row.to_owned()).or_default();
+        let Some((m, unit)) = MUST_MOVE.iter().find(|(m, _)| m.test == test) else {
+            continue;
+        };
+        tests.insert(m.test);
+        checked += 1;
+        let rep = &v["rep"];
+        match v[m.field].as_f64() {
+            Some(x) if x > 0.0 => {}
+            Some(x) => problems.push(format!(
+                "row {row} rep {rep}: test {test} measured {x} {unit} ({} = {x}, line {})",
+                m.field,
+                i + 1
+            )),
+            None => problems.push(format!(
+                "row {row} rep {rep}: test {test} has no {} value (line {})",
+                m.field,
+                i + 1
+            )),
+        }
+    }
+    if seen.is_empty() {
+        problems.push("no podfwd row in the runs: nothing was measured through podfwd".into());
+    }
+    for (row, tests) in &seen {
+        for (m, _) in MUST_MOVE {
+            if !tests.contains(m.test) {
+                problems.push(format!("row {row}: no {} result at all", m.test));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(checked)
+    } else {
+        Err(problems)
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut input = None;
     let mut out = None;
     let mut machine = String::from("(not given)");
     let mut command = String::from("bench/compare");
+    let mut check = false;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
+            "--check-nonzero" => {
+                check = true;
+                i += 1;
+            }
             "--out" => {
                 out = args.get(i + 1).cloned();
                 i += 2;
@@ -406,7 +477,10 @@ fn main() -> ExitCode {
         }
     }
     let Some(input) = input else {
-        eprintln!("usage: podfwd-report RUNS.jsonl --out DIR [--machine TEXT] [--command TEXT]");
+        eprintln!(
+            "usage: podfwd-report RUNS.jsonl --out DIR [--machine TEXT] [--command TEXT]\n       \
+             podfwd-report --check-nonzero RUNS.jsonl"
+        );
         return ExitCode::from(2);
     };
     let text = match std::fs::read_to_string(&input) {
@@ -416,6 +490,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if check {
+        return match check_nonzero(&text) {
+            Ok(n) => {
+                println!("{input}: all {n} podfwd TCP and pps measurements are above zero");
+                ExitCode::SUCCESS
+            }
+            Err(problems) => {
+                for p in &problems {
+                    eprintln!("error: {input}: {p}");
+                }
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runs = match Runs::parse(&text) {
         Ok(r) => r,
         Err(e) => {
@@ -483,6 +571,45 @@ mod tests {
         assert!(svg.starts_with("<svg"));
         // Two rows have tcp1, two have udp64: four bars.
         assert_eq!(svg.matches("<rect x=").count(), 4);
+    }
+
+    #[test]
+    fn check_nonzero_passes_a_run_where_podfwd_moved_traffic() {
+        let good = include_str!("../fixtures/smoke-good.jsonl");
+        // Two podfwd rows, three measures each.
+        assert_eq!(check_nonzero(good), Ok(6));
+    }
+
+    #[test]
+    fn check_nonzero_names_the_podfwd_row_and_test_that_measured_zero() {
+        let zero = include_str!("../fixtures/smoke-zero.jsonl");
+        let problems = check_nonzero(zero).unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                "row podfwd-native rep 1: test tcp4 measured 0 Gbit/s (gbps = 0, line 7)",
+                "row podfwd-tunnel rep 1: test udp64 measured 0 kpps (kpps = 0, line 13)",
+            ],
+            "the kernel row's 0 is not podfwd's to judge"
+        );
+    }
+
+    #[test]
+    fn check_nonzero_wants_podfwd_rows_with_every_measure() {
+        let only_kernel = r#"{"row":"kernel-native","rep":1,"test":"tcp1","gbps":2.0}"#;
+        assert_eq!(
+            check_nonzero(only_kernel).unwrap_err(),
+            ["no podfwd row in the runs: nothing was measured through podfwd"]
+        );
+        let no_udp = "{\"row\":\"podfwd-native\",\"rep\":1,\"test\":\"tcp1\",\"gbps\":2.0}\n\
+                      {\"row\":\"podfwd-native\",\"rep\":1,\"test\":\"tcp4\",\"gbps\":null}\n";
+        assert_eq!(
+            check_nonzero(no_udp).unwrap_err(),
+            [
+                "row podfwd-native rep 1: test tcp4 has no gbps value (line 2)",
+                "row podfwd-native: no udp64 result at all",
+            ]
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@
 //! node namespace also deletes the veth pair.
 //!
 //! Skipped (with a printed reason) unless running as root with `ip`,
-//! `ping` and `bpftool` available. Addresses: 10.0.0.0/16 and 198.18.0.0/15,
+//! `ping` and `bpftool` available; when `PODFWD_REQUIRE_NETNS` is set
+//! (scripts/test sets it, as for crates/podfwd/tests) every such skip fails
+//! the test instead: the outer tests, an inner test started outside its
+//! netns, and the crafted-frame checks without python3. Addresses: 10.0.0.0/16 and 198.18.0.0/15,
 //! inside the test's namespaces only.
 
 use std::net::Ipv4Addr;
@@ -25,8 +28,31 @@ use bpf::{xdp_prog_id, AttachMode, BpfError, Role, Steering, SteeringConfig, Ste
 const INNER_ENV: &str = "PODFWD_BPF_TEST_INNER";
 const POD_NS_ENV: &str = "PODFWD_BPF_TEST_POD_NS";
 const OBJ_ENV: &str = "PODFWD_BPF_TEST_OBJ";
+/// Set by scripts/test (and so CI): a namespace test that cannot run fails. Inner tests
+/// see it too (`ip netns exec` keeps the environment).
+const REQUIRE_ENV: &str = "PODFWD_REQUIRE_NETNS";
 
 // ---------------------------------------------------------------- helpers
+
+/// Prints why a test (or part of one) does not run, or fails when [`REQUIRE_ENV`] is set.
+fn skip(why: &str) {
+    assert!(
+        std::env::var_os(REQUIRE_ENV).is_none(),
+        "{why}, and {REQUIRE_ENV} is set: namespace tests must run, not skip"
+    );
+    println!("skipped: {why}");
+}
+
+/// Whether the outer tests can run; if not, see [`skip`].
+fn can_run() -> bool {
+    match skip_reason() {
+        Some(why) => {
+            skip(&why);
+            false
+        }
+        None => true,
+    }
+}
 
 fn skip_reason() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -177,7 +203,7 @@ impl Drop for Topology {
 /// In an inner test: are we really inside a test namespace?
 fn inner_env() -> Option<(String, String)> {
     if std::env::var_os(INNER_ENV).is_none() {
-        println!("skipped: only meaningful when started by its outer test inside a netns");
+        skip("only meaningful when started by its outer test inside a netns");
         return None;
     }
     let _ = env_logger::builder().is_test(true).try_init();
@@ -232,8 +258,7 @@ fn wait_stats(st: &Steering, done: impl Fn(&SteeringStats) -> bool) -> SteeringS
 
 #[test]
 fn attach_detach_and_stale_replacement() {
-    if let Some(why) = skip_reason() {
-        println!("skipped: {why}");
+    if !can_run() {
         return;
     }
     Topology::new("life").run_inner("inner_attach_lifecycle");
@@ -241,8 +266,7 @@ fn attach_detach_and_stale_replacement() {
 
 #[test]
 fn generic_fallback_when_native_is_refused() {
-    if let Some(why) = skip_reason() {
-        println!("skipped: {why}");
+    if !can_run() {
         return;
     }
     let t = Topology::new("gen");
@@ -254,8 +278,7 @@ fn generic_fallback_when_native_is_refused() {
 
 #[test]
 fn pod_steering_without_xsk_falls_back_to_pass() {
-    if let Some(why) = skip_reason() {
-        println!("skipped: {why}");
+    if !can_run() {
         return;
     }
     Topology::new("pod").run_inner("inner_pod_steering");
@@ -263,8 +286,7 @@ fn pod_steering_without_xsk_falls_back_to_pass() {
 
 #[test]
 fn uplink_steering_rules() {
-    if let Some(why) = skip_reason() {
-        println!("skipped: {why}");
+    if !can_run() {
         return;
     }
     Topology::new("up").run_inner("inner_uplink_steering");
@@ -435,7 +457,7 @@ fn inner_pod_steering() {
         format!("{eth}0800{}", &ipv4[..20]),
     ];
     if !inject(&pod, &frames) {
-        println!("crafted-frame checks skipped: python3 not available");
+        skip("crafted-frame checks: python3 not available");
         return;
     }
     let s4 = wait_stats(&st, |s| s.passed_malformed >= 1);

@@ -3,12 +3,14 @@
 //! structs because every extension lives in what used to be trailing padding or is
 //! negotiated through `optlen`).
 //!
-//! Names follow the kernel header so they can be grepped against it.
-
-#![allow(non_camel_case_types)]
+//! Names follow the kernel header so they can be grepped against it (rustc's
+//! `non_camel_case_types` does not apply to `#[repr(C)]` structs).
 
 /// `AF_XDP` address family (`include/linux/socket.h`).
 pub const AF_XDP: libc::c_int = 44;
+/// `AF_XDP` as the `sa_family_t` of `sockaddr_xdp::sxdp_family`.
+pub const AF_XDP_FAMILY: libc::sa_family_t = 44;
+const _: () = assert!(AF_XDP_FAMILY as libc::c_int == AF_XDP);
 /// `SOL_XDP` socket option level (`include/linux/socket.h`).
 pub const SOL_XDP: libc::c_int = 283;
 

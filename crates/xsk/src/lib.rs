@@ -2,13 +2,20 @@
 //! (as s2n-quic-xdp does). All of the project's `unsafe` lives here.
 //!
 //! - [`if_xdp`]: constants and structs of `linux/if_xdp.h`.
-//! - [`umem`]: the UMEM area, its free list and frame accounting.
+//! - [`umem`]: the UMEM area, its free list and frame ownership.
+//! - [`registration`]: the UMEM's kernel registration shared by its sockets
+//!   (`XDP_UMEM_REG`, `XDP_SHARED_UMEM`): bind mode, need_wakeup, live fds.
 //! - [`ring`]: producer/consumer rings shared with the kernel.
 //! - [`socket`]: an XSK bound to an interface queue, with its rings.
+//! - [`accounting`]: where a UMEM's frames are, across its sockets' rings.
 //! - [`stats`]: kernel and userspace counters.
 //! - [`xdp_attach`]: attaching XDP programs through bpf_links, querying and detaching
 //!   them (used by the `bpf` crate, so that its code needs no `unsafe`).
 //! - `syscall`, `mmap`: the raw calls, private.
+//!
+//! Dependencies run one way: `if_xdp`, `syscall`, `mmap` at the bottom; `registration`;
+//! `umem` and `ring`; `socket` (on `umem`); `accounting` (on both). `umem` knows nothing
+//! of sockets.
 //!
 //! Usage of one worker: create a [`Umem`], then one [`XskSocket`] per interface queue
 //! (the first registers the UMEM, the rest share it); loop: [`XskSocket::fill`],
@@ -23,9 +30,19 @@
 //! with `chunk_mut`/`chunk`, pushed to TX or freed; anything else panics or is refused,
 //! so safe code never touches memory the kernel may be writing.
 
+// Ring sizes, indices and lengths cross between u32 (kernel ABI), usize and u64: every
+// narrowing or sign-changing cast is checked or justified where it is made.
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::ptr_as_ptr
+)]
+
+pub mod accounting;
 pub mod error;
 pub mod if_xdp;
 mod mmap;
+pub mod registration;
 pub mod ring;
 pub mod socket;
 pub mod stats;
@@ -35,11 +52,13 @@ pub mod testing;
 pub mod umem;
 pub mod xdp_attach;
 
+pub use accounting::FrameAccounting;
 pub use error::XskError;
 pub use if_xdp::XdpDesc;
-pub use socket::{BindMode, BusyPoll, RingOccupancy, SocketConfig, StillBound, XskSocket};
+pub use registration::BindMode;
+pub use socket::{BusyPoll, RingOccupancy, SocketConfig, StillBound, XskSocket};
 pub use stats::{WakeupCounters, XdpStatistics};
-pub use umem::{FrameAccounting, Umem, UmemConfig};
+pub use umem::{Umem, UmemConfig};
 
 // Workers are spawned with their UMEM and sockets moved in.
 const _: () = {

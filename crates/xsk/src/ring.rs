@@ -58,13 +58,16 @@ impl<T: Copy> RingMem<T> {
         }
         let len = mem.len() as u64;
         let word = |name: &str, o: u64| -> Result<NonNull<AtomicU32>, LayoutError> {
-            if o % 4 != 0 || o.checked_add(4).is_none_or(|end| end > len) {
+            let at = usize::try_from(o)
+                .ok()
+                .filter(|&at| at % 4 == 0 && at.checked_add(4).is_some_and(|end| end <= mem.len()));
+            let Some(at) = at else {
                 return Err(LayoutError(format!(
                     "ring {name} offset {o} is misaligned or outside the {len}-byte mapping"
                 )));
-            }
-            // SAFETY: `o + 4 <= len`, so the offset stays inside the mapping.
-            let p = unsafe { mem.as_ptr().add(o as usize) };
+            };
+            // SAFETY: `at + 4 <= mem.len()`, so the offset stays inside the mapping.
+            let p = unsafe { mem.as_ptr().add(at) };
             Ok(NonNull::new(p.cast::<AtomicU32>()).expect("mapping pointer is non-null"))
         };
         let producer = word("producer", off.producer)?;
@@ -72,14 +75,17 @@ impl<T: Copy> RingMem<T> {
         let flags = word("flags", off.flags)?;
         let entry = std::mem::size_of::<T>() as u64;
         let end = off.desc.checked_add(entry * u64::from(size));
-        if off.desc % std::mem::align_of::<T>() as u64 != 0 || end.is_none_or(|end| end > len) {
+        let at = usize::try_from(off.desc).ok().filter(|_| {
+            off.desc % std::mem::align_of::<T>() as u64 == 0 && end.is_some_and(|end| end <= len)
+        });
+        let Some(at) = at else {
             return Err(LayoutError(format!(
                 "ring descriptors at {} x {size} entries of {entry} bytes do not fit the {len}-byte mapping",
                 off.desc
             )));
-        }
-        // SAFETY: `off.desc + size * entry <= len`, so the array is inside the mapping.
-        let descs = unsafe { mem.as_ptr().add(off.desc as usize) };
+        };
+        // SAFETY: `at + size * entry <= len`, so the array is inside the mapping.
+        let descs = unsafe { mem.as_ptr().add(at) };
         Ok(RingMem {
             producer,
             consumer,
@@ -205,9 +211,8 @@ impl<T: Copy> ProducerRing<T> {
     pub fn push_slice(&mut self, items: &[T]) -> usize {
         let want = u32::try_from(items.len()).unwrap_or(u32::MAX);
         let n = self.free(want).min(want);
-        for (i, item) in items[..n as usize].iter().enumerate() {
-            self.mem
-                .write(self.cached_prod.wrapping_add(i as u32), *item);
+        for (i, item) in (0..n).zip(items) {
+            self.mem.write(self.cached_prod.wrapping_add(i), *item);
         }
         self.submit(n);
         n as usize
@@ -395,7 +400,8 @@ pub mod fake {
     /// One ring in anonymous memory with both indices starting at `start` (pick a value
     /// near `u32::MAX` to exercise index wraparound). Returns (producer side, consumer side).
     pub fn pair<T: Copy>(size: u32, start: u32) -> (ProducerRing<T>, ConsumerRing<T>) {
-        let len = FAKE_OFFSETS.desc as usize + std::mem::size_of::<T>() * size as usize;
+        let desc = usize::try_from(FAKE_OFFSETS.desc).expect("FAKE_OFFSETS.desc is 192");
+        let len = desc + std::mem::size_of::<T>() * size as usize;
         let mem = Arc::new(Mmap::anonymous(len, false).expect("anonymous mmap for a fake ring"));
         {
             let init =
@@ -461,11 +467,11 @@ mod tests {
         let (mut p, mut c) = pair::<XdpDesc>(8, u32::MAX - 5);
         let mut next = 0u64;
         let mut expect = 0u64;
-        for round in 0..1000u64 {
-            let batch: Vec<XdpDesc> = (0..(round % 7 + 1))
+        for round in 0..1000usize {
+            let batch: Vec<XdpDesc> = (0..(round % 7 + 1) as u64)
                 .map(|i| XdpDesc {
                     addr: next + i,
-                    len: (next + i) as u32,
+                    len: u32::try_from(next + i).unwrap(),
                     options: 0,
                 })
                 .collect();
@@ -473,10 +479,10 @@ mod tests {
             next += n as u64;
             assert!(p.occupancy() <= 8);
             let mut out = Vec::new();
-            c.consume_into(&mut out, (round % 5 + 1) as usize);
+            c.consume_into(&mut out, round % 5 + 1);
             for d in out {
                 assert_eq!(d.addr, expect);
-                assert_eq!(d.len, expect as u32);
+                assert_eq!(u64::from(d.len), expect);
                 expect += 1;
             }
         }

@@ -16,37 +16,19 @@
 use std::cell::Cell;
 use std::fmt;
 use std::io;
+use std::mem::size_of;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 
 use crate::error::XskError;
 use crate::if_xdp::{self, sockaddr_xdp, xdp_mmap_offsets, XdpDesc};
 use crate::mmap::Mmap;
+pub use crate::registration::BindMode;
+use crate::registration::Registry;
 use crate::ring::{ConsumerRing, LayoutError, ProducerRing};
 use crate::stats::{WakeupCounters, XdpStatistics};
 use crate::syscall;
-use crate::umem::{Registry, Umem};
-
-/// How to bind, and (from [`XskSocket::bound_mode`]) how the socket was bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BindMode {
-    /// `XDP_COPY`: works on every driver (the kernel copies frames in and out of the UMEM).
-    Copy,
-    /// `XDP_ZEROCOPY`: the driver DMAs into the UMEM; fails with EOPNOTSUPP if unsupported.
-    ZeroCopy,
-    /// No flag: the kernel tries zero-copy and falls back to copy.
-    Auto,
-}
-
-impl fmt::Display for BindMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BindMode::Copy => "copy mode",
-            BindMode::ZeroCopy => "zero-copy mode",
-            BindMode::Auto => "zero-copy with fallback to copy",
-        })
-    }
-}
+use crate::umem::{Umem, UmemConfig};
 
 /// Busy-poll settings (`SO_BUSY_POLL`, `SO_BUSY_POLL_BUDGET`, `SO_PREFER_BUSY_POLL`).
 /// Failures to set them are logged, not fatal.
@@ -130,8 +112,7 @@ impl XskSocket {
             return Err(XskError::Config("ifindex 0 is not an interface".into()));
         }
         let (ifindex, queue_id) = (cfg.ifindex, cfg.queue_id);
-        let ucfg = *umem.config();
-        let registry = umem.registry.clone();
+        let registry = Arc::clone(&umem.registry);
         // Held across bind so the shared fd cannot be closed underneath us.
         let mut reg = registry.lock().unwrap_or_else(|p| p.into_inner());
         if reg.fake {
@@ -146,194 +127,19 @@ impl XskSocket {
         let shared_fd = reg.fds.iter().copied().find(|&f| !is_unbound(f));
 
         let fd = syscall::xdp_socket().map_err(|source| XskError::Socket { source })?;
-        let opt_err = |opt: &'static str| {
-            move |source: io::Error| XskError::SockOpt {
-                opt,
-                ifindex,
-                queue_id,
-                source,
-            }
+        let plan = match shared_fd {
+            None => register_umem(&fd, umem, cfg)?,
+            Some(sfd) => share_umem(&reg, sfd, cfg)?,
         };
-
-        let (flags, need_wakeup, mode_desc) = match shared_fd {
-            None => {
-                let area = umem.area();
-                let ureg = if_xdp::xdp_umem_reg {
-                    addr: area.as_ptr() as u64,
-                    len: area.len() as u64,
-                    chunk_size: ucfg.frame_size,
-                    headroom: ucfg.headroom,
-                    flags: 0,
-                    tx_metadata_len: 0,
-                };
-                syscall::setsockopt(&fd, if_xdp::SOL_XDP, if_xdp::XDP_UMEM_REG, &ureg)
-                    .map_err(opt_err("XDP_UMEM_REG"))?;
-                let mut flags = match cfg.bind {
-                    BindMode::Copy => if_xdp::XDP_COPY,
-                    BindMode::ZeroCopy => if_xdp::XDP_ZEROCOPY,
-                    BindMode::Auto => 0,
-                };
-                if cfg.need_wakeup {
-                    flags |= if_xdp::XDP_USE_NEED_WAKEUP;
-                }
-                (flags, cfg.need_wakeup, cfg.bind.to_string())
-            }
-            Some(sfd) => {
-                let umem_mode = reg.mode.unwrap_or(BindMode::Auto);
-                if matches!(
-                    (cfg.bind, umem_mode),
-                    (BindMode::Copy, BindMode::ZeroCopy) | (BindMode::ZeroCopy, BindMode::Copy)
-                ) {
-                    return Err(XskError::Config(format!(
-                        "socket for ifindex {ifindex} queue {queue_id} asks for {} but its UMEM is shared with a socket \
-                         bound in {umem_mode}, which the kernel forces on every socket of the UMEM: use BindMode::Auto, \
-                         or give this interface its own Umem",
-                        cfg.bind
-                    )));
-                }
-                if cfg.need_wakeup != reg.need_wakeup {
-                    log::warn!(
-                        "AF_XDP socket for ifindex {ifindex} queue {queue_id}: need_wakeup={} ignored, \
-                         the shared UMEM's first socket set need_wakeup={}",
-                        cfg.need_wakeup,
-                        reg.need_wakeup
-                    );
-                }
-                (
-                    if_xdp::XDP_SHARED_UMEM,
-                    reg.need_wakeup,
-                    format!("shared UMEM with fd {sfd}, inheriting {umem_mode}"),
-                )
-            }
-        };
-
-        let ring_size = |name: &'static str, opt: libc::c_int, size: u32| -> Result<(), XskError> {
-            let v = size as libc::c_int;
-            syscall::setsockopt(&fd, if_xdp::SOL_XDP, opt, &v).map_err(opt_err(name))
-        };
-        ring_size(
-            "XDP_UMEM_FILL_RING",
-            if_xdp::XDP_UMEM_FILL_RING,
-            ucfg.fill_size,
-        )?;
-        ring_size(
-            "XDP_UMEM_COMPLETION_RING",
-            if_xdp::XDP_UMEM_COMPLETION_RING,
-            ucfg.comp_size,
-        )?;
-        if ucfg.rx_size > 0 {
-            ring_size("XDP_RX_RING", if_xdp::XDP_RX_RING, ucfg.rx_size)?;
-        }
-        if ucfg.tx_size > 0 {
-            ring_size("XDP_TX_RING", if_xdp::XDP_TX_RING, ucfg.tx_size)?;
-        }
-        let (off, _) =
-            syscall::getsockopt::<xdp_mmap_offsets>(&fd, if_xdp::SOL_XDP, if_xdp::XDP_MMAP_OFFSETS)
-                .map_err(opt_err("getsockopt XDP_MMAP_OFFSETS"))?;
+        set_ring_sizes(&fd, umem.config(), cfg)?;
+        let rings = map_rings(&fd, umem.config(), cfg)?;
+        bind(&fd, cfg, plan.flags, shared_fd, plan.mode_desc)?;
+        let mode = bound_mode(&fd);
 
         let raw = fd.as_raw_fd();
-        let map = |what: &'static str, desc_off: u64, entries: u32, entry: usize, pgoff| {
-            let len = desc_off as usize + entries as usize * entry;
-            Mmap::socket_ring(raw, len, pgoff)
-                .map(Arc::new)
-                .map_err(|source| XskError::Mmap { what, len, source })
-        };
-        let layout = |e: LayoutError| {
-            XskError::Config(format!("kernel ring layout not understood: {}", e.0))
-        };
-        let fill = ProducerRing::new(
-            map(
-                "fill ring",
-                off.fr.desc,
-                ucfg.fill_size,
-                8,
-                if_xdp::XDP_UMEM_PGOFF_FILL_RING,
-            )?,
-            &off.fr,
-            ucfg.fill_size,
-        )
-        .map_err(layout)?;
-        let comp = ConsumerRing::new(
-            map(
-                "completion ring",
-                off.cr.desc,
-                ucfg.comp_size,
-                8,
-                if_xdp::XDP_UMEM_PGOFF_COMPLETION_RING,
-            )?,
-            &off.cr,
-            ucfg.comp_size,
-        )
-        .map_err(layout)?;
-        let desc = std::mem::size_of::<XdpDesc>();
-        let rx = if ucfg.rx_size > 0 {
-            Some(
-                ConsumerRing::new(
-                    map(
-                        "RX ring",
-                        off.rx.desc,
-                        ucfg.rx_size,
-                        desc,
-                        if_xdp::XDP_PGOFF_RX_RING,
-                    )?,
-                    &off.rx,
-                    ucfg.rx_size,
-                )
-                .map_err(layout)?,
-            )
-        } else {
-            None
-        };
-        let tx = if ucfg.tx_size > 0 {
-            Some(
-                ProducerRing::new(
-                    map(
-                        "TX ring",
-                        off.tx.desc,
-                        ucfg.tx_size,
-                        desc,
-                        if_xdp::XDP_PGOFF_TX_RING,
-                    )?,
-                    &off.tx,
-                    ucfg.tx_size,
-                )
-                .map_err(layout)?,
-            )
-        } else {
-            None
-        };
-
-        let addr = sockaddr_xdp {
-            sxdp_family: if_xdp::AF_XDP as u16,
-            sxdp_flags: flags,
-            sxdp_ifindex: ifindex,
-            sxdp_queue_id: queue_id,
-            sxdp_shared_umem_fd: shared_fd.map_or(0, |f| f as u32),
-        };
-        syscall::bind_xdp(&fd, &addr).map_err(|source| XskError::Bind {
-            ifindex,
-            queue_id,
-            mode: mode_desc,
-            source,
-        })?;
-
-        let mode = match syscall::getsockopt::<if_xdp::xdp_options>(
-            &fd,
-            if_xdp::SOL_XDP,
-            if_xdp::XDP_OPTIONS,
-        ) {
-            Ok((o, _)) if o.flags & if_xdp::XDP_OPTIONS_ZEROCOPY != 0 => BindMode::ZeroCopy,
-            Ok(_) => BindMode::Copy,
-            Err(e) => {
-                log::warn!(
-                    "getsockopt XDP_OPTIONS failed ({e}); assuming the socket is in copy mode"
-                );
-                BindMode::Copy
-            }
-        };
         if shared_fd.is_none() {
             reg.mode = Some(mode);
-            reg.need_wakeup = need_wakeup;
+            reg.need_wakeup = plan.need_wakeup;
         }
         reg.fds.push(raw);
         reg.real = true;
@@ -345,12 +151,12 @@ impl XskSocket {
         log::debug!("AF_XDP socket fd {raw} bound to ifindex {ifindex} queue {queue_id} in {mode}");
 
         Ok(XskSocket {
-            rx,
-            tx,
-            fill,
-            comp,
+            rx: rings.rx,
+            tx: rings.tx,
+            fill: rings.fill,
+            comp: rings.comp,
             mode,
-            need_wakeup,
+            need_wakeup: plan.need_wakeup,
             ifindex,
             queue_id,
             umem_id: umem.id(),
@@ -521,7 +327,8 @@ impl XskSocket {
     /// Frames pushed to TX and not yet returned by [`XskSocket::complete`]
     /// (TX ring + in flight in the kernel + completion ring).
     pub fn tx_outstanding(&self) -> usize {
-        self.pushed.wrapping_sub(self.completed) as usize
+        // At most the frames of the UMEM (a u32 count); saturate rather than wrap.
+        usize::try_from(self.pushed.wrapping_sub(self.completed)).unwrap_or(usize::MAX)
     }
 
     /// True if the kernel needs a `sendto` to process the TX ring; always true when
@@ -742,6 +549,265 @@ impl fmt::Display for StillBound {
 }
 
 impl std::error::Error for StillBound {}
+
+// ---- setup steps of `XskSocket::new`, in the order the kernel wants them ----
+
+/// What the bind will ask for, decided before the rings exist.
+struct BindPlan {
+    /// `sxdp_flags`.
+    flags: u16,
+    /// need_wakeup in effect (asked for, or inherited from the shared UMEM).
+    need_wakeup: bool,
+    /// The mode for the bind error message.
+    mode_desc: String,
+}
+
+/// The four mapped rings of a socket not yet bound.
+struct Rings {
+    fill: ProducerRing<u64>,
+    comp: ConsumerRing<u64>,
+    rx: Option<ConsumerRing<XdpDesc>>,
+    tx: Option<ProducerRing<XdpDesc>>,
+}
+
+/// Maps an `io::Error` of setting or reading socket option `opt` to [`XskError::SockOpt`].
+fn opt_err(cfg: &SocketConfig, opt: &'static str) -> impl FnOnce(io::Error) -> XskError {
+    let (ifindex, queue_id) = (cfg.ifindex, cfg.queue_id);
+    move |source| XskError::SockOpt {
+        opt,
+        ifindex,
+        queue_id,
+        source,
+    }
+}
+
+/// First socket on `umem`: registers the area with the kernel (`XDP_UMEM_REG`) and will
+/// bind in the mode and with the need_wakeup setting `cfg` asks for.
+fn register_umem(fd: &OwnedFd, umem: &Umem, cfg: &SocketConfig) -> Result<BindPlan, XskError> {
+    let (area, ucfg) = (umem.area(), umem.config());
+    let ureg = if_xdp::xdp_umem_reg {
+        addr: area.as_ptr() as u64,
+        len: area.len() as u64,
+        chunk_size: ucfg.frame_size,
+        headroom: ucfg.headroom,
+        flags: 0,
+        tx_metadata_len: 0,
+    };
+    syscall::setsockopt(fd, if_xdp::SOL_XDP, if_xdp::XDP_UMEM_REG, &ureg)
+        .map_err(opt_err(cfg, "XDP_UMEM_REG"))?;
+    let mut flags = match cfg.bind {
+        BindMode::Copy => if_xdp::XDP_COPY,
+        BindMode::ZeroCopy => if_xdp::XDP_ZEROCOPY,
+        BindMode::Auto => 0,
+    };
+    if cfg.need_wakeup {
+        flags |= if_xdp::XDP_USE_NEED_WAKEUP;
+    }
+    Ok(BindPlan {
+        flags,
+        need_wakeup: cfg.need_wakeup,
+        mode_desc: cfg.bind.to_string(),
+    })
+}
+
+/// A later socket: binds with `XDP_SHARED_UMEM` through `shared_fd` and inherits the
+/// registering socket's mode and need_wakeup (see the module docs).
+fn share_umem(reg: &Registry, shared_fd: RawFd, cfg: &SocketConfig) -> Result<BindPlan, XskError> {
+    let (ifindex, queue_id) = (cfg.ifindex, cfg.queue_id);
+    let umem_mode = reg.mode.unwrap_or(BindMode::Auto);
+    if matches!(
+        (cfg.bind, umem_mode),
+        (BindMode::Copy, BindMode::ZeroCopy) | (BindMode::ZeroCopy, BindMode::Copy)
+    ) {
+        return Err(XskError::Config(format!(
+            "socket for ifindex {ifindex} queue {queue_id} asks for {} but its UMEM is shared with a socket \
+             bound in {umem_mode}, which the kernel forces on every socket of the UMEM: use BindMode::Auto, \
+             or give this interface its own Umem",
+            cfg.bind
+        )));
+    }
+    if cfg.need_wakeup != reg.need_wakeup {
+        log::warn!(
+            "AF_XDP socket for ifindex {ifindex} queue {queue_id}: need_wakeup={} ignored, \
+             the shared UMEM's first socket set need_wakeup={}",
+            cfg.need_wakeup,
+            reg.need_wakeup
+        );
+    }
+    Ok(BindPlan {
+        flags: if_xdp::XDP_SHARED_UMEM,
+        need_wakeup: reg.need_wakeup,
+        mode_desc: format!("shared UMEM with fd {shared_fd}, inheriting {umem_mode}"),
+    })
+}
+
+/// Sets the ring sizes from the UMEM's config; RX or TX of size 0 is not created.
+fn set_ring_sizes(fd: &OwnedFd, ucfg: &UmemConfig, cfg: &SocketConfig) -> Result<(), XskError> {
+    let rings = [
+        (
+            "XDP_UMEM_FILL_RING",
+            if_xdp::XDP_UMEM_FILL_RING,
+            ucfg.fill_size,
+            false,
+        ),
+        (
+            "XDP_UMEM_COMPLETION_RING",
+            if_xdp::XDP_UMEM_COMPLETION_RING,
+            ucfg.comp_size,
+            false,
+        ),
+        ("XDP_RX_RING", if_xdp::XDP_RX_RING, ucfg.rx_size, true),
+        ("XDP_TX_RING", if_xdp::XDP_TX_RING, ucfg.tx_size, true),
+    ];
+    for (name, opt, size, optional) in rings {
+        if optional && size == 0 {
+            continue;
+        }
+        let v = libc::c_int::try_from(size).map_err(|_| {
+            XskError::Config(format!(
+                "{name} size {size} is larger than the kernel accepts"
+            ))
+        })?;
+        syscall::setsockopt(fd, if_xdp::SOL_XDP, opt, &v).map_err(opt_err(cfg, name))?;
+    }
+    Ok(())
+}
+
+/// Reads the ring layout (`XDP_MMAP_OFFSETS`) and maps the rings whose sizes were set.
+fn map_rings(fd: &OwnedFd, ucfg: &UmemConfig, cfg: &SocketConfig) -> Result<Rings, XskError> {
+    let (off, _) =
+        syscall::getsockopt::<xdp_mmap_offsets>(fd, if_xdp::SOL_XDP, if_xdp::XDP_MMAP_OFFSETS)
+            .map_err(opt_err(cfg, "getsockopt XDP_MMAP_OFFSETS"))?;
+    let raw = fd.as_raw_fd();
+    let (addr, desc) = (size_of::<u64>(), size_of::<XdpDesc>());
+    let fill = ProducerRing::new(
+        map_ring(
+            raw,
+            "fill ring",
+            &off.fr,
+            ucfg.fill_size,
+            addr,
+            if_xdp::XDP_UMEM_PGOFF_FILL_RING,
+        )?,
+        &off.fr,
+        ucfg.fill_size,
+    )
+    .map_err(layout_err)?;
+    let comp = ConsumerRing::new(
+        map_ring(
+            raw,
+            "completion ring",
+            &off.cr,
+            ucfg.comp_size,
+            addr,
+            if_xdp::XDP_UMEM_PGOFF_COMPLETION_RING,
+        )?,
+        &off.cr,
+        ucfg.comp_size,
+    )
+    .map_err(layout_err)?;
+    let rx = if ucfg.rx_size > 0 {
+        let mem = map_ring(
+            raw,
+            "RX ring",
+            &off.rx,
+            ucfg.rx_size,
+            desc,
+            if_xdp::XDP_PGOFF_RX_RING,
+        )?;
+        Some(ConsumerRing::new(mem, &off.rx, ucfg.rx_size).map_err(layout_err)?)
+    } else {
+        None
+    };
+    let tx = if ucfg.tx_size > 0 {
+        let mem = map_ring(
+            raw,
+            "TX ring",
+            &off.tx,
+            ucfg.tx_size,
+            desc,
+            if_xdp::XDP_PGOFF_TX_RING,
+        )?;
+        Some(ProducerRing::new(mem, &off.tx, ucfg.tx_size).map_err(layout_err)?)
+    } else {
+        None
+    };
+    Ok(Rings { fill, comp, rx, tx })
+}
+
+/// Maps one ring of `fd` at page offset `pgoff`: the kernel's header (producer,
+/// consumer, flags) up to `off.desc`, then `entries` entries of `entry` bytes.
+fn map_ring(
+    fd: RawFd,
+    what: &'static str,
+    off: &if_xdp::xdp_ring_offset,
+    entries: u32,
+    entry: usize,
+    pgoff: libc::off_t,
+) -> Result<Arc<Mmap>, XskError> {
+    let len = usize::try_from(off.desc)
+        .ok()
+        .zip(usize::try_from(entries).ok())
+        .and_then(|(desc_off, n)| n.checked_mul(entry)?.checked_add(desc_off))
+        .ok_or_else(|| {
+            layout_err(LayoutError(format!(
+                "{what} of {entries} entries after descriptor offset {} does not fit in memory",
+                off.desc
+            )))
+        })?;
+    Mmap::socket_ring(fd, len, pgoff)
+        .map(Arc::new)
+        .map_err(|source| XskError::Mmap { what, len, source })
+}
+
+fn layout_err(e: LayoutError) -> XskError {
+    XskError::Config(format!("kernel ring layout not understood: {}", e.0))
+}
+
+/// Binds `fd` to `cfg`'s interface queue, sharing the UMEM of `shared_fd` if given.
+fn bind(
+    fd: &OwnedFd,
+    cfg: &SocketConfig,
+    flags: u16,
+    shared_fd: Option<RawFd>,
+    mode_desc: String,
+) -> Result<(), XskError> {
+    let (ifindex, queue_id) = (cfg.ifindex, cfg.queue_id);
+    // A live fd is never negative; refuse rather than pass the kernel a wrapped one.
+    let shared = match shared_fd {
+        None => 0,
+        Some(f) => u32::try_from(f).map_err(|_| {
+            XskError::Config(format!(
+                "socket for ifindex {ifindex} queue {queue_id}: shared UMEM fd {f} is negative"
+            ))
+        })?,
+    };
+    let addr = sockaddr_xdp {
+        sxdp_family: if_xdp::AF_XDP_FAMILY,
+        sxdp_flags: flags,
+        sxdp_ifindex: ifindex,
+        sxdp_queue_id: queue_id,
+        sxdp_shared_umem_fd: shared,
+    };
+    syscall::bind_xdp(fd, &addr).map_err(|source| XskError::Bind {
+        ifindex,
+        queue_id,
+        mode: mode_desc,
+        source,
+    })
+}
+
+/// The mode the kernel bound `fd` in (`XDP_OPTIONS`); copy if it cannot say.
+fn bound_mode(fd: &OwnedFd) -> BindMode {
+    match syscall::getsockopt::<if_xdp::xdp_options>(fd, if_xdp::SOL_XDP, if_xdp::XDP_OPTIONS) {
+        Ok((o, _)) if o.flags & if_xdp::XDP_OPTIONS_ZEROCOPY != 0 => BindMode::ZeroCopy,
+        Ok(_) => BindMode::Copy,
+        Err(e) => {
+            log::warn!("getsockopt XDP_OPTIONS failed ({e}); assuming the socket is in copy mode");
+            BindMode::Copy
+        }
+    }
+}
 
 /// True if the kernel says the AF_XDP socket `fd` is not bound (never bound, closed
 /// down by its device's unregistration): a zero-length non-blocking `recvfrom` fails

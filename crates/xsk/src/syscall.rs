@@ -48,7 +48,7 @@ pub(crate) fn setsockopt<T: Pod>(
             level,
             name,
             (val as *const T).cast(),
-            std::mem::size_of::<T>() as libc::socklen_t,
+            socklen_of::<T>(),
         )
     };
     if rc != 0 {
@@ -65,7 +65,7 @@ pub(crate) fn getsockopt<T: Pod>(
     name: libc::c_int,
 ) -> io::Result<(T, usize)> {
     let mut val = T::default();
-    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+    let mut len = socklen_of::<T>();
     // SAFETY: the kernel writes at most `len` bytes into `val`, a live `T`; `T: Pod`
     // makes any bytes it writes a valid `T`.
     let rc = unsafe {
@@ -89,7 +89,7 @@ pub(crate) fn bind_xdp(fd: &impl AsRawFd, addr: &sockaddr_xdp) -> io::Result<()>
         libc::bind(
             fd.as_raw_fd(),
             (addr as *const sockaddr_xdp).cast(),
-            std::mem::size_of::<sockaddr_xdp>() as libc::socklen_t,
+            socklen_of::<sockaddr_xdp>(),
         )
     };
     if rc != 0 {
@@ -157,12 +157,18 @@ pub(crate) fn raise_memlock_once() {
     });
 }
 
+/// `size_of::<T>()` as the `socklen_t` of a socket call. The types passed are kernel ABI
+/// structs of a few dozen bytes; the size is checked against `socklen_t` at compile time.
+// The cast cannot truncate: the const assertion bounds it.
+#[allow(clippy::cast_possible_truncation)]
+fn socklen_of<T>() -> libc::socklen_t {
+    const { assert!(std::mem::size_of::<T>() <= libc::socklen_t::MAX as usize) };
+    std::mem::size_of::<T>() as libc::socklen_t
+}
+
 pub(crate) fn page_size() -> usize {
     // SAFETY: sysconf has no memory-safety preconditions.
     let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if v > 0 {
-        v as usize
-    } else {
-        4096
-    }
+    // sysconf returns -1 on failure; fall back to the usual 4 KiB.
+    usize::try_from(v).ok().filter(|&v| v > 0).unwrap_or(4096)
 }

@@ -60,7 +60,7 @@ impl FakeKernel {
         chunk[off..off + payload.len()].copy_from_slice(payload);
         let desc = XdpDesc {
             addr,
-            len: payload.len() as u32,
+            len: u32::try_from(payload.len()).expect("the payload fit a frame (copied above)"),
             options: 0,
         };
         assert!(self.rx.push(desc));
@@ -70,7 +70,7 @@ impl FakeKernel {
     /// Transmits up to `max` TX descriptors (as many as the completion ring has room
     /// for), completing their addresses; returns the descriptors sent.
     pub fn transmit(&mut self, max: usize) -> Vec<XdpDesc> {
-        let room = self.comp.free(max as u32) as usize;
+        let room = self.comp.free(u32::try_from(max).unwrap_or(u32::MAX)) as usize;
         let mut sent = Vec::new();
         self.tx.consume_into(&mut sent, max.min(room));
         for d in &sent {
@@ -127,7 +127,8 @@ mod tests {
 
             // "Kernel" receives a few frames on a.
             for i in 0..(round % 6) {
-                let payload = [round as u8, i as u8, 0xee];
+                // The low byte of the round tags the frame; wrapping is fine.
+                let payload = [round.to_le_bytes()[0], u8::try_from(i).unwrap(), 0xee];
                 if ka.receive(&mut umem, &payload).is_none() {
                     break;
                 }
@@ -167,13 +168,27 @@ mod tests {
         assert!(forwarded > 300, "forwarded only {forwarded}");
         assert_eq!(b.wakeup_counters().tx_kicks, 250);
 
-        // Drain: everything returns to the free list.
-        for d in held.drain(..) {
+        drain(&mut umem, held, &mut b, &mut ka, &mut kb);
+        assert_eq!(umem.caller_owned(), 0);
+        umem.check_accounting(&[&a, &b], 0).unwrap();
+        assert_eq!(umem.free_frames(), 64);
+    }
+
+    /// End of a forward loop from `a` (kernel `ka`) to `b` (kernel `kb`): every frame
+    /// returns to the free list.
+    fn drain(
+        umem: &mut Umem,
+        held: Vec<XdpDesc>,
+        b: &mut XskSocket,
+        ka: &mut FakeKernel,
+        kb: &mut FakeKernel,
+    ) {
+        for d in held {
             umem.free_frame(d.addr);
         }
         loop {
             let sent = kb.transmit(8).len();
-            let done = b.complete(&mut umem, 64);
+            let done = b.complete(umem, 64);
             if sent == 0 && done == 0 {
                 break;
             }
@@ -187,9 +202,6 @@ mod tests {
         while let Some(addr) = kb.fill.pop() {
             umem.free_completed(addr);
         }
-        assert_eq!(umem.caller_owned(), 0);
-        umem.check_accounting(&[&a, &b], 0).unwrap();
-        assert_eq!(umem.free_frames(), 64);
     }
 
     #[test]

@@ -22,13 +22,19 @@
 //! struct so they drop first). Frames still in a socket's rings when it is dropped do
 //! not come back to the free list, except through [`XskSocket::reclaim_dead`] for a
 //! socket whose device is gone.
+//!
+//! This module knows nothing of sockets (they depend on it, not the other way round);
+//! the frame accounting that reads their rings is in [`crate::accounting`].
+//!
+//! [`XskSocket::rx_batch`]: crate::XskSocket::rx_batch
+//! [`XskSocket::tx_push`]: crate::XskSocket::tx_push
+//! [`XskSocket::reclaim_dead`]: crate::XskSocket::reclaim_dead
 
-use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
 
 use crate::error::XskError;
 use crate::mmap::Mmap;
-use crate::socket::{BindMode, XskSocket};
+use crate::registration::Registry;
 use crate::syscall;
 
 /// Geometry of a UMEM and default ring sizes of the sockets bound to it.
@@ -67,7 +73,8 @@ impl Default for UmemConfig {
 
 impl UmemConfig {
     fn validate(&self) -> Result<(), XskError> {
-        let page = syscall::page_size() as u32;
+        // A page larger than u32::MAX bytes would not limit a u32 frame_size.
+        let page = u32::try_from(syscall::page_size()).unwrap_or(u32::MAX);
         let bad = |m: String| Err(XskError::Config(m));
         if !self.frame_size.is_power_of_two() || self.frame_size < 2048 || self.frame_size > page {
             return bad(format!(
@@ -103,25 +110,6 @@ impl UmemConfig {
         }
         Ok(())
     }
-}
-
-/// Which live sockets share this UMEM's kernel registration, and the settings they
-/// inherit from the socket that registered it.
-#[derive(Debug, Default)]
-pub(crate) struct Registry {
-    /// Fds of live bound sockets on this UMEM; any of them can be the
-    /// `sxdp_shared_umem_fd` of the next one.
-    pub(crate) fds: Vec<RawFd>,
-    /// Mode and need_wakeup of the registering socket; the kernel forces them on every
-    /// socket that shares the UMEM.
-    pub(crate) mode: Option<BindMode>,
-    pub(crate) need_wakeup: bool,
-    /// A real socket was created on this UMEM (the kernel may access the area).
-    pub(crate) real: bool,
-    /// A fake socket (`xsk::testing`) was created on this UMEM. Never both: the fake
-    /// kernel writes frames without ownership checks, which is only sound when no real
-    /// kernel can be accessing the area.
-    pub(crate) fake: bool,
 }
 
 /// A UMEM area and its free list. See the module docs for ownership rules.
@@ -198,8 +186,27 @@ impl Umem {
     /// Index of the frame containing `addr`, or `None` if `addr` is outside the UMEM.
     #[inline]
     fn frame_index(&self, addr: u64) -> Option<usize> {
-        let i = addr >> self.frame_shift;
-        (i < u64::from(self.cfg.frame_count)).then_some(i as usize)
+        // An index that does not fit a usize is past frame_count anyway.
+        let i = usize::try_from(addr >> self.frame_shift).ok()?;
+        (i < self.cfg.frame_count as usize).then_some(i)
+    }
+
+    /// Byte offset of frame `i` (from [`Umem::frame_index`]) in the area and `addr`'s
+    /// offset within that frame's chunk.
+    #[inline]
+    fn chunk_range(&self, i: usize, addr: u64) -> (usize, usize) {
+        // `i < frame_count` and the area is `frame_count << frame_shift` bytes, a usize,
+        // so the shift does not overflow.
+        let base = i << self.frame_shift;
+        (base, Self::offset_in_chunk(addr, self.cfg.frame_size))
+    }
+
+    /// `addr`'s offset within its chunk of `frame_size` bytes.
+    #[inline]
+    // The mask leaves a value below frame_size, a u32, which fits every usize.
+    #[allow(clippy::cast_possible_truncation)]
+    fn offset_in_chunk(addr: u64, frame_size: u32) -> usize {
+        (addr & (u64::from(frame_size) - 1)) as usize
     }
 
     #[inline]
@@ -220,6 +227,8 @@ impl Umem {
     /// True if the frame containing `addr` is caller-owned (see the module docs):
     /// taken from [`Umem::alloc_frame`] or [`XskSocket::rx_batch`] and not yet pushed
     /// to TX or freed. False for an address outside the UMEM.
+    ///
+    /// [`XskSocket::rx_batch`]: crate::XskSocket::rx_batch
     pub fn is_caller_owned(&self, addr: u64) -> bool {
         self.frame_index(addr).is_some_and(|i| self.owned_bit(i))
     }
@@ -246,8 +255,7 @@ impl Umem {
              XskSocket::rx_batch or Umem::alloc_frame, not yet pushed to TX or freed, can be accessed",
             self.chunk_base(addr)
         );
-        let base = self.chunk_base(addr);
-        (base as usize, (addr - base) as usize)
+        self.chunk_range(i, addr)
     }
 
     /// The whole chunk that contains `addr`, for in-place rewrite, and the offset of
@@ -316,20 +324,22 @@ impl Umem {
                 "fake kernel access to a UMEM that a real socket uses"
             );
         }
-        assert!(
-            self.frame_index(addr).is_some(),
-            "frame address {addr:#x} is outside the {}-byte UMEM",
-            self.area.len()
-        );
-        let base = self.chunk_base(addr);
-        (base as usize, (addr - base) as usize)
+        let Some(i) = self.frame_index(addr) else {
+            panic!(
+                "frame address {addr:#x} is outside the {}-byte UMEM",
+                self.area.len()
+            );
+        };
+        self.chunk_range(i, addr)
     }
 
     /// Takes a frame (chunk base address) off the free list; it is caller-owned until
     /// pushed to TX or freed.
     pub fn alloc_frame(&mut self) -> Option<u64> {
         let addr = self.free.pop()?;
-        let i = (addr >> self.frame_shift) as usize;
+        let i = self
+            .frame_index(addr)
+            .expect("the free list holds only frames of this UMEM");
         #[cfg(debug_assertions)]
         {
             self.on_free_list[i] = false;
@@ -398,6 +408,8 @@ impl Umem {
     /// Such a frame is not caller-owned (it was the kernel's, or on its way to or from
     /// the kernel). Returns false, changing nothing, for an address outside the UMEM or
     /// a frame the caller owns (neither can be on a ring; debug builds panic).
+    ///
+    /// [`XskSocket::reclaim_dead`]: crate::XskSocket::reclaim_dead
     pub(crate) fn reclaim_from_ring(&mut self, addr: u64) -> bool {
         let Some(i) = self.frame_index(addr) else {
             debug_assert!(false, "ring entry {addr:#x} outside the UMEM");
@@ -470,7 +482,10 @@ impl Umem {
         debug_assert!(taken <= n);
         #[cfg(debug_assertions)]
         for &a in &self.free[start..start + taken] {
-            self.on_free_list[(a / u64::from(self.cfg.frame_size)) as usize] = false;
+            let i = self
+                .frame_index(a)
+                .expect("the free list holds only frames of this UMEM");
+            self.on_free_list[i] = false;
         }
         // Keep the frames that were not accepted: they are the tail after `taken`.
         self.free.drain(start..start + taken);
@@ -484,112 +499,6 @@ impl Umem {
 
     pub(crate) fn area(&self) -> &Mmap {
         &self.area
-    }
-
-    /// Where every frame is, as far as userspace can see: the free list, the four rings
-    /// of each socket (published `producer - consumer` read from the shared mappings),
-    /// and `held_by_caller` (frames taken from RX or `alloc_frame` and not yet pushed to
-    /// TX or freed). The remainder is held inside the kernel. Sockets must be on this
-    /// UMEM.
-    pub fn accounting(&self, sockets: &[&XskSocket], held_by_caller: usize) -> FrameAccounting {
-        let mut a = FrameAccounting {
-            frame_count: self.cfg.frame_count as usize,
-            free: self.free.len(),
-            held_by_caller,
-            foreign_sockets: 0,
-            ..FrameAccounting::default()
-        };
-        for s in sockets {
-            if s.umem_id() != self.id() {
-                a.foreign_sockets += 1;
-                continue;
-            }
-            let o = s.ring_occupancy();
-            a.fill += o.fill;
-            a.rx += o.rx;
-            a.tx += o.tx;
-            a.completion += o.completion;
-        }
-        a
-    }
-
-    /// Checks that every frame is in exactly one place:
-    /// free list + fill + RX + TX + completion rings + `held_by_caller` == frame_count.
-    ///
-    /// Exact only when the kernel holds no frame: no TX in flight between the TX and
-    /// completion rings, and (zero-copy) no frames posted to the NIC. In copy mode this
-    /// holds once traffic has stopped and completions have been drained of in-flight
-    /// sends. While traffic runs, use [`Umem::accounting`] and its `kernel_held()`.
-    pub fn check_accounting(
-        &self,
-        sockets: &[&XskSocket],
-        held_by_caller: usize,
-    ) -> Result<(), String> {
-        let a = self.accounting(sockets, held_by_caller);
-        if a.foreign_sockets > 0 {
-            return Err(format!(
-                "{} socket(s) passed are not on this UMEM; {a}",
-                a.foreign_sockets
-            ));
-        }
-        if a.visible() != a.frame_count {
-            return Err(format!(
-                "frame accounting mismatch: {} frames seen, {} exist ({}); {a}",
-                a.visible(),
-                a.frame_count,
-                if a.visible() > a.frame_count {
-                    "some frame is in two places"
-                } else {
-                    "frames leaked or held by the kernel"
-                }
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// Where the frames of one UMEM are (see [`Umem::accounting`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FrameAccounting {
-    pub frame_count: usize,
-    pub free: usize,
-    pub fill: usize,
-    pub rx: usize,
-    pub tx: usize,
-    pub completion: usize,
-    pub held_by_caller: usize,
-    /// Sockets passed in that are not on this UMEM (not counted).
-    pub foreign_sockets: usize,
-}
-
-impl FrameAccounting {
-    /// Frames userspace can see.
-    pub fn visible(&self) -> usize {
-        self.free + self.fill + self.rx + self.tx + self.completion + self.held_by_caller
-    }
-
-    /// `frame_count - visible`: frames inside the kernel (or leaked). Negative means a
-    /// frame was counted twice, which is a bug (or a race with the kernel publishing a
-    /// ring index).
-    pub fn kernel_held(&self) -> isize {
-        self.frame_count as isize - self.visible() as isize
-    }
-}
-
-impl std::fmt::Display for FrameAccounting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "frames={} free={} fill={} rx={} tx={} completion={} caller={} kernel/unaccounted={}",
-            self.frame_count,
-            self.free,
-            self.fill,
-            self.rx,
-            self.tx,
-            self.completion,
-            self.held_by_caller,
-            self.kernel_held()
-        )
     }
 }
 

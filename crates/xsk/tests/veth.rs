@@ -1,5 +1,6 @@
 //! Real AF_XDP sockets on a veth pair inside a network namespace this test creates and
-//! deletes. Needs root (skipped otherwise). Only TX is exercised: RX needs an XDP
+//! deletes. Needs root: skipped otherwise, failed instead when `PODFWD_REQUIRE_NETNS` is
+//! set (scripts/test sets it, as for crates/podfwd/tests). Only TX is exercised: RX needs an XDP
 //! program redirecting into an XSKMAP, which lives in the `bpf` crate. Binding, TX in
 //! copy mode, completions, shared UMEM, bind errors and taking back the frames of a
 //! socket whose device was deleted need no program.
@@ -98,17 +99,26 @@ fn mac_str(m: &[u8; 6]) -> String {
         .join(":")
 }
 
+/// Set by scripts/test (and so CI): there a namespace test that cannot run fails.
+const REQUIRE_ENV: &str = "PODFWD_REQUIRE_NETNS";
+
+/// Whether the namespace tests can run here; if not, prints why and returns false (the
+/// test then skips), or fails the test when [`REQUIRE_ENV`] is set.
 fn can_run() -> bool {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping: AF_XDP veth test needs root (network namespaces, CAP_NET_RAW)");
-        return false;
-    }
-    if Command::new("ip").arg("-V").output().is_err() {
-        eprintln!("skipping: the `ip` tool (iproute2) is not installed");
-        return false;
-    }
-    true
+    let why = if unsafe { libc::geteuid() } != 0 {
+        "AF_XDP veth test needs root (network namespaces, CAP_NET_RAW)"
+    } else if Command::new("ip").arg("-V").output().is_err() {
+        "the `ip` tool (iproute2) is not installed"
+    } else {
+        return true;
+    };
+    assert!(
+        std::env::var_os(REQUIRE_ENV).is_none(),
+        "{why}, and {REQUIRE_ENV} is set: namespace tests must run, not skip"
+    );
+    eprintln!("skipping: {why}");
+    false
 }
 
 fn ifindex(name: &str) -> u32 {
