@@ -12,18 +12,20 @@
 //! A frame that is dropped is left untouched: all checks run before the first write.
 #![forbid(unsafe_code)]
 
+mod batch;
 mod counters;
 mod rewrite;
 mod verdict;
 
 use std::net::Ipv4Addr;
 
-use route::{Mode, PortId, PortInfo, PortRole, Snapshot, Target, OUTER_LEN};
+use route::{Mode, PortId, PortInfo, Snapshot, Target, OUTER_LEN};
 use wire::ethernet::{self, mac_is_multicast, EtherType, EthernetFrame, Mac};
 use wire::ipv4::{IpProtocol, Ipv4Packet};
 use wire::udp::UdpPacket;
 use wire::vxlan::VxlanPacket;
 
+pub use batch::{FrameMem, Settled, TxQueues};
 pub use counters::Counters;
 pub use rewrite::flow_src_port;
 pub use verdict::{Action, DropReason, Verdict};
@@ -49,6 +51,13 @@ impl<'a> Frame<'a> {
     /// A frame of `len` bytes at `off` in `buf`.
     pub fn new(buf: &'a mut [u8], off: usize, len: usize) -> Self {
         Self { buf, off, len }
+    }
+
+    /// Keeps `off` and `len` inside `buf`, whatever the caller handed over.
+    #[inline]
+    pub(crate) fn clamp(&mut self) {
+        self.off = self.off.min(self.buf.len());
+        self.len = self.len.min(self.buf.len() - self.off);
     }
 
     /// The packet bytes (clamped to `buf`).
@@ -168,9 +177,9 @@ impl Pipeline {
         &self.counters
     }
 
-    /// Counts a drop decided outside the pipeline (the worker's `tx_ring_full`).
+    /// Counts a drop decided after the frame's verdict (a full TX ring, no socket).
     #[inline]
-    pub fn record_drop(&mut self, reason: DropReason) {
+    pub(crate) fn record_drop(&mut self, reason: DropReason) {
         self.counters.drops[reason as usize] += 1;
     }
 
@@ -208,39 +217,9 @@ impl Pipeline {
     /// A port the snapshot does not know is `Pass`.
     #[inline]
     pub fn process(&mut self, snap: &Snapshot, rx_port: PortId, frame: &mut Frame) -> Verdict {
-        // Keep off/len inside buf whatever the caller handed over.
-        frame.off = frame.off.min(frame.buf.len());
-        frame.len = frame.len.min(frame.buf.len() - frame.off);
-        let decision = match snap.ports.get(usize::from(rx_port)) {
-            None => Ok(Verdict::Pass),
-            Some(port) => match (port.role, snap.local.mode) {
-                (PortRole::Pod, _) => self.rx_from_pod(snap, rx_port, port, frame),
-                (PortRole::Uplink, Mode::Tunnel) => self.rx_uplink_tunnel(snap, frame),
-                (PortRole::Uplink, Mode::Native) => {
-                    self.rx_uplink_native(snap, rx_port, port, frame)
-                }
-            },
-        };
-        let v = decision.unwrap_or_else(Verdict::Drop);
+        let v = self.decide(snap, rx_port, frame);
         self.counters.record(&v);
         v
-    }
-
-    /// [`Self::process`] over a batch: `out` is cleared, then `out[i]` is the verdict of
-    /// `frames[i]`.
-    pub fn process_batch(
-        &mut self,
-        snap: &Snapshot,
-        rx_port: PortId,
-        frames: &mut [Frame],
-        out: &mut Vec<Verdict>,
-    ) {
-        out.clear();
-        out.reserve(frames.len());
-        for f in frames.iter_mut() {
-            let v = self.process(snap, rx_port, f);
-            out.push(v);
-        }
     }
 
     /// Forgets the pod MAC learned on `port`, e.g. when its interface was re-created:

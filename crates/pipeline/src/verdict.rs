@@ -90,6 +90,8 @@ labelled_enum! {
         MartianSource => "martian_source",
         /// The TX ring was full (counted by the worker through `Pipeline::record_drop`).
         TxRingFull => "tx_ring_full",
+        /// The snapshot sends to a port this worker has no socket for (yet, or any more).
+        NoTxSocket => "no_tx_socket",
     }
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use etherparse::{Icmpv4Header, Icmpv4Type, NetSlice, SlicedPacket, TransportSlice};
-use pipeline::{flow_src_port, Action, DropReason, Frame, Pipeline, Verdict};
+use pipeline::{flow_src_port, Action, DropReason, Frame, Pipeline, TxQueues, Verdict};
 use route::{Mode, PortId, Snapshot};
 use wire::checksum;
 use wire::ipv4::Ipv4Packet;
@@ -1142,11 +1142,17 @@ fn drop_inner_too_short() {
 }
 
 #[test]
-fn drop_tx_ring_full_is_counted_for_the_worker() {
+fn drop_tx_ring_full_counts_the_frame_once_not_as_its_action() {
+    let snap = snapshot(Mode::Native);
+    let (mut mem, rx) = VecMem::with_frames(&[from_pod1(REMOTE_B, 10)]);
+    let mut tx = TxQueues::new(snap.ports.len(), 8);
     let mut pl = Pipeline::new();
-    pl.record_drop(DropReason::TxRingFull);
+    pl.process_batch(&snap, LXC1, &rx, &mut mem, &mut tx);
+    tx.settle(usize::from(UPLINK), 0, &mut pl, &mut mem);
     assert_eq!(pl.counters().dropped(DropReason::TxRingFull), 1);
+    assert_eq!(pl.counters().action(Action::RoutedNative), 0);
     assert_eq!(pl.counters().frames(), 1);
+    assert_eq!(mem.freed, [0]);
 }
 
 // --------------------------------------------------------------- API properties
@@ -1200,58 +1206,119 @@ fn every_drop_reason_is_reachable() {
         DropReason::BroadcastMulticast,
         DropReason::MartianSource,
         DropReason::TxRingFull,
+        DropReason::NoTxSocket,
     ];
     assert_eq!(tested.len(), DropReason::COUNT);
 }
 
 #[test]
-fn batch_gives_one_verdict_per_frame_in_order() {
+fn batch_queues_tx_frames_in_order_and_frees_the_rest() {
     let snap = snapshot(Mode::Tunnel);
     let inputs = [
         from_pod1(REMOTE_B, 10),
         from_pod1(POD2, 10),
         from_pod1([8, 8, 8, 8], 10),
         from_pod1(REMOTE_C, 10),
+        from_pod1(REMOTE_B, 11),
     ];
-    let mut chunks: Vec<Vec<u8>> = inputs.iter().map(|f| chunk(f)).collect();
-    let mut frames: Vec<Frame> = chunks
-        .iter_mut()
-        .zip(&inputs)
-        .map(|(c, f)| Frame::new(c, HEADROOM, f.len()))
-        .collect();
+    let (mut mem, rx) = VecMem::with_frames(&inputs);
+    let mut tx = TxQueues::new(snap.ports.len(), 8);
     let mut pl = Pipeline::new();
-    let mut out = vec![Verdict::Pass; 9]; // cleared by process_batch
-    pl.process_batch(&snap, LXC1, &mut frames, &mut out);
-    assert_eq!(
-        out,
-        [
-            Verdict::Tx {
-                port: UPLINK,
-                action: Action::Encapsulated
-            },
-            Verdict::Tx {
-                port: LXC2,
-                action: Action::DeliveredLocal
-            },
-            Verdict::Pass,
-            Verdict::Drop(DropReason::NoNeighbour),
-        ]
-    );
-    assert_eq!(frames[0].off, HEADROOM - 50);
+    let bytes = pl.process_batch(&snap, LXC1, &rx, &mut mem, &mut tx);
+    assert_eq!(bytes, inputs.iter().map(|f| f.len() as u64).sum::<u64>());
+    // Passed (8.8.8.8) and dropped (no_neighbour for node C) frames are freed and counted
+    // at once; the TX frames wait, uncounted, on their port's queue.
+    assert_eq!(mem.freed, [2, 3]);
+    let c = pl.counters();
+    assert_eq!((c.passed, c.dropped(DropReason::NoNeighbour)), (1, 1));
+    assert_eq!(c.frames(), 2);
+    let up = tx.pending(usize::from(UPLINK)).to_vec();
+    assert_eq!(up.iter().map(|d| d.chunk).collect::<Vec<_>>(), [0, 4]);
+    assert_eq!(up[0].off, HEADROOM - 50, "encap moved the frame start back");
+    assert_eq!(up[0].len, inputs[0].len() + 50);
+    assert_valid(&mem.bytes(&up[0])[50..]);
+    assert_eq!(tx.pending(usize::from(LXC2)).len(), 1);
+    // The ring took one of the two uplink frames: one encapsulated, one tx_ring_full.
+    let s = tx.settle(usize::from(UPLINK), 1, &mut pl, &mut mem);
+    assert_eq!((s.sent, s.dropped), (1, 1));
+    assert_eq!(s.bytes, (inputs[0].len() + 50) as u64);
+    assert_eq!(mem.freed, [2, 3, 4]);
+    let s = tx.settle(usize::from(LXC2), 1, &mut pl, &mut mem);
+    assert_eq!((s.sent, s.dropped), (1, 0));
+    assert!(tx.is_empty());
     let c = pl.counters();
     assert_eq!(
         (
             c.action(Action::Encapsulated),
             c.action(Action::DeliveredLocal),
-            c.passed
+            c.dropped(DropReason::TxRingFull),
         ),
         (1, 1, 1)
     );
-    assert_eq!(c.frames(), 4);
+    // Every frame counted exactly once: 5 in, 5 counted.
+    assert_eq!(c.frames(), 5);
     let mut sum = pipeline::Counters::new();
     sum.add(c);
     sum.add(c);
-    assert_eq!(sum.frames(), 8);
+    assert_eq!(sum.frames(), 10);
+}
+
+#[test]
+fn batch_verdict_for_a_port_without_socket_is_counted_and_freed() {
+    // The snapshot knows LXC2 but this worker has sockets for the uplink and LXC1 only
+    // (a port being added): the frame is no_tx_socket, freed, counted once.
+    let snap = snapshot(Mode::Tunnel);
+    let (mut mem, rx) = VecMem::with_frames(&[from_pod1(POD2, 10)]);
+    let mut tx = TxQueues::new(2, 8);
+    let mut pl = Pipeline::new();
+    pl.process_batch(&snap, LXC1, &rx, &mut mem, &mut tx);
+    assert!(tx.is_empty());
+    assert_eq!(mem.freed, [0]);
+    assert_eq!(pl.counters().dropped(DropReason::NoTxSocket), 1);
+    assert_eq!(pl.counters().frames(), 1);
+}
+
+#[test]
+fn batch_from_an_unknown_port_passes_every_frame() {
+    let snap = snapshot(Mode::Tunnel);
+    let (mut mem, rx) = VecMem::with_frames(&[from_pod1(POD2, 10), from_pod1(REMOTE_B, 10)]);
+    let mut tx = TxQueues::new(snap.ports.len(), 8);
+    let mut pl = Pipeline::new();
+    pl.process_batch(&snap, 99, &rx, &mut mem, &mut tx);
+    assert!(tx.is_empty());
+    assert_eq!(mem.freed, [0, 1]);
+    assert_eq!(pl.counters().passed, 2);
+}
+
+#[test]
+fn batch_and_single_frame_decide_alike() {
+    for mode in [Mode::Tunnel, Mode::Native] {
+        let snap = snapshot(mode);
+        let inputs = [
+            from_pod1(REMOTE_B, 100),
+            from_pod1(POD2, 100),
+            from_pod1([8, 8, 8, 8], 10),
+            from_pod1(REMOTE_B, 1500),
+        ];
+        let (mut mem, rx) = VecMem::with_frames(&inputs);
+        let mut tx = TxQueues::new(snap.ports.len(), 8);
+        let mut batch = Pipeline::new();
+        batch.process_batch(&snap, LXC1, &rx, &mut mem, &mut tx);
+        let mut single = Pipeline::new();
+        for (i, f) in inputs.iter().enumerate() {
+            let out = run(&mut single, &snap, LXC1, f);
+            if let Verdict::Tx { port, .. } = out.v {
+                let q = tx.pending(usize::from(port));
+                let d = q.iter().find(|d| d.chunk == i).expect("queued");
+                assert_eq!(mem.bytes(d), &out.bytes[..], "{mode:?} frame {i}");
+            }
+        }
+        for p in 0..tx.nports() {
+            let n = tx.pending(p).len();
+            tx.settle(p, n, &mut batch, &mut mem);
+        }
+        assert_eq!(batch.counters(), single.counters(), "{mode:?}");
+    }
 }
 
 #[test]

@@ -385,7 +385,10 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         shared_workers.push(shared.clone());
         let (req_tx, req_rx) = mpsc::channel::<ReplaceSocket>();
         worker_reqs.push(req_tx);
-        workers.push(Worker::new(umem, sockets, shared).with_requests(req_rx));
+        let worker = Worker::new(umem, sockets, shared).map_err(|e| {
+            RunError::Other(format!("worker {w}: cannot create its epoll instance: {e}"))
+        })?;
+        workers.push(worker.with_requests(req_rx));
     }
 
     let mut neigh = neigh::read();

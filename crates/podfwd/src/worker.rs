@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use pipeline::{DropReason, Frame, Pipeline, Verdict};
+use pipeline::{Frame, FrameMem, Pipeline, TxQueues};
 use route::{PortId, Snapshot};
 use xsk::{SocketConfig, StillBound, Umem, XdpDesc, XdpStatistics, XskSocket};
 
@@ -69,6 +69,54 @@ pub struct ReplaceSocket {
     pub reply: mpsc::Sender<Result<RawFd, String>>,
 }
 
+/// Per-iteration state of the worker loop (what [`Worker::poll_once`] and
+/// [`Worker::idle`] carry from one iteration to the next).
+#[derive(Debug)]
+struct LoopState {
+    /// The RX batch being processed.
+    rx: Vec<XdpDesc>,
+    /// Frames decided for TX, per egress port.
+    tx: TxQueues<XdpDesc>,
+    /// Per port: the last TX kick moved nothing (see [`Worker::flush_tx`]).
+    tx_stalled: Vec<bool>,
+    /// When the worker last found nothing to do (start of the spin window).
+    idle_since: Option<Instant>,
+    /// Loop iterations, to read the clock only every 64th busy one.
+    iterations: u64,
+    last_publish: Instant,
+    last_xdp_stats: Instant,
+    spin: Duration,
+}
+
+/// The UMEM as the pipeline's frame store: descriptors of this worker's rings.
+struct UmemFrames<'a>(&'a mut Umem);
+
+impl FrameMem for UmemFrames<'_> {
+    type Desc = XdpDesc;
+    #[inline]
+    fn frame(&mut self, d: XdpDesc) -> Frame<'_> {
+        let (buf, off) = self.0.chunk_mut(d.addr);
+        Frame::new(buf, off, d.len as usize)
+    }
+    #[inline]
+    fn tx_desc(&self, d: XdpDesc, off: usize, len: usize) -> XdpDesc {
+        // Within one UMEM chunk (at most frame_size, a u32), so the casts are lossless.
+        XdpDesc {
+            addr: self.0.chunk_base(d.addr) + off as u64,
+            len: u32::try_from(len).unwrap_or(u32::MAX),
+            options: 0,
+        }
+    }
+    #[inline]
+    fn free(&mut self, d: XdpDesc) {
+        self.0.free_frame(d.addr);
+    }
+    #[inline]
+    fn len(d: &XdpDesc) -> usize {
+        d.len as usize
+    }
+}
+
 /// One worker: its UMEM and its sockets, one per port, in [`PortId`] order.
 #[derive(Debug)]
 pub struct Worker {
@@ -84,17 +132,29 @@ pub struct Worker {
     /// the current one, so that the published counters never go backwards.
     xsk_base: Vec<XdpStatistics>,
     xsk_last: Vec<XdpStatistics>,
+    pipeline: Pipeline,
+    local: LocalStats,
+    state: LoopState,
+    poll: Poll,
+    events: Events,
 }
 
 impl Worker {
     /// A worker over already-bound sockets.
-    #[must_use]
-    pub fn new(umem: Umem, sockets: Vec<XskSocket>, shared: Arc<WorkerShared>) -> Worker {
+    ///
+    /// # Errors
+    /// When the epoll instance it sleeps in cannot be created.
+    pub fn new(
+        umem: Umem,
+        sockets: Vec<XskSocket>,
+        shared: Arc<WorkerShared>,
+    ) -> std::io::Result<Worker> {
         shared
             .umem_frames
             .store(u64::from(umem.frame_count()), Relaxed);
         let n = sockets.len();
-        Worker {
+        let now = Instant::now();
+        Ok(Worker {
             sockets,
             retired: Vec::new(),
             umem,
@@ -102,7 +162,24 @@ impl Worker {
             requests: None,
             xsk_base: vec![XdpStatistics::default(); n],
             xsk_last: vec![XdpStatistics::default(); n],
-        }
+            pipeline: Pipeline::new(),
+            local: LocalStats {
+                ports: vec![[0; 4]; n],
+                ..LocalStats::default()
+            },
+            state: LoopState {
+                rx: Vec::with_capacity(RX_BATCH),
+                tx: TxQueues::new(n, RX_BATCH * 4),
+                tx_stalled: vec![false; n],
+                idle_since: None,
+                iterations: 0,
+                last_publish: now,
+                last_xdp_stats: now,
+                spin: spin_window(),
+            },
+            poll: Poll::new()?,
+            events: Events::with_capacity(64),
+        })
     }
 
     /// Take [`ReplaceSocket`] requests from `rx` while running.
@@ -112,8 +189,48 @@ impl Worker {
         self
     }
 
-    /// Run until `stop` is set.
+    /// Run until `stop` is set. A panic inside marks the worker failed (see
+    /// [`WorkerShared::fail`]) before it unwinds, so /healthz says so at once.
     pub fn run(mut self, snap: &ArcSwap<Snapshot>, stop: &AtomicBool) {
+        let shared = self.shared.clone();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.pin();
+            if let Err(e) = self.register_all() {
+                shared.fail(&format!("epoll register: {e}"));
+                log::error!("worker {}: epoll register: {e}", shared.id);
+                return;
+            }
+            while !stop.load(Relaxed) {
+                let guard = snap.load();
+                let work = self.poll_once(&guard);
+                let now = self.clock(work);
+                if let Some(now) = now {
+                    self.housekeeping(now, guard.generation);
+                }
+                if work > 0 {
+                    self.local.busy_polls += 1;
+                    self.state.idle_since = None;
+                } else if let Some(now) = now {
+                    drop(guard);
+                    self.idle(now, snap);
+                }
+            }
+            self.publish(snap.load().generation);
+            self.publish_xdp_stats();
+            self.drain_and_account();
+        }));
+        if let Err(panic) = result {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            shared.fail(&format!("panicked: {what}"));
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    fn pin(&self) {
         if let Some(cpu) = self.shared.cpu {
             if core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
                 log::info!("worker {} pinned to cpu {cpu}", self.shared.id);
@@ -121,198 +238,169 @@ impl Worker {
                 log::warn!("worker {}: could not pin to cpu {cpu}", self.shared.id);
             }
         }
-        let mut poll = match Poll::new() {
-            Ok(p) => p,
-            Err(e) => {
-                log::error!("worker {}: epoll: {e}", self.shared.id);
-                return;
-            }
-        };
+    }
+
+    fn register_all(&self) -> std::io::Result<()> {
         for (i, s) in self.sockets.iter().enumerate() {
             let fd = s.fd();
-            if let Err(e) =
-                poll.registry()
-                    .register(&mut SourceFd(&fd), Token(i), Interest::READABLE)
-            {
-                log::error!("worker {}: epoll register: {e}", self.shared.id);
-                return;
-            }
+            self.poll
+                .registry()
+                .register(&mut SourceFd(&fd), Token(i), Interest::READABLE)?;
         }
-        let mut events = Events::with_capacity(64);
-        let nports = self.sockets.len();
-        let mut pipeline = Pipeline::new();
-        let mut local = LocalStats {
-            ports: vec![[0; 4]; nports],
-            ..LocalStats::default()
+        Ok(())
+    }
+
+    /// One pass over every port: completions back to the free list, fill rings topped
+    /// up, one RX batch per port through the pipeline, TX queues flushed. Returns the
+    /// frames received.
+    pub fn poll_once(&mut self, snap: &Snapshot) -> usize {
+        for s in &mut self.sockets {
+            s.complete(&mut self.umem, 1024);
+        }
+        let mut work = 0;
+        for p in 0..self.sockets.len() {
+            work += self.receive_port(p, snap);
+        }
+        self.flush_tx();
+        self.state.iterations = self.state.iterations.wrapping_add(1);
+        work
+    }
+
+    /// Top up port `p`'s fill ring and run one RX batch of it through the pipeline.
+    fn receive_port(&mut self, p: usize, snap: &Snapshot) -> usize {
+        let sock = &mut self.sockets[p];
+        if sock.fill(&mut self.umem, FILL_BATCH) > 0 && sock.fill_needs_wakeup() {
+            self.local.rx_wakeups += 1;
+            let _ = sock.wakeup_rx();
+        }
+        let rx = &mut self.state.rx;
+        rx.clear();
+        let got = sock.rx_batch(&mut self.umem, rx, RX_BATCH);
+        if got == 0 {
+            return 0;
+        }
+        let Ok(rx_port) = PortId::try_from(p) else {
+            unreachable!("ports are counted in u16 by construction");
         };
-        let mut rx: Vec<XdpDesc> = Vec::with_capacity(RX_BATCH);
-        let mut txq: Vec<Vec<XdpDesc>> = (0..nports)
-            .map(|_| Vec::with_capacity(RX_BATCH * 4))
-            .collect();
-        let spin = spin_window();
-        let mut idle_since: Option<Instant> = None;
-        // Per socket: the last TX kick moved nothing (see the TX loop).
-        let mut tx_stalled: Vec<bool> = vec![false; self.sockets.len()];
-        let mut iterations: u64 = 0;
-        let mut last_publish = Instant::now();
-        let mut last_xdp_stats = last_publish;
+        let bytes = self.pipeline.process_batch(
+            snap,
+            rx_port,
+            rx,
+            &mut UmemFrames(&mut self.umem),
+            &mut self.state.tx,
+        );
+        self.local.batches += 1;
+        self.local.ports[p][0] += got as u64;
+        self.local.ports[p][1] += bytes;
+        got
+    }
 
-        while !stop.load(Relaxed) {
-            let guard = snap.load();
-            let snapshot: &Snapshot = &guard;
-            let mut work = 0usize;
-            for s in &mut self.sockets {
-                s.complete(&mut self.umem, 1024);
-            }
-            for p in 0..nports {
-                let sock = &mut self.sockets[p];
-                if sock.fill(&mut self.umem, FILL_BATCH) > 0 && sock.fill_needs_wakeup() {
-                    local.rx_wakeups += 1;
-                    let _ = sock.wakeup_rx();
-                }
-                rx.clear();
-                let got = sock.rx_batch(&mut self.umem, &mut rx, RX_BATCH);
-                if got == 0 {
-                    continue;
-                }
-                work += got;
-                local.batches += 1;
-                #[allow(clippy::cast_possible_truncation)] // ports are u16 by construction
-                let rx_port = p as PortId;
-                for d in &rx {
-                    local.ports[p][0] += 1;
-                    local.ports[p][1] += u64::from(d.len);
-                    let (chunk, off) = self.umem.chunk_mut(d.addr);
-                    let base = d.addr - off as u64;
-                    let mut frame = Frame {
-                        buf: chunk,
-                        off,
-                        len: d.len as usize,
-                    };
-                    match pipeline.process(snapshot, rx_port, &mut frame) {
-                        Verdict::Tx { port, .. } if usize::from(port) < nports => {
-                            #[allow(clippy::cast_possible_truncation)] // within one frame
-                            txq[usize::from(port)].push(XdpDesc {
-                                addr: base + frame.off as u64,
-                                len: frame.len as u32,
-                                options: 0,
-                            });
-                        }
-                        _ => self.umem.free_frame(d.addr),
-                    }
-                }
-            }
-            for (p, q) in txq.iter_mut().enumerate() {
-                let sock = &mut self.sockets[p];
-                let mut pushed = 0;
-                if !q.is_empty() {
-                    pushed = sock.tx_push(&mut self.umem, q);
-                    for d in &q[..pushed] {
-                        local.ports[p][2] += 1;
-                        local.ports[p][3] += u64::from(d.len);
-                    }
-                    for d in &q[pushed..] {
-                        pipeline.record_drop(DropReason::TxRingFull);
-                        self.umem.free_frame(d.addr);
-                    }
-                    q.clear();
-                }
-                // A ring whose last kick moved nothing (its device is gone or refuses to
-                // send) is kicked again only when new frames go onto it or after a sleep,
-                // not on every loop iteration.
-                if tx_stalled[p] && pushed == 0 {
-                    continue;
-                }
-                let before = sock.tx_queued();
-                let mut kicks = 0;
-                while sock.tx_queued() > 0 && sock.tx_needs_wakeup() && kicks < MAX_KICKS {
-                    local.tx_wakeups += 1;
-                    kicks += 1;
-                    if sock.kick_tx().is_err() {
-                        break;
-                    }
-                    sock.complete(&mut self.umem, 1024);
-                }
-                tx_stalled[p] = before > 0 && sock.tx_queued() >= before;
-            }
-
-            // Reading the clock costs more than a counter: look at it every 64 iterations,
-            // and on every idle one (which is about to spin or sleep anyway).
-            iterations = iterations.wrapping_add(1);
-            let now = if work == 0 || iterations % 64 == 0 {
-                Some(Instant::now())
+    /// Push every port's TX queue onto its ring (what does not fit is `tx_ring_full`),
+    /// and kick the rings that ask for it.
+    fn flush_tx(&mut self) {
+        for p in 0..self.sockets.len() {
+            let sock = &mut self.sockets[p];
+            let queued = self.state.tx.pending(p);
+            let pushed = if queued.is_empty() {
+                0
             } else {
-                None
+                let pushed = sock.tx_push(&mut self.umem, queued);
+                let s = self.state.tx.settle(
+                    p,
+                    pushed,
+                    &mut self.pipeline,
+                    &mut UmemFrames(&mut self.umem),
+                );
+                self.local.ports[p][2] += s.sent as u64;
+                self.local.ports[p][3] += s.bytes;
+                pushed
             };
-            if let Some(now) = now {
-                if now.duration_since(last_publish) >= PUBLISH_EVERY {
-                    self.publish(&pipeline, &local, snapshot.generation);
-                    last_publish = now;
-                }
-                if now.duration_since(last_xdp_stats) >= Duration::from_secs(1) {
-                    self.publish_xdp_stats();
-                    self.reclaim_retired();
-                    last_xdp_stats = now;
-                }
-                while let Some(req) = self.requests.as_ref().and_then(|r| r.try_recv().ok()) {
-                    let res = self.replace_socket(&poll, &mut pipeline, &req);
-                    let _ = req.reply.send(res);
-                }
+            // A ring whose last kick moved nothing (its device is gone or refuses to
+            // send) is kicked again only when new frames go onto it or after a sleep,
+            // not on every loop iteration.
+            if self.state.tx_stalled[p] && pushed == 0 {
+                continue;
             }
-            if work > 0 {
-                local.busy_polls += 1;
-                idle_since = None;
-            } else if let Some(now) = now {
-                local.idle_polls += 1;
-                let since = *idle_since.get_or_insert(now);
-                // Frames still on a TX ring need another kick, not a sleep; but a stalled
-                // ring (a device that is gone or refuses to send) must not keep the
-                // worker awake: its frames stay accounted on that ring (reclaimed if the
-                // interface comes back).
-                let tx_pending = self
-                    .sockets
-                    .iter()
-                    .zip(&tx_stalled)
-                    .any(|(s, &stalled)| s.tx_queued() > 0 && !stalled);
-                let waited = now.duration_since(since);
-                if waited >= spin && (!tx_pending || waited >= SLEEP) {
-                    self.publish(&pipeline, &local, snapshot.generation);
-                    last_publish = now;
-                    local.sleeps += 1;
-                    drop(guard);
-                    let any_queued = self.sockets.iter().any(|s| s.tx_queued() > 0);
-                    let timeout = if tx_pending {
-                        Duration::from_millis(1)
-                    } else if any_queued {
-                        // Retry a ring that did not move now and then, cheaply.
-                        Duration::from_millis(10)
-                    } else {
-                        SLEEP
-                    };
-                    let _ = poll.poll(&mut events, Some(timeout));
-                    // After a sleep every ring gets one more kick.
-                    tx_stalled.fill(false);
-                    idle_since = None;
-                } else {
-                    std::thread::yield_now();
+            let sock = &mut self.sockets[p];
+            let before = sock.tx_queued();
+            let mut kicks = 0;
+            while sock.tx_queued() > 0 && sock.tx_needs_wakeup() && kicks < MAX_KICKS {
+                self.local.tx_wakeups += 1;
+                kicks += 1;
+                if sock.kick_tx().is_err() {
+                    break;
                 }
+                sock.complete(&mut self.umem, 1024);
             }
+            self.state.tx_stalled[p] = before > 0 && sock.tx_queued() >= before;
         }
-        self.publish(&pipeline, &local, snap.load().generation);
-        self.publish_xdp_stats();
-        self.drain_and_account();
+    }
+
+    /// The time, when this iteration should look at it: reading the clock costs more
+    /// than a counter, so every 64th busy iteration, and every idle one (which is about
+    /// to spin or sleep anyway).
+    fn clock(&self, work: usize) -> Option<Instant> {
+        (work == 0 || self.state.iterations % 64 == 0).then(Instant::now)
+    }
+
+    /// Publish counters (at most every millisecond), kernel statistics and retired
+    /// sockets (every second), and answer the control thread's requests.
+    fn housekeeping(&mut self, now: Instant, generation: u64) {
+        if now.duration_since(self.state.last_publish) >= PUBLISH_EVERY {
+            self.publish(generation);
+            self.state.last_publish = now;
+        }
+        if now.duration_since(self.state.last_xdp_stats) >= Duration::from_secs(1) {
+            self.publish_xdp_stats();
+            self.reclaim_retired();
+            self.state.last_xdp_stats = now;
+        }
+        while let Some(req) = self.requests.as_ref().and_then(|r| r.try_recv().ok()) {
+            let res = self.replace_socket(&req);
+            let _ = req.reply.send(res);
+        }
+    }
+
+    /// Nothing moved this iteration: yield while inside the spin window, then sleep in
+    /// epoll. Frames still on a TX ring need another kick, not a sleep; but a stalled
+    /// ring (a device that is gone or refuses to send) must not keep the worker awake:
+    /// its frames stay accounted on that ring (reclaimed if the interface comes back).
+    fn idle(&mut self, now: Instant, snap: &ArcSwap<Snapshot>) {
+        self.local.idle_polls += 1;
+        let since = *self.state.idle_since.get_or_insert(now);
+        let tx_pending = self
+            .sockets
+            .iter()
+            .zip(&self.state.tx_stalled)
+            .any(|(s, &stalled)| s.tx_queued() > 0 && !stalled);
+        let waited = now.duration_since(since);
+        if waited < self.state.spin || (tx_pending && waited < SLEEP) {
+            std::thread::yield_now();
+            return;
+        }
+        self.publish(snap.load().generation);
+        self.state.last_publish = now;
+        self.local.sleeps += 1;
+        let any_queued = self.sockets.iter().any(|s| s.tx_queued() > 0);
+        let timeout = if tx_pending {
+            Duration::from_millis(1)
+        } else if any_queued {
+            // Retry a ring that did not move now and then, cheaply.
+            Duration::from_millis(10)
+        } else {
+            SLEEP
+        };
+        let _ = self.poll.poll(&mut self.events, Some(timeout));
+        // After a sleep every ring gets one more kick.
+        self.state.tx_stalled.fill(false);
+        self.state.idle_since = None;
     }
 
     /// Replace the socket of `req.port` by a new one bound by `req.config` (see
     /// [`ReplaceSocket`]); returns the new fd. A repeated request for the ifindex the
     /// port already has (the control thread retrying after a timeout) returns the
     /// current fd.
-    fn replace_socket(
-        &mut self,
-        poll: &Poll,
-        pipeline: &mut Pipeline,
-        req: &ReplaceSocket,
-    ) -> Result<RawFd, String> {
+    fn replace_socket(&mut self, req: &ReplaceSocket) -> Result<RawFd, String> {
         let id = self.shared.id;
         let p = req.port;
         let Some(old) = self.sockets.get(p) else {
@@ -332,7 +420,7 @@ impl Worker {
             log::debug!("{e}: copy-mode TX keeps the kernel's default of 32 frames per wakeup");
         }
         let new_fd = s.fd();
-        let reg = poll.registry();
+        let reg = self.poll.registry();
         let _ = reg.deregister(&mut SourceFd(&old_fd));
         if let Err(e) = reg.register(&mut SourceFd(&new_fd), Token(p), Interest::READABLE) {
             // The worker still polls the rings at least every 100 ms.
@@ -344,7 +432,7 @@ impl Worker {
         self.xsk_last[p] = XdpStatistics::default();
         let old = std::mem::replace(&mut self.sockets[p], s);
         #[allow(clippy::cast_possible_truncation)] // ports are u16 by construction
-        pipeline.forget_learned(p as PortId);
+        self.pipeline.forget_learned(p as PortId);
         match old.reclaim_dead(&mut self.umem) {
             Ok(n) => log::info!(
                 "worker {id}: port {p} socket replaced (ifindex {old_ifindex} -> {}, fd {new_fd}); {n} frames taken back from the old socket's rings",
@@ -416,8 +504,8 @@ impl Worker {
         }
     }
 
-    fn publish(&self, pipeline: &Pipeline, local: &LocalStats, generation: u64) {
-        self.shared.publish(pipeline.counters(), local);
+    fn publish(&self, generation: u64) {
+        self.shared.publish(self.pipeline.counters(), &self.local);
         let in_use = u64::from(self.umem.frame_count()) - self.umem.free_frames() as u64;
         self.shared.umem_in_use.store(in_use, Relaxed);
         self.shared.generation.store(generation, Relaxed);

@@ -244,3 +244,68 @@ pub fn node_b_snapshot() -> Snapshot {
     );
     b.build().unwrap()
 }
+
+/// A descriptor into [`VecMem`]: chunk index, offset and length of the frame in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VecDesc {
+    pub chunk: usize,
+    pub off: usize,
+    pub len: usize,
+}
+
+/// Frames in plain vectors, as [`pipeline::FrameMem`]: what the UMEM is to a worker.
+#[derive(Debug, Default)]
+pub struct VecMem {
+    pub chunks: Vec<Vec<u8>>,
+    /// Chunks given back, in order.
+    pub freed: Vec<usize>,
+}
+
+impl VecMem {
+    /// One chunk per frame, each frame at [`HEADROOM`]; returns the memory and the
+    /// descriptors, as an RX ring would hand them over.
+    pub fn with_frames(frames: &[Vec<u8>]) -> (VecMem, Vec<VecDesc>) {
+        let chunks: Vec<Vec<u8>> = frames.iter().map(|f| chunk(f)).collect();
+        let descs = frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| VecDesc {
+                chunk: i,
+                off: HEADROOM,
+                len: f.len(),
+            })
+            .collect();
+        (
+            VecMem {
+                chunks,
+                freed: Vec::new(),
+            },
+            descs,
+        )
+    }
+
+    /// The bytes a descriptor describes.
+    pub fn bytes(&self, d: &VecDesc) -> &[u8] {
+        &self.chunks[d.chunk][d.off..d.off + d.len]
+    }
+}
+
+impl pipeline::FrameMem for VecMem {
+    type Desc = VecDesc;
+    fn frame(&mut self, d: VecDesc) -> pipeline::Frame<'_> {
+        pipeline::Frame::new(&mut self.chunks[d.chunk], d.off, d.len)
+    }
+    fn tx_desc(&self, d: VecDesc, off: usize, len: usize) -> VecDesc {
+        VecDesc {
+            chunk: d.chunk,
+            off,
+            len,
+        }
+    }
+    fn free(&mut self, d: VecDesc) {
+        self.freed.push(d.chunk);
+    }
+    fn len(d: &VecDesc) -> usize {
+        d.len
+    }
+}

@@ -1,0 +1,234 @@
+//! The batch loop the workers run: a vector of received descriptors through the
+//! decision, into per-port TX queues, each frame counted exactly once.
+//!
+//! [`Pipeline::process_batch`] resolves the rx port and its role once per batch, decides
+//! every frame in place, frees dropped and passed frames (counting them at once) and
+//! queues the rest for their egress port. A queued frame is not counted yet: the worker
+//! pushes the queue onto the TX ring and [`TxQueues::settle`] counts each frame that went
+//! on the ring under its [`Action`] and each that did not under `tx_ring_full`, freeing
+//! those. So a frame is counted once whatever happens to it, and a frame is never freed
+//! without a count (a verdict for a port the worker has no socket for is `no_tx_socket`).
+//!
+//! Where the frames live is the caller's business, behind [`FrameMem`]: the worker's
+//! UMEM in production, plain vectors in tests and benchmarks.
+
+use route::{Mode, PortId, PortInfo, PortRole, Snapshot};
+
+use crate::{Action, Decision, DropReason, Frame, Pipeline, Verdict};
+
+/// The memory frames live in, as the pipeline sees it: descriptors in, frames to rewrite
+/// in place, descriptors out.
+pub trait FrameMem {
+    /// A frame descriptor of the caller's rings (address and length).
+    type Desc: Copy;
+    /// The frame `d` points to, inside its whole chunk (so it can grow at the front).
+    fn frame(&mut self, d: Self::Desc) -> Frame<'_>;
+    /// The descriptor that transmits bytes `off..off + len` of `d`'s chunk.
+    fn tx_desc(&self, d: Self::Desc, off: usize, len: usize) -> Self::Desc;
+    /// Gives `d`'s frame back to the free pool.
+    fn free(&mut self, d: Self::Desc);
+    /// Length in bytes of the frame `d` describes.
+    fn len(d: &Self::Desc) -> usize;
+}
+
+/// Frames decided for transmission, per egress port, waiting for their TX ring.
+#[derive(Debug)]
+pub struct TxQueues<D> {
+    descs: Vec<Vec<D>>,
+    actions: Vec<Vec<Action>>,
+    capacity: usize,
+}
+
+/// What [`TxQueues::settle`] counted for one port.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    /// Frames that went onto the TX ring.
+    pub sent: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Frames that did not fit (counted as `tx_ring_full` and freed).
+    pub dropped: usize,
+}
+
+impl<D: Copy> TxQueues<D> {
+    /// Empty queues for `nports` ports, each with room for `capacity` frames before it
+    /// reallocates.
+    #[must_use]
+    pub fn new(nports: usize, capacity: usize) -> Self {
+        let mut q = TxQueues {
+            descs: Vec::new(),
+            actions: Vec::new(),
+            capacity,
+        };
+        q.set_ports(nports);
+        q
+    }
+
+    /// Number of ports (egress ports at or past it are `no_tx_socket`).
+    #[must_use]
+    pub fn nports(&self) -> usize {
+        self.descs.len()
+    }
+
+    /// Grows or shrinks to `nports` ports. Queues must be settled before shrinking.
+    ///
+    /// # Panics
+    /// If a removed port still has frames queued (they would leak).
+    pub fn set_ports(&mut self, nports: usize) {
+        assert!(
+            self.descs.iter().skip(nports).all(Vec::is_empty),
+            "TxQueues::set_ports: a removed port still has frames queued"
+        );
+        self.descs
+            .resize_with(nports, || Vec::with_capacity(self.capacity));
+        self.actions
+            .resize_with(nports, || Vec::with_capacity(self.capacity));
+    }
+
+    /// The frames queued for `port`, in arrival order (what to push onto its TX ring).
+    #[must_use]
+    pub fn pending(&self, port: usize) -> &[D] {
+        self.descs.get(port).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether nothing is queued on any port.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.descs.iter().all(Vec::is_empty)
+    }
+
+    fn push(&mut self, port: usize, d: D, action: Action) {
+        self.descs[port].push(d);
+        self.actions[port].push(action);
+    }
+
+    /// The first `sent` frames queued for `port` went onto its TX ring: count each under
+    /// its action. The rest did not fit: count them as `tx_ring_full` and free them.
+    /// The queue is empty afterwards.
+    pub fn settle<M: FrameMem<Desc = D>>(
+        &mut self,
+        port: usize,
+        sent: usize,
+        pipeline: &mut Pipeline,
+        mem: &mut M,
+    ) -> Settled {
+        let (Some(descs), Some(actions)) = (self.descs.get_mut(port), self.actions.get_mut(port))
+        else {
+            return Settled::default();
+        };
+        let sent = sent.min(descs.len());
+        let mut out = Settled {
+            sent,
+            ..Settled::default()
+        };
+        for (d, a) in descs[..sent].iter().zip(&actions[..sent]) {
+            pipeline.counters.actions[*a as usize] += 1;
+            out.bytes += M::len(d) as u64;
+        }
+        for d in &descs[sent..] {
+            pipeline.record_drop(DropReason::TxRingFull);
+            mem.free(*d);
+        }
+        out.dropped = descs.len() - sent;
+        descs.clear();
+        actions.clear();
+        out
+    }
+}
+
+impl Pipeline {
+    /// Decides every frame of `rx` (received on `rx_port`), rewriting it in place.
+    /// Dropped and passed frames are counted and freed through `mem`; frames to transmit
+    /// go onto `tx`'s queue for their egress port, to be counted by
+    /// [`TxQueues::settle`]. Returns the bytes received (for the port's counters).
+    pub fn process_batch<M: FrameMem>(
+        &mut self,
+        snap: &Snapshot,
+        rx_port: PortId,
+        rx: &[M::Desc],
+        mem: &mut M,
+        tx: &mut TxQueues<M::Desc>,
+    ) -> u64 {
+        let bytes = rx.iter().map(|d| M::len(d) as u64).sum();
+        let Some(port) = snap.ports.get(usize::from(rx_port)) else {
+            self.run_batch(rx, mem, tx, |_, _| Ok(Verdict::Pass));
+            return bytes;
+        };
+        match (port.role, snap.local.mode) {
+            (PortRole::Pod, _) => {
+                self.run_batch(rx, mem, tx, |pl, f| pl.rx_from_pod(snap, rx_port, port, f))
+            }
+            (PortRole::Uplink, Mode::Tunnel) => {
+                self.run_batch(rx, mem, tx, |pl, f| pl.rx_uplink_tunnel(snap, f));
+            }
+            (PortRole::Uplink, Mode::Native) => self.run_batch(rx, mem, tx, |pl, f| {
+                pl.rx_uplink_native(snap, rx_port, port, f)
+            }),
+        }
+        bytes
+    }
+
+    /// The loop of [`Self::process_batch`] with the rx port's decision function.
+    #[inline]
+    fn run_batch<M, F>(
+        &mut self,
+        rx: &[M::Desc],
+        mem: &mut M,
+        tx: &mut TxQueues<M::Desc>,
+        mut decide: F,
+    ) where
+        M: FrameMem,
+        F: FnMut(&mut Self, &mut Frame) -> Decision,
+    {
+        for &d in rx {
+            let mut frame = mem.frame(d);
+            frame.clamp();
+            let verdict = decide(self, &mut frame).unwrap_or_else(Verdict::Drop);
+            let (off, len) = (frame.off, frame.len);
+            match verdict {
+                Verdict::Tx { port, action } if usize::from(port) < tx.nports() => {
+                    let out = mem.tx_desc(d, off, len);
+                    tx.push(usize::from(port), out, action);
+                }
+                Verdict::Tx { .. } => {
+                    self.record_drop(DropReason::NoTxSocket);
+                    mem.free(d);
+                }
+                other => {
+                    self.counters.record(&other);
+                    mem.free(d);
+                }
+            }
+        }
+    }
+
+    /// The port-role dispatch of [`Self::process`], without counting.
+    pub(crate) fn decide(
+        &mut self,
+        snap: &Snapshot,
+        rx_port: PortId,
+        frame: &mut Frame,
+    ) -> Verdict {
+        frame.clamp();
+        let decision = match snap.ports.get(usize::from(rx_port)) {
+            None => Ok(Verdict::Pass),
+            Some(port) => self.decide_on(snap, rx_port, port, frame),
+        };
+        decision.unwrap_or_else(Verdict::Drop)
+    }
+
+    #[inline]
+    fn decide_on(
+        &mut self,
+        snap: &Snapshot,
+        rx_port: PortId,
+        port: &PortInfo,
+        frame: &mut Frame,
+    ) -> Decision {
+        match (port.role, snap.local.mode) {
+            (PortRole::Pod, _) => self.rx_from_pod(snap, rx_port, port, frame),
+            (PortRole::Uplink, Mode::Tunnel) => self.rx_uplink_tunnel(snap, frame),
+            (PortRole::Uplink, Mode::Native) => self.rx_uplink_native(snap, rx_port, port, frame),
+        }
+    }
+}
