@@ -1,154 +1,372 @@
-//! The small HTTP/1.0 listener: /metrics, /healthz, /readyz, /status (JSON), POST /reload.
+//! The metrics listener: /metrics, /healthz, /readyz, /status (JSON), POST /reload; and
+//! the client `podfwd status` and `podfwd reload` use to talk to it.
 //!
-//! One request per connection, a few per scrape interval: a blocking std listener in its
-//! own thread is all this needs.
+//! Served by `tiny_http`: synchronous, no async runtime, and it takes the listener
+//! control.rs already bound (so bind errors stay there). Its accept thread parses
+//! requests; this thread answers them one at a time, a few per scrape interval. The
+//! client is `minreq`, which has no dependencies without its TLS features.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::ErrorKind;
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
+use tiny_http::{Header, Method, Request, Response, Server};
+
 use crate::views::{ControlRequest, StatusView};
 
-/// Serve until `stop` is set.
+/// How often [`serve`] looks at its stop flag.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Serve on `listener` until `stop` is set (returns within [`POLL`] of it).
+///
+/// If the listener fails (tiny_http's accept thread stops on an accept error, e.g. out
+/// of file descriptors), it is served again from the same socket after 100 ms.
 pub fn serve(
     listener: &TcpListener,
     status: &Mutex<StatusView>,
     requests: &mpsc::Sender<ControlRequest>,
     stop: &AtomicBool,
 ) {
-    if let Err(e) = listener.set_nonblocking(true) {
-        log::error!("metrics listener: {e}");
-        return;
-    }
+    let mut server: Option<Server> = None;
     while !stop.load(Relaxed) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                if let Err(e) = handle(stream, status, requests) {
-                    log::debug!("http: {e}");
+        if server.is_none() {
+            match start(listener) {
+                Ok(s) => server = Some(s),
+                Err(e) => {
+                    log::error!("metrics listener: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        }
+        let Some(srv) = &server else { continue };
+        match srv.recv_timeout(POLL) {
+            Ok(Some(rq)) => answer(rq, status, requests),
+            Ok(None) => {}
             Err(e) => {
                 log::warn!("metrics listener accept: {e}");
+                server = None;
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
     }
 }
 
-fn respond(mut s: &TcpStream, code: u16, ctype: &str, body: &str) -> std::io::Result<()> {
-    let reason = match code {
-        200 => "OK",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        _ => "Service Unavailable",
-    };
-    write!(
-        s,
-        "HTTP/1.0 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    s.flush()
+/// A tiny_http server on a clone of `listener` (blocking: its accept thread waits).
+fn start(listener: &TcpListener) -> Result<Server, String> {
+    let own = listener.try_clone().map_err(|e| e.to_string())?;
+    own.set_nonblocking(false).map_err(|e| e.to_string())?;
+    Server::from_listener(own, None).map_err(|e| e.to_string())
 }
 
-fn handle(
-    stream: TcpStream,
+/// What to answer: status code, content type, body.
+#[derive(Debug, PartialEq, Eq)]
+struct Reply {
+    code: u16,
+    ctype: &'static str,
+    body: String,
+}
+
+fn text(code: u16, body: String) -> Reply {
+    Reply {
+        code,
+        ctype: "text/plain",
+        body,
+    }
+}
+
+fn answer(rq: Request, status: &Mutex<StatusView>, requests: &mpsc::Sender<ControlRequest>) {
+    let r = route(rq.method(), rq.url(), status, requests);
+    let response = Response::from_string(r.body)
+        .with_status_code(r.code)
+        // Always a Content-Length, never chunked (tiny_http chunks above 32 KiB).
+        .with_chunked_threshold(usize::MAX)
+        .with_header(Header::from_bytes("Content-Type", r.ctype).expect("content types are ASCII"));
+    if let Err(e) = rq.respond(response) {
+        log::debug!("http: {e}");
+    }
+}
+
+/// The answer to `method url`. A query string is ignored (`/metrics?x=y` is /metrics).
+fn route(
+    method: &Method,
+    url: &str,
     status: &Mutex<StatusView>,
     requests: &mpsc::Sender<ControlRequest>,
-) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let mut reader = BufReader::new(&stream);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    // Drain the headers.
-    let mut h = String::new();
-    while reader.read_line(&mut h)? > 2 {
-        h.clear();
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("");
-    // Ignore a query string (`/metrics?x=y` is still /metrics).
-    let path = parts.next().unwrap_or("").split('?').next().unwrap_or("");
+) -> Reply {
+    let path = url.split('?').next().unwrap_or("");
     let lock = || {
         status
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     };
     match (method, path) {
-        ("GET", "/metrics") => {
-            let body = crate::metrics::render(&lock());
-            respond(
-                &stream,
-                200,
-                "text/plain; version=0.0.4; charset=utf-8",
-                &body,
-            )
-        }
-        ("GET", "/healthz") => match lock().healthy() {
-            Ok(()) => respond(&stream, 200, "text/plain", "ok\n"),
-            Err(e) => respond(&stream, 503, "text/plain", &format!("{e}\n")),
+        (Method::Get, "/metrics") => Reply {
+            code: 200,
+            ctype: crate::metrics::CONTENT_TYPE,
+            body: crate::metrics::render(&lock()),
         },
-        ("GET", "/readyz") => match lock().ready() {
-            Ok(()) => respond(&stream, 200, "text/plain", "ready\n"),
-            Err(e) => respond(&stream, 503, "text/plain", &format!("{e}\n")),
+        (Method::Get, "/healthz") => match lock().healthy() {
+            Ok(()) => text(200, "ok\n".into()),
+            Err(e) => text(503, format!("{e}\n")),
         },
-        ("GET", "/status") => {
-            let body = crate::status::to_json(&lock()).to_string();
-            respond(&stream, 200, "application/json", &body)
-        }
-        ("POST", "/reload") => {
-            let (tx, rx) = mpsc::channel();
-            if requests.send(ControlRequest::Reload(tx)).is_err() {
-                return respond(&stream, 503, "text/plain", "podfwd is stopping\n");
-            }
-            match rx.recv_timeout(Duration::from_secs(10)) {
-                Ok(Ok(msg)) => respond(&stream, 200, "text/plain", &format!("{msg}\n")),
-                Ok(Err(e)) => respond(&stream, 409, "text/plain", &format!("{e}\n")),
-                Err(_) => respond(
-                    &stream,
-                    503,
-                    "text/plain",
-                    "no answer from the control thread\n",
-                ),
-            }
-        }
+        (Method::Get, "/readyz") => match lock().ready() {
+            Ok(()) => text(200, "ready\n".into()),
+            Err(e) => text(503, format!("{e}\n")),
+        },
+        (Method::Get, "/status") => Reply {
+            code: 200,
+            ctype: "application/json",
+            body: crate::status::to_json(&lock()).to_string(),
+        },
+        (Method::Post, "/reload") => reload(requests),
         (_, "/metrics" | "/healthz" | "/readyz" | "/status" | "/reload") => {
-            respond(&stream, 405, "text/plain", "method not allowed\n")
+            text(405, "method not allowed\n".into())
         }
-        _ => respond(
-            &stream,
+        _ => text(
             404,
-            "text/plain",
-            "not found: try /metrics, /healthz, /readyz, /status\n",
+            "not found: try /metrics, /healthz, /readyz, /status\n".into(),
         ),
     }
 }
 
-/// A minimal HTTP/1.0 client for `podfwd status` and `podfwd reload`.
+/// POST /reload: ask the control thread and wait for its word.
+fn reload(requests: &mpsc::Sender<ControlRequest>) -> Reply {
+    let (tx, rx) = mpsc::channel();
+    if requests.send(ControlRequest::Reload(tx)).is_err() {
+        return text(503, "podfwd is stopping\n".into());
+    }
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(Ok(msg)) => text(200, format!("{msg}\n")),
+        Ok(Err(e)) => text(409, format!("{e}\n")),
+        Err(_) => text(503, "no answer from the control thread\n".into()),
+    }
+}
+
+/// `method path` on the podfwd listening at `addr` (`host:port`): status code and body.
 ///
 /// # Errors
 /// Connection or protocol failures, with the address in the message.
 pub fn request(addr: &str, method: &str, path: &str) -> Result<(u16, String), String> {
-    use std::io::Read;
-    let mut s = TcpStream::connect(addr).map_err(|e| {
-        format!("cannot reach podfwd at {addr}: {e} (is `podfwd run` up in this network namespace, and is this its metrics.listen?)")
+    let url = format!("http://{addr}{path}");
+    let rq = match method {
+        "POST" => minreq::post(url),
+        _ => minreq::get(url),
+    };
+    let resp = rq.with_timeout(15).send().map_err(|e| match e {
+        minreq::Error::IoError(e) if unreachable(&e) => format!(
+            "cannot reach podfwd at {addr}: {e} (is `podfwd run` up in this network namespace, and is this its metrics.listen?)"
+        ),
+        minreq::Error::AddressNotFound => format!(
+            "cannot reach podfwd at {addr}: no such address (is this its metrics.listen?)"
+        ),
+        e => format!("podfwd at {addr}: {e}"),
     })?;
-    s.set_read_timeout(Some(Duration::from_secs(15)))
-        .map_err(|e| e.to_string())?;
-    write!(s, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).map_err(|e| e.to_string())?;
-    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("bad HTTP answer from {addr}"))?;
-    Ok((code, body.to_owned()))
+    let body = resp
+        .as_str()
+        .map_err(|e| format!("bad HTTP answer from {addr}: {e}"))?;
+    Ok((resp.status_code, body.to_owned()))
+}
+
+/// Whether a connect error means nothing listens there (rather than a broken answer).
+fn unreachable(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionRefused
+            | ErrorKind::AddrNotAvailable
+            | ErrorKind::HostUnreachable
+            | ErrorKind::NetworkUnreachable
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::thread;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::stats::WorkerShared;
+    use crate::views::PortView;
+
+    /// A listener on 127.0.0.1:0 served by [`serve`] in a thread, as control.rs does.
+    struct Running {
+        addr: String,
+        status: Arc<Mutex<StatusView>>,
+        stop: Arc<AtomicBool>,
+        thread: Option<thread::JoinHandle<()>>,
+    }
+
+    impl Running {
+        fn start(view: StatusView, requests: mpsc::Sender<ControlRequest>) -> Running {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            let status = Arc::new(Mutex::new(view));
+            let stop = Arc::new(AtomicBool::new(false));
+            let (s, st) = (status.clone(), stop.clone());
+            let thread = thread::spawn(move || serve(&listener, &s, &requests, &st));
+            Running {
+                addr,
+                status,
+                stop,
+                thread: Some(thread),
+            }
+        }
+
+        fn get(&self, method: &str, path: &str) -> (u16, String) {
+            request(&self.addr, method, path).unwrap()
+        }
+
+        /// Stop and wait; how long `serve` took to return.
+        fn stop(&mut self) -> Duration {
+            let t = Instant::now();
+            self.stop.store(true, Relaxed);
+            self.thread.take().unwrap().join().unwrap();
+            t.elapsed()
+        }
+    }
+
+    fn view() -> StatusView {
+        StatusView {
+            node: "node-a".into(),
+            mode: "tunnel".into(),
+            ports: vec![PortView {
+                name: "lxc0".into(),
+                role: "pod",
+                mac: "02:00:00:00:00:01".into(),
+                mtu: 1500,
+                xdp_mode: "native".into(),
+                endpoint: None,
+                recoveries: 0,
+            }],
+            workers: (0..2)
+                .map(|i| Arc::new(WorkerShared::new(i, None, 1)))
+                .collect(),
+            attached: true,
+            ..StatusView::default()
+        }
+    }
+
+    #[test]
+    fn serves_every_route_through_the_client() {
+        let (tx, _rx) = mpsc::channel();
+        let mut srv = Running::start(view(), tx);
+        srv.status.lock().unwrap().workers[1].ports[0]
+            .rx_packets
+            .store(42, Relaxed);
+
+        let (code, body) = srv.get("GET", "/metrics");
+        assert_eq!(code, 200);
+        assert!(body.contains("# TYPE podfwd_interface_packets_total counter\n"));
+        assert!(body
+            .contains("podfwd_interface_packets_total{interface=\"lxc0\",direction=\"rx\"} 42\n"));
+        assert_eq!(srv.get("GET", "/metrics?debug=1").0, 200);
+        assert_eq!(srv.get("GET", "/healthz"), (200, "ok\n".into()));
+        assert_eq!(srv.get("GET", "/readyz"), (200, "ready\n".into()));
+        let (code, body) = srv.get("GET", "/status");
+        assert_eq!(code, 200);
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(doc["node"], "node-a");
+        assert_eq!(doc["interfaces"][0]["rx_packets"], 42);
+        assert_eq!(
+            srv.get("GET", "/nope"),
+            (
+                404,
+                "not found: try /metrics, /healthz, /readyz, /status\n".into()
+            )
+        );
+        assert_eq!(
+            srv.get("POST", "/metrics"),
+            (405, "method not allowed\n".into())
+        );
+        assert_eq!(
+            srv.get("GET", "/reload"),
+            (405, "method not allowed\n".into())
+        );
+
+        // A worker that stopped on its own fails /healthz (and so /readyz), with why.
+        srv.status.lock().unwrap().workers[1].fail("panicked: boom");
+        let stopped = "worker 1 stopped: panicked: boom\n".to_owned();
+        assert_eq!(srv.get("GET", "/healthz"), (503, stopped.clone()));
+        assert_eq!(srv.get("GET", "/readyz"), (503, stopped));
+        assert!(srv
+            .get("GET", "/metrics")
+            .1
+            .contains("\npodfwd_healthy 0\n"));
+
+        let took = srv.stop();
+        assert!(
+            took < Duration::from_millis(150),
+            "serve took {took:?} to stop"
+        );
+    }
+
+    #[test]
+    fn metrics_and_status_have_their_content_types() {
+        use std::io::{Read, Write};
+        let (tx, _rx) = mpsc::channel();
+        let mut srv = Running::start(view(), tx);
+        let head = |path: &str| {
+            let mut s = std::net::TcpStream::connect(&srv.addr).unwrap();
+            write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out.split("\r\n\r\n").next().unwrap().to_ascii_lowercase()
+        };
+        let m = head("/metrics");
+        assert!(
+            m.contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
+            "{m}"
+        );
+        assert!(m.contains("content-length: "), "{m}");
+        assert!(head("/status").contains("content-type: application/json"));
+        assert!(head("/healthz").contains("content-type: text/plain\r\n"));
+        srv.stop();
+    }
+
+    #[test]
+    fn reload_says_what_the_control_thread_said() {
+        let (tx, rx) = mpsc::channel::<ControlRequest>();
+        let control = thread::spawn(move || {
+            let answers = [Ok("config reloaded".to_owned()), Err("bad: no".to_owned())];
+            for a in answers {
+                let ControlRequest::Reload(reply) = rx.recv().unwrap();
+                reply.send(a).unwrap();
+            }
+        });
+        let mut srv = Running::start(view(), tx);
+        assert_eq!(
+            srv.get("POST", "/reload"),
+            (200, "config reloaded\n".into())
+        );
+        assert_eq!(srv.get("POST", "/reload"), (409, "bad: no\n".into()));
+        control.join().unwrap();
+        // The control thread is gone: the request channel is closed.
+        assert_eq!(
+            srv.get("POST", "/reload"),
+            (503, "podfwd is stopping\n".into())
+        );
+        srv.stop();
+    }
+
+    #[test]
+    fn nothing_listening_says_where_to_look() {
+        let addr = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        };
+        let e = request(&addr, "GET", "/status").unwrap_err();
+        assert!(
+            e.starts_with(&format!("cannot reach podfwd at {addr}: ")),
+            "{e}"
+        );
+        assert!(
+            e.ends_with(
+                "(is `podfwd run` up in this network namespace, and is this its metrics.listen?)"
+            ),
+            "{e}"
+        );
+    }
 }

@@ -1,75 +1,46 @@
 //! `podfwd status`: the running process's state, for people and for scripts.
 
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering::Relaxed;
 
 use pipeline::{Action, DropReason};
 use serde_json::{json, Value};
 
 use crate::stats::now_ms;
-use crate::views::StatusView;
+use crate::views::{StatusView, WorkerTotals};
 
-/// The JSON document served on /status.
+/// The JSON document served on /status. The counters come from one
+/// [`StatusView::totals`] reading, the same /metrics uses.
 #[must_use]
 pub fn to_json(v: &StatusView) -> Value {
-    let sum = |f: &dyn Fn(&crate::stats::WorkerShared) -> u64| -> u64 {
-        v.workers.iter().map(|w| f(w)).sum()
-    };
+    let t = v.totals();
     let actions: serde_json::Map<String, Value> = Action::ALL
         .iter()
-        .map(|a| {
-            let n = sum(&|w| w.actions[*a as usize].load(Relaxed));
-            (a.label().to_owned(), json!(n))
-        })
+        .map(|a| (a.label().to_owned(), json!(t.action(*a))))
         .collect();
     let drops: serde_json::Map<String, Value> = DropReason::ALL
         .iter()
-        .map(|r| {
-            let n = sum(&|w| w.drops[*r as usize].load(Relaxed));
-            (r.label().to_owned(), json!(n))
-        })
+        .map(|r| (r.label().to_owned(), json!(t.dropped(*r))))
         .collect();
-    let now = now_ms();
     let ports: Vec<Value> = v
         .ports
         .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let g = |f: &dyn Fn(&crate::stats::PortShared) -> u64| -> u64 {
-                v.workers.iter().map(|w| w.ports.get(i).map_or(0, f)).sum()
-            };
+        .zip(&t.ports)
+        .map(|(p, c)| {
             json!({
                 "name": p.name, "role": p.role, "mac": p.mac, "mtu": p.mtu,
                 "xdp_mode": p.xdp_mode, "endpoint": p.endpoint, "recoveries": p.recoveries,
-                "rx_packets": g(&|s| s.rx_packets.load(Relaxed)),
-                "rx_bytes": g(&|s| s.rx_bytes.load(Relaxed)),
-                "tx_packets": g(&|s| s.tx_packets.load(Relaxed)),
-                "tx_bytes": g(&|s| s.tx_bytes.load(Relaxed)),
-                "xsk_rx_dropped": g(&|s| s.xdp_rx_dropped.load(Relaxed)),
-                "xsk_rx_ring_full": g(&|s| s.xdp_rx_ring_full.load(Relaxed)),
-                "xsk_fill_ring_empty": g(&|s| s.xdp_rx_fill_ring_empty_descs.load(Relaxed)),
+                "rx_packets": c.rx_packets,
+                "rx_bytes": c.rx_bytes,
+                "tx_packets": c.tx_packets,
+                "tx_bytes": c.tx_bytes,
+                "xsk_rx_dropped": c.xsk_rx_dropped,
+                "xsk_rx_ring_full": c.xsk_rx_ring_full,
+                "xsk_fill_ring_empty": c.xsk_fill_ring_empty,
             })
         })
         .collect();
-    let workers: Vec<Value> = v
-        .workers
-        .iter()
-        .map(|w| {
-            json!({
-                "id": w.id, "cpu": w.cpu,
-                "heartbeat_age_ms": now.saturating_sub(w.heartbeat_ms.load(Relaxed)),
-                "batches": w.batches.load(Relaxed),
-                "busy_polls": w.busy_polls.load(Relaxed),
-                "idle_polls": w.idle_polls.load(Relaxed),
-                "sleeps": w.sleeps.load(Relaxed),
-                "tx_wakeups": w.tx_wakeups.load(Relaxed),
-                "rx_wakeups": w.rx_wakeups.load(Relaxed),
-                "umem_in_use": w.umem_in_use.load(Relaxed),
-                "umem_frames": w.umem_frames.load(Relaxed),
-                "generation": w.generation.load(Relaxed),
-            })
-        })
-        .collect();
+    let workers: Vec<Value> = t.workers.iter().map(worker_json).collect();
+    let now = now_ms();
     json!({
         "node": v.node,
         "mode": v.mode,
@@ -90,10 +61,26 @@ pub fn to_json(v: &StatusView) -> Value {
         "workers": workers,
         "actions": actions,
         "drops": drops,
-        "passed": sum(&|w| w.passed.load(Relaxed)),
-        "checksums_completed": sum(&|w| w.csum_completed.load(Relaxed)),
+        "passed": t.passed,
+        "checksums_completed": t.csum_completed,
         "reloads": {"success": v.reloads_ok, "failure": v.reloads_failed, "last_error": v.last_reload_error},
         "steering": v.steering.iter().map(|(k, n)| (k.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
+    })
+}
+
+fn worker_json(w: &WorkerTotals) -> Value {
+    json!({
+        "id": w.id, "cpu": w.cpu,
+        "heartbeat_age_ms": w.heartbeat_age_ms,
+        "batches": w.batches,
+        "busy_polls": w.busy_polls,
+        "idle_polls": w.idle_polls,
+        "sleeps": w.sleeps,
+        "tx_wakeups": w.tx_wakeups,
+        "rx_wakeups": w.rx_wakeups,
+        "umem_in_use": w.umem_in_use,
+        "umem_frames": w.umem_frames,
+        "generation": w.generation,
     })
 }
 
@@ -163,11 +150,29 @@ fn si(x: f64) -> String {
     }
 }
 
+/// A JSON string, or `-`.
+fn s(v: &Value) -> String {
+    v.as_str().unwrap_or("-").to_owned()
+}
+
 /// The human summary printed by `podfwd status` (rates when the document has `rates`).
 #[must_use]
 pub fn human(j: &Value) -> String {
     let mut o = String::new();
-    let s = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    head(&mut o, j);
+    routes(&mut o, j);
+    interfaces(&mut o, j);
+    if j["rates"].is_object() {
+        rates_lines(&mut o, &j["rates"]);
+    }
+    workers(&mut o, j);
+    pipeline(&mut o, j);
+    kernel_and_reloads(&mut o, j);
+    o
+}
+
+/// Version, node, mode, uptime, health and readiness.
+fn head(o: &mut String, j: &Value) {
     let _ = writeln!(
         o,
         "podfwd {} on {} — mode {}, up {} s, {}, {}{}",
@@ -191,6 +196,10 @@ pub fn human(j: &Value) -> String {
             .map(|r| format!(" ({r})"))
             .unwrap_or_default()
     );
+}
+
+/// The route table and each remote node.
+fn routes(o: &mut String, j: &Value) {
     let _ = writeln!(
         o,
         "routes: generation {}, {} prefixes, {} local endpoints ({} with a known MAC), {} remote nodes",
@@ -207,7 +216,10 @@ pub fn human(j: &Value) -> String {
             n["mac"].as_str().unwrap_or("MISSING")
         );
     }
-    let rates = &j["rates"];
+}
+
+/// Each interface with its totals.
+fn interfaces(o: &mut String, j: &Value) {
     let _ = writeln!(o, "interfaces:");
     for p in j["interfaces"].as_array().into_iter().flatten() {
         let _ = writeln!(
@@ -227,33 +239,39 @@ pub fn human(j: &Value) -> String {
                 .unwrap_or_default()
         );
     }
-    if rates.is_object() {
+}
+
+/// The `rates` object of [`rates`].
+fn rates_lines(o: &mut String, rates: &Value) {
+    let _ = writeln!(
+        o,
+        "rates over {:.1} s:",
+        rates["interval_s"].as_f64().unwrap_or(0.0)
+    );
+    for r in rates["interfaces"].as_array().into_iter().flatten() {
+        let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
         let _ = writeln!(
             o,
-            "rates over {:.1} s:",
-            rates["interval_s"].as_f64().unwrap_or(0.0)
-        );
-        for r in rates["interfaces"].as_array().into_iter().flatten() {
-            let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
-            let _ = writeln!(
-                o,
-                "  {:<8} rx {:>9}pps {:>9}bit/s   tx {:>9}pps {:>9}bit/s",
-                s(&r["name"]),
-                si(f("rx_pps")),
-                si(f("rx_bps")),
-                si(f("tx_pps")),
-                si(f("tx_bps"))
-            );
-        }
-        let f = |k: &str| rates[k].as_f64().unwrap_or(0.0);
-        let _ = writeln!(
-            o,
-            "  forwarded {}pps, dropped {}pps, passed {}pps",
-            si(f("forwarded_pps")),
-            si(f("dropped_pps")),
-            si(f("passed_pps"))
+            "  {:<8} rx {:>9}pps {:>9}bit/s   tx {:>9}pps {:>9}bit/s",
+            s(&r["name"]),
+            si(f("rx_pps")),
+            si(f("rx_bps")),
+            si(f("tx_pps")),
+            si(f("tx_bps"))
         );
     }
+    let f = |k: &str| rates[k].as_f64().unwrap_or(0.0);
+    let _ = writeln!(
+        o,
+        "  forwarded {}pps, dropped {}pps, passed {}pps",
+        si(f("forwarded_pps")),
+        si(f("dropped_pps")),
+        si(f("passed_pps"))
+    );
+}
+
+/// One line per worker.
+fn workers(o: &mut String, j: &Value) {
     let _ = writeln!(o, "workers:");
     for w in j["workers"].as_array().into_iter().flatten() {
         let _ = writeln!(
@@ -265,6 +283,10 @@ pub fn human(j: &Value) -> String {
             w["sleeps"], w["tx_wakeups"], w["rx_wakeups"], w["umem_in_use"], w["umem_frames"]
         );
     }
+}
+
+/// Actions, and the top five drop reasons.
+fn pipeline(o: &mut String, j: &Value) {
     let _ = write!(o, "actions:");
     for (k, v) in j["actions"].as_object().into_iter().flatten() {
         let _ = write!(o, " {k}={v}");
@@ -287,6 +309,10 @@ pub fn human(j: &Value) -> String {
         }
         let _ = writeln!(o);
     }
+}
+
+/// Kernel socket drops over every interface, and reloads.
+fn kernel_and_reloads(o: &mut String, j: &Value) {
     let kernel: u64 = j["interfaces"]
         .as_array()
         .into_iter()
@@ -312,7 +338,6 @@ pub fn human(j: &Value) -> String {
             .map(|e| format!(" (last: {e})"))
             .unwrap_or_default()
     );
-    o
 }
 
 #[cfg(test)]
