@@ -49,31 +49,12 @@ pub const IFNAMSIZ: usize = 16;
 /// Where the kernel lists online CPUs; `workers.cpus` must be among them.
 pub const ONLINE_CPUS_PATH: &str = "/sys/devices/system/cpu/online";
 
-/// How frames to pods on other nodes travel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Inside VXLAN between node IPs; the underlay only needs to reach the nodes.
-    #[default]
-    Tunnel,
-    /// As they are, pod IPs on the wire; the underlay must route the PodCIDRs.
-    Native,
-}
+/// The dataplane's own mode type: `mode: tunnel|native` in the file.
+pub use route::Mode;
 
-impl Mode {
-    /// The name used in the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Tunnel => "tunnel",
-            Mode::Native => "native",
-        }
-    }
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// Writes a [`Mode`] as its config name (route has no serde).
+fn serialize_mode<S: serde::Serializer>(mode: &Mode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(mode.as_str())
 }
 
 /// A node's resolved configuration. Built only by [`Config::parse`] / [`Config::load`],
@@ -81,6 +62,7 @@ impl std::fmt::Display for Mode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Config {
     pub node: NodeConfig,
+    #[serde(serialize_with = "serialize_mode")]
     pub mode: Mode,
     pub cluster_cidr: Ipv4Net,
     /// Pods' default gateway; outside `cluster_cidr`.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use ipnet::Ipv4Net;
+use wire::ethernet::{mac_is_unicast, parse_mac};
 
 use crate::raw::{RawConfig, S};
 use crate::{
@@ -202,10 +203,10 @@ pub(crate) fn validate(
     // mode
     let mode = match &raw.mode {
         None => Some(Mode::Tunnel),
-        Some(m) => match m.value.trim() {
-            "tunnel" => Some(Mode::Tunnel),
-            "native" => Some(Mode::Native),
-            other => {
+        Some(m) => match Mode::from_name(m.value.trim()) {
+            Some(mode) => Some(mode),
+            None => {
+                let other = m.value.trim();
                 c.err(
                     pos(m),
                     "mode",
@@ -394,7 +395,7 @@ pub(crate) fn validate(
         let mut vtep_ok = true;
         if let Some(m) = &r.vtep_mac {
             match parse_mac(&m.value) {
-                Some(mac) if mac[0] & 1 == 0 && mac != [0; 6] => vtep_mac = Some(mac),
+                Some(mac) if mac_is_unicast(&mac) => vtep_mac = Some(mac),
                 _ => {
                     vtep_ok = false;
                     c.err(
@@ -601,20 +602,6 @@ pub(crate) fn parse_cpu_list(text: &str) -> Option<Vec<usize>> {
         }
     }
     Some(cpus)
-}
-
-/// Parse `aa:bb:cc:dd:ee:ff`.
-pub(crate) fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let mut mac = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in &mut mac {
-        let p = parts.next()?;
-        if p.len() != 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
-    }
-    parts.next().is_none().then_some(mac)
 }
 
 #[cfg(test)]

@@ -21,11 +21,12 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use bpf::{Role, Steering, SteeringConfig};
 use podfwd_config::Config;
-use route::{LocalNode, Mode, PortRole, Snapshot, SnapshotBuilder};
+use route::{LocalNode, PortRole, Snapshot, SnapshotBuilder};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use wire::ethernet::fmt_mac;
 use xsk::{BindMode, SocketConfig, Umem, UmemConfig, XskSocket};
 
-use crate::ifaces::{self, fmt_mac, IfaceInfo};
+use crate::ifaces::{self, IfaceInfo};
 use crate::neigh::{self, NeighTable};
 use crate::stats::{now_ms, WorkerShared};
 use crate::views::{ControlRequest, NodeView, PortView, StatusView};
@@ -81,7 +82,7 @@ fn steering_config(cfg: &Config) -> SteeringConfig {
         pod_cidr: (cfg.node.pod_cidr.network(), cfg.node.pod_cidr.prefix_len()),
         node_ip: cfg.node.ip,
         vxlan_port: cfg.vxlan.port,
-        tunnel: cfg.mode == podfwd_config::Mode::Tunnel,
+        mode: cfg.mode,
     }
 }
 
@@ -101,10 +102,7 @@ pub fn build_snapshot(
         pod_cidr: cfg.node.pod_cidr,
         cluster_cidr: cfg.cluster_cidr,
         gateway: cfg.gateway,
-        mode: match cfg.mode {
-            podfwd_config::Mode::Tunnel => Mode::Tunnel,
-            podfwd_config::Mode::Native => Mode::Native,
-        },
+        mode: cfg.mode,
         vni: cfg.vxlan.vni,
         vxlan_port: cfg.vxlan.port,
         uplink: 0,

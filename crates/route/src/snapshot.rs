@@ -13,20 +13,24 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
+use wire::{ethernet, ipv4, udp, vxlan};
+use wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet, UdpPacket, VxlanPacket};
+
 use crate::lpm::{Lpm, LpmError};
 
 /// Index of a port (interface) in [`Snapshot::ports`] and in a worker's socket array.
 pub type PortId = u16;
 
 /// Length of the VXLAN outer header podfwd prepends: Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8.
-pub const OUTER_LEN: usize = 50;
+pub const OUTER_LEN: usize = wire::VXLAN_OVERHEAD;
 
-/// Routing mode between nodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// How frames to pods on other nodes travel; the config's `mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Mode {
-    /// Pod frames travel inside VXLAN (RFC 7348) between node IPs.
+    /// Inside VXLAN (RFC 7348) between node IPs; the underlay only needs to reach the nodes.
+    #[default]
     Tunnel,
-    /// Pod packets travel bare; the underlay routes PodCIDRs.
+    /// As they are, pod IPs on the wire; the underlay must route the PodCIDRs.
     Native,
 }
 
@@ -38,6 +42,14 @@ impl Mode {
             Mode::Tunnel => "tunnel",
             Mode::Native => "native",
         }
+    }
+
+    /// The mode [`Mode::as_str`] names, if any.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Mode> {
+        [Mode::Tunnel, Mode::Native]
+            .into_iter()
+            .find(|m| m.as_str() == name)
     }
 }
 
@@ -110,11 +122,11 @@ impl fmt::Debug for OuterHeader {
 
 impl OuterHeader {
     /// Offset of the outer IPv4 header.
-    pub const IP: usize = 14;
+    pub const IP: usize = ethernet::HEADER_LEN;
     /// Offset of the outer UDP header.
-    pub const UDP: usize = 34;
+    pub const UDP: usize = Self::IP + ipv4::HEADER_LEN;
     /// Offset of the VXLAN header.
-    pub const VXLAN: usize = 42;
+    pub const VXLAN: usize = Self::UDP + udp::HEADER_LEN;
 
     /// Build the outer header: Ethernet `src_mac` → `dst_mac`, IPv4 `src` → `dst` with
     /// DF set and TTL 64, UDP to `port` with checksum 0 (RFC 7348 §5: "SHOULD be
@@ -129,24 +141,31 @@ impl OuterHeader {
         vni: u32,
     ) -> OuterHeader {
         let mut b = [0u8; OUTER_LEN];
-        b[0..6].copy_from_slice(&dst_mac);
-        b[6..12].copy_from_slice(&src_mac);
-        b[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-        let ip = Self::IP;
-        b[ip] = 0x45;
-        // Total length (ip+2..ip+4) and identification stay 0; DF makes id irrelevant (RFC 6864).
-        b[ip + 6..ip + 8].copy_from_slice(&0x4000u16.to_be_bytes());
-        b[ip + 8] = 64;
-        b[ip + 9] = 17;
-        b[ip + 12..ip + 16].copy_from_slice(&src.octets());
-        b[ip + 16..ip + 20].copy_from_slice(&dst.octets());
-        let csum = ipv4_header_checksum(&b[ip..ip + 20]);
-        b[ip + 10..ip + 12].copy_from_slice(&csum.to_be_bytes());
-        let udp = Self::UDP;
-        b[udp + 2..udp + 4].copy_from_slice(&port.to_be_bytes());
-        let vx = Self::VXLAN;
-        b[vx] = 0x08;
-        b[vx + 4..vx + 7].copy_from_slice(&vni.to_be_bytes()[1..4]);
+        let mut eth = EthernetFrame::new_unchecked(&mut b[..Self::IP]);
+        eth.set_dst_addr(dst_mac);
+        eth.set_src_addr(src_mac);
+        eth.set_outer_ethertype(EtherType::IPV4);
+        let mut ip = Ipv4Packet::new_unchecked(&mut b[Self::IP..Self::UDP]);
+        ip.set_version_and_header_len(ipv4::HEADER_LEN);
+        ip.set_dscp_ecn(0, 0);
+        // Total length stays 0 until the pipeline patches it per packet; identification
+        // stays 0 too, which DF makes irrelevant (RFC 6864).
+        ip.set_total_len(0);
+        ip.set_ident(0);
+        ip.set_flags_and_frag_offset(true, false, 0);
+        ip.set_ttl(64);
+        ip.set_protocol(IpProtocol::UDP);
+        ip.set_src_addr(u32::from(src));
+        ip.set_dst_addr(u32::from(dst));
+        ip.fill_checksum();
+        let mut u = UdpPacket::new_unchecked(&mut b[Self::UDP..Self::VXLAN]);
+        u.set_src_port(0);
+        u.set_dst_port(port);
+        u.set_len(0);
+        u.set_checksum(0);
+        let mut vx = VxlanPacket::new_unchecked(&mut b[Self::VXLAN..]);
+        vx.set_flags(vxlan::FLAG_I);
+        vx.set_vni(vni);
         let mut inner_l2 = [0u8; 12];
         inner_l2[..6].copy_from_slice(&dst_mac);
         inner_l2[6..].copy_from_slice(&src_mac);
@@ -156,24 +175,8 @@ impl OuterHeader {
     /// The IPv4 header checksum stored in the template (for total length 0).
     #[must_use]
     pub fn ip_checksum_base(&self) -> u16 {
-        u16::from_be_bytes([self.bytes[Self::IP + 10], self.bytes[Self::IP + 11]])
+        Ipv4Packet::new_unchecked(&self.bytes[Self::IP..Self::UDP]).checksum()
     }
-}
-
-/// Ones'-complement checksum of an IPv4 header whose checksum field is zero (RFC 791).
-fn ipv4_header_checksum(hdr: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for pair in hdr.chunks(2) {
-        let hi = u32::from(pair[0]) << 8;
-        let lo = pair.get(1).map_or(0, |b| u32::from(*b));
-        sum += hi | lo;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    #[allow(clippy::cast_possible_truncation)] // folded to 16 bits above
-    let folded = sum as u16;
-    !folded
 }
 
 /// A remote node.
@@ -510,19 +513,44 @@ mod tests {
         let o = s.nodes[0].outer.as_ref().unwrap();
         let expected: [u8; OUTER_LEN] = [
             2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00, // Ethernet
-            0x45, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x00, 64, 17, 0x00, 0x00, 198, 18, 0, 1, 198,
-            18, 0, 2, // IPv4, checksum patched below
+            0x45, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x00, 64, 17, 0xae, 0xc5, 198, 18, 0, 1, 198,
+            18, 0, 2, // IPv4
             0x00, 0x00, 0x21, 0x18, 0x00, 0x00, 0x00, 0x00, // UDP dport 8472
             0x08, 0, 0, 0, 0, 0, 1, 0, // VXLAN I flag, VNI 1
         ];
-        assert_eq!(o.bytes[..24], expected[..24]);
-        assert_eq!(o.bytes[26..], expected[26..]);
+        assert_eq!(o.bytes, expected);
         // With the total length still 0 the header must sum to 0xffff.
-        let mut hdr = [0u8; 20];
-        hdr.copy_from_slice(&o.bytes[14..34]);
-        assert_eq!(ipv4_header_checksum(&hdr), 0);
+        assert_eq!(wire::checksum::checksum(&o.bytes[14..34], 0), 0);
         // By hand: 4500+0000+0000+4000+4011+c612+0001+c612+0002 = 0x25138 -> 0x513a -> !0xaec5.
         assert_eq!(o.ip_checksum_base(), 0xaec5);
+        assert_eq!(o.inner_l2, [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
+    }
+
+    /// A 24-bit VNI, the IANA port and addresses with high bits set, byte for byte as
+    /// the raw-offset builder this one replaced wrote them.
+    #[test]
+    fn outer_header_literal_bytes_wide_fields() {
+        let o = OuterHeader::new(
+            [0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0x01],
+            [0x0e, 0x11, 0x22, 0x33, 0x44, 0xfe],
+            Ipv4Addr::new(10, 255, 0, 1),
+            Ipv4Addr::new(192, 168, 200, 254),
+            4789,
+            0x00ab_cdef,
+        );
+        let expected: [u8; OUTER_LEN] = [
+            0x0e, 0x11, 0x22, 0x33, 0x44, 0xfe, 0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0x01, 0x08, 0x00,
+            0x45, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xa6, 0x46, 0x0a, 0xff,
+            0x00, 0x01, 0xc0, 0xa8, 0xc8, 0xfe, // IPv4
+            0x00, 0x00, 0x12, 0xb5, 0x00, 0x00, 0x00, 0x00, // UDP dport 4789
+            0x08, 0x00, 0x00, 0x00, 0xab, 0xcd, 0xef, 0x00, // VXLAN VNI 0xabcdef
+        ];
+        assert_eq!(o.bytes, expected);
+        assert_eq!(o.ip_checksum_base(), 0xa646);
+        assert_eq!(OuterHeader::IP, 14);
+        assert_eq!(OuterHeader::UDP, 34);
+        assert_eq!(OuterHeader::VXLAN, 42);
+        assert_eq!(OUTER_LEN, 50);
     }
 
     #[test]
