@@ -7,7 +7,6 @@
 //! fields (overlapping PodCIDRs, duplicate addresses) point at the right line too.
 #![forbid(unsafe_code)]
 
-mod describe;
 mod error;
 mod raw;
 mod validate;
@@ -18,7 +17,6 @@ use std::path::Path;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-pub use describe::{Route, RouteTarget};
 pub use error::ConfigError;
 
 /// Pods' default gateway when `gateway` is not given (link-local, as Calico does).
@@ -234,18 +232,6 @@ impl Config {
         });
         let raw = parsed.map_err(|e| vec![error::from_yaml(source, path.as_ref(), &e)])?;
         validate::validate(&raw, source, online_cpus)
-    }
-
-    /// The route table this config resolves to, longest prefix first: local pods
-    /// (/32 to their interface), then each node's PodCIDR.
-    pub fn routes(&self) -> Vec<Route> {
-        describe::routes(self)
-    }
-
-    /// Human summary of the resolved tables for `podfwd check`: mode, node, the LPM
-    /// entries (prefix -> local endpoint / remote node), workers, UMEM and metrics.
-    pub fn describe(&self) -> String {
-        describe::describe(self)
     }
 }
 

@@ -70,7 +70,7 @@ pub enum RunError {
 }
 
 /// The interface set a config needs: uplink first, then each endpoint's interface.
-fn port_names(cfg: &Config) -> Vec<String> {
+pub(crate) fn port_names(cfg: &Config) -> Vec<String> {
     let mut v = vec![cfg.node.uplink.clone()];
     v.extend(cfg.endpoints.iter().map(|e| e.interface.clone()));
     v

@@ -8,11 +8,12 @@
 //! the uplink and every pod-facing (host-side veth) interface. A [`PortId`] indexes
 //! [`Snapshot::ports`] and the worker's socket array alike.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
+use wire::ethernet::MacDisplay;
 use wire::{ethernet, ipv4, udp, vxlan};
 use wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet, UdpPacket, VxlanPacket};
 
@@ -208,6 +209,16 @@ pub enum Target {
 
 const REMOTE_BIT: u32 = 1 << 30;
 
+/// The [`Target`] an LPM value encodes.
+#[inline]
+fn target(v: u32) -> Target {
+    if v & REMOTE_BIT != 0 {
+        Target::Remote(v & !REMOTE_BIT)
+    } else {
+        Target::Local(v)
+    }
+}
+
 /// This node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalNode {
@@ -268,6 +279,9 @@ pub struct Snapshot {
     pub nodes: Vec<Node>,
     lpm: Lpm,
     prefixes: usize,
+    /// The entries the LPM was built from, as it resolves them: longest prefix first,
+    /// one per prefix (the last one given wins, as in [`Lpm::build`]).
+    routes: Vec<(Ipv4Net, Target)>,
 }
 
 impl Snapshot {
@@ -275,13 +289,7 @@ impl Snapshot {
     #[inline]
     #[must_use]
     pub fn lookup(&self, dst: u32) -> Option<Target> {
-        self.lpm.lookup(dst).map(|v| {
-            if v & REMOTE_BIT != 0 {
-                Target::Remote(v & !REMOTE_BIT)
-            } else {
-                Target::Local(v)
-            }
-        })
+        self.lpm.lookup(dst).map(target)
     }
 
     /// Number of prefixes in the table (endpoint /32s plus remote PodCIDRs).
@@ -294,6 +302,146 @@ impl Snapshot {
     #[must_use]
     pub fn uplink(&self) -> &PortInfo {
         &self.ports[usize::from(self.local.uplink)]
+    }
+
+    /// The prefixes of the table and where each leads, longest prefix first.
+    #[must_use]
+    pub fn routes(&self) -> &[(Ipv4Net, Target)] {
+        &self.routes
+    }
+
+    /// The tables in words (what `podfwd check` prints): mode, this node, ports,
+    /// endpoints, remote nodes with their next hops, and the LPM entries.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.write_describe(&mut s);
+        s
+    }
+
+    fn port_name(&self, port: PortId) -> &str {
+        self.ports
+            .get(usize::from(port))
+            .map_or("?", |p| p.name.as_str())
+    }
+
+    fn write_describe(&self, s: &mut String) -> fmt::Result {
+        let l = &self.local;
+        match l.mode {
+            Mode::Tunnel => writeln!(
+                s,
+                "mode: tunnel (VXLAN, VNI {}, UDP port {})",
+                l.vni, l.vxlan_port
+            )?,
+            Mode::Native => writeln!(s, "mode: native (the underlay routes the PodCIDRs)")?,
+        }
+        writeln!(
+            s,
+            "node {}: underlay {} on {}, PodCIDR {}",
+            l.name,
+            l.ip,
+            self.port_name(l.uplink),
+            l.pod_cidr
+        )?;
+        writeln!(s, "cluster {}, pods' gateway {}", l.cluster_cidr, l.gateway)?;
+        writeln!(s, "ports:")?;
+        for (i, p) in self.ports.iter().enumerate() {
+            let role = match p.role {
+                PortRole::Uplink => "uplink",
+                PortRole::Pod => "pod",
+            };
+            writeln!(
+                s,
+                "  {i} {}: {role}, MAC {}, MTU {}",
+                p.name,
+                MacDisplay(&p.mac),
+                p.mtu
+            )?;
+        }
+        writeln!(s, "endpoints:{}", none_if(self.endpoints.is_empty()))?;
+        for e in &self.endpoints {
+            writeln!(
+                s,
+                "  {} on {}: MAC {}",
+                e.ip,
+                self.port_name(e.port),
+                OrUnresolved(e.mac.as_ref())
+            )?;
+        }
+        writeln!(s, "nodes:{}", none_if(self.nodes.is_empty()))?;
+        for n in &self.nodes {
+            write!(
+                s,
+                "  {} {}, PodCIDR {}: next hop MAC {}",
+                n.name,
+                n.ip,
+                n.pod_cidr,
+                OrUnresolved(n.next_hop_mac.as_ref())
+            )?;
+            if let Some(v) = &n.vtep_mac {
+                write!(s, ", VTEP MAC {}", MacDisplay(v))?;
+            }
+            writeln!(s)?;
+        }
+        self.write_routes(s)
+    }
+
+    fn write_routes(&self, s: &mut String) -> fmt::Result {
+        writeln!(s, "routes (longest prefix first):")?;
+        let own = self.local.pod_cidr.to_string();
+        let width = self
+            .routes
+            .iter()
+            .map(|(p, _)| p.to_string().len())
+            .chain([own.len()])
+            .max()
+            .unwrap_or(0);
+        for (prefix, t) in &self.routes {
+            let prefix = prefix.to_string();
+            match *t {
+                Target::Local(i) => {
+                    let port = self
+                        .endpoints
+                        .get(i as usize)
+                        .map_or("?", |e| self.port_name(e.port));
+                    writeln!(s, "  {prefix:<width$} -> local pod on {port}")?;
+                }
+                Target::Remote(i) => {
+                    let how = match self.local.mode {
+                        Mode::Tunnel => "VXLAN to",
+                        Mode::Native => "via uplink to",
+                    };
+                    match self.nodes.get(i as usize) {
+                        Some(n) => {
+                            writeln!(s, "  {prefix:<width$} -> node {} ({how} {})", n.name, n.ip)?
+                        }
+                        None => writeln!(s, "  {prefix:<width$} -> node #{i}")?,
+                    }
+                }
+            }
+        }
+        writeln!(s, "  {own:<width$} -> this node, no such pod: drop")
+    }
+}
+
+fn none_if(empty: bool) -> &'static str {
+    if empty {
+        " none"
+    } else {
+        ""
+    }
+}
+
+/// A MAC, or "unresolved" while the neighbour table has none.
+struct OrUnresolved<'a>(Option<&'a [u8; 6]>);
+
+impl fmt::Display for OrUnresolved<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(m) => MacDisplay(m).fmt(f),
+            None => f.write_str("unresolved"),
+        }
     }
 }
 
@@ -431,6 +579,20 @@ impl SnapshotBuilder {
         }
         let prefixes = entries.len();
         let lpm = Lpm::build(&entries)?;
+        let mut routes: Vec<(Ipv4Net, Target)> = entries
+            .iter()
+            .map(|&(net, v)| (net.trunc(), target(v)))
+            .collect();
+        // Stable, so among equal prefixes the input order survives and the last one
+        // (the one the LPM keeps) ends its run.
+        routes.sort_by_key(|(net, _)| (std::cmp::Reverse(net.prefix_len()), net.network()));
+        routes.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                earlier.1 = later.1;
+            }
+            same
+        });
         Ok(Snapshot {
             generation,
             local,
@@ -439,6 +601,7 @@ impl SnapshotBuilder {
             nodes: built_nodes,
             lpm,
             prefixes,
+            routes,
         })
     }
 }
@@ -551,6 +714,114 @@ mod tests {
         assert_eq!(OuterHeader::UDP, 34);
         assert_eq!(OuterHeader::VXLAN, 42);
         assert_eq!(OUTER_LEN, 50);
+    }
+
+    #[test]
+    fn describe_shows_what_was_built() {
+        let mut b = SnapshotBuilder::new(7, local(Mode::Tunnel));
+        b.port("eth0", PortRole::Uplink, [2, 0, 0, 0, 0, 1], 1500);
+        let p1 = b.port("lxc0", PortRole::Pod, [2, 0, 0, 0, 1, 1], 1450);
+        b.endpoint(Ipv4Addr::new(10, 0, 1, 2), p1, Some([2, 0, 10, 0, 1, 2]));
+        b.node(
+            "node-b",
+            Ipv4Addr::new(198, 18, 0, 2),
+            "10.0.2.0/24".parse().unwrap(),
+            Some([2, 0, 0, 0, 0, 2]),
+        );
+        b.vtep_mac([2, 0xfe, 0xc6, 0x12, 0, 2]);
+        b.node(
+            "node-c",
+            Ipv4Addr::new(198, 18, 0, 3),
+            "10.0.128.0/17".parse().unwrap(),
+            None,
+        );
+        let s = b.build().unwrap();
+        assert_eq!(
+            s.describe(),
+            "\
+mode: tunnel (VXLAN, VNI 1, UDP port 8472)
+node node-a: underlay 198.18.0.1 on eth0, PodCIDR 10.0.1.0/24
+cluster 10.0.0.0/16, pods' gateway 169.254.1.1
+ports:
+  0 eth0: uplink, MAC 02:00:00:00:00:01, MTU 1500
+  1 lxc0: pod, MAC 02:00:00:00:01:01, MTU 1450
+endpoints:
+  10.0.1.2 on lxc0: MAC 02:00:0a:00:01:02
+nodes:
+  node-b 198.18.0.2, PodCIDR 10.0.2.0/24: next hop MAC 02:00:00:00:00:02, VTEP MAC 02:fe:c6:12:00:02
+  node-c 198.18.0.3, PodCIDR 10.0.128.0/17: next hop MAC unresolved
+routes (longest prefix first):
+  10.0.1.2/32   -> local pod on lxc0
+  10.0.2.0/24   -> node node-b (VXLAN to 198.18.0.2)
+  10.0.128.0/17 -> node node-c (VXLAN to 198.18.0.3)
+  10.0.1.0/24   -> this node, no such pod: drop
+"
+        );
+    }
+
+    #[test]
+    fn describe_native_without_pods() {
+        let mut b = SnapshotBuilder::new(1, local(Mode::Native));
+        b.port("eth0", PortRole::Uplink, [0; 6], 9000);
+        let s = b.build().unwrap();
+        assert_eq!(
+            s.describe(),
+            "\
+mode: native (the underlay routes the PodCIDRs)
+node node-a: underlay 198.18.0.1 on eth0, PodCIDR 10.0.1.0/24
+cluster 10.0.0.0/16, pods' gateway 169.254.1.1
+ports:
+  0 eth0: uplink, MAC 00:00:00:00:00:00, MTU 9000
+endpoints: none
+nodes: none
+routes (longest prefix first):
+  10.0.1.0/24 -> this node, no such pod: drop
+"
+        );
+    }
+
+    /// `routes()` lists what `lookup` resolves: a prefix given twice shows the last target.
+    #[test]
+    fn routes_are_the_lpm_entries() {
+        let mut b = SnapshotBuilder::new(1, local(Mode::Native));
+        b.port("eth0", PortRole::Uplink, [0; 6], 1500);
+        let p1 = b.port("lxc0", PortRole::Pod, [0; 6], 1500);
+        b.endpoint(Ipv4Addr::new(10, 0, 2, 9), p1, None);
+        b.node(
+            "b",
+            Ipv4Addr::new(198, 18, 0, 2),
+            "10.0.2.0/24".parse().unwrap(),
+            None,
+        );
+        b.node(
+            "b2",
+            Ipv4Addr::new(198, 18, 0, 4),
+            "10.0.2.0/24".parse().unwrap(),
+            None,
+        );
+        b.node(
+            "c",
+            Ipv4Addr::new(198, 18, 0, 3),
+            "10.0.0.0/23".parse().unwrap(),
+            None,
+        );
+        let s = b.build().unwrap();
+        let routes: Vec<(String, Target)> = s
+            .routes()
+            .iter()
+            .map(|(p, t)| (p.to_string(), *t))
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                ("10.0.2.9/32".to_owned(), Target::Local(0)),
+                ("10.0.2.0/24".to_owned(), Target::Remote(1)),
+                ("10.0.0.0/23".to_owned(), Target::Remote(2)),
+            ]
+        );
+        for (p, t) in s.routes() {
+            assert_eq!(s.lookup(u32::from(p.broadcast())), Some(*t), "{p}");
+        }
     }
 
     #[test]
