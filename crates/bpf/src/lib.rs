@@ -41,6 +41,7 @@ use std::os::fd::{AsFd, OwnedFd, RawFd};
 
 use libbpf_rs::{libbpf_sys, ErrorKind, MapCore, MapFlags, Object, ObjectBuilder};
 use log::{debug, info, warn};
+use route::Mode;
 
 /// The compiled BPF object (`podfwd.bpf.o`), as built by build.rs. Exposed so
 /// tests and tools can attach the very same program by other means
@@ -128,8 +129,8 @@ pub struct SteeringConfig {
     pub node_ip: Ipv4Addr,
     /// VXLAN UDP destination port (host order), e.g. 8472.
     pub vxlan_port: u16,
-    /// true: tunnel (VXLAN) mode; false: native routing.
-    pub tunnel: bool,
+    /// Tunnel: VXLAN on the uplink is steered; native: IPv4 to the PodCIDR is.
+    pub mode: Mode,
 }
 
 /// Program counters, summed over CPUs. They only go up while the program is loaded.
@@ -376,7 +377,10 @@ fn encode_cfg(cfg: &SteeringConfig) -> Result<[u8; CFG_LEN], BpfError> {
     out[12..16].copy_from_slice(&pmask.to_be_bytes());
     out[16..20].copy_from_slice(&cfg.node_ip.octets());
     out[20..22].copy_from_slice(&cfg.vxlan_port.to_be_bytes());
-    out[22] = if cfg.tunnel { MODE_TUNNEL } else { MODE_NATIVE };
+    out[22] = match cfg.mode {
+        Mode::Tunnel => MODE_TUNNEL,
+        Mode::Native => MODE_NATIVE,
+    };
     Ok(out)
 }
 
@@ -805,7 +809,7 @@ mod tests {
             pod_cidr: (Ipv4Addr::new(10, 0, 1, 0), 24),
             node_ip: Ipv4Addr::new(198, 18, 0, 1),
             vxlan_port: 8472,
-            tunnel: true,
+            mode: Mode::Tunnel,
         }
     }
 
@@ -829,7 +833,7 @@ mod tests {
     #[test]
     fn native_mode_and_edge_prefixes() {
         let mut c = cfg();
-        c.tunnel = false;
+        c.mode = Mode::Native;
         c.cluster_cidr = (Ipv4Addr::new(1, 2, 3, 4), 0);
         c.pod_cidr = (Ipv4Addr::new(10, 0, 1, 5), 32);
         let b = encode_cfg(&c).unwrap();

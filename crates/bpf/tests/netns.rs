@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bpf::{xdp_prog_id, AttachMode, BpfError, Role, Steering, SteeringConfig, SteeringStats};
+use route::Mode;
 
 const INNER_ENV: &str = "PODFWD_BPF_TEST_INNER";
 const POD_NS_ENV: &str = "PODFWD_BPF_TEST_POD_NS";
@@ -219,7 +220,7 @@ fn config() -> SteeringConfig {
         pod_cidr: (Ipv4Addr::new(10, 0, 0, 0), 24),
         node_ip: Ipv4Addr::new(198, 18, 0, 1),
         vxlan_port: 8472,
-        tunnel: true,
+        mode: Mode::Tunnel,
     }
 }
 
@@ -514,7 +515,7 @@ fn inner_uplink_steering() {
     assert!(s2.passed_not_ours >= 3, "{s2:?}");
 
     // Native: IPv4 to the PodCIDR is steered whatever the protocol.
-    cfg.tunnel = false;
+    cfg.mode = Mode::Native;
     st.update_config(&cfg).unwrap();
     assert!(ping_from_pod(&pod, "10.0.0.1", 2));
     let s3 = st.stats().unwrap();

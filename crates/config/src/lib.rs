@@ -7,7 +7,6 @@
 //! fields (overlapping PodCIDRs, duplicate addresses) point at the right line too.
 #![forbid(unsafe_code)]
 
-mod describe;
 mod error;
 mod raw;
 mod validate;
@@ -18,7 +17,6 @@ use std::path::Path;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-pub use describe::{Route, RouteTarget};
 pub use error::ConfigError;
 
 /// Pods' default gateway when `gateway` is not given (link-local, as Calico does).
@@ -49,31 +47,12 @@ pub const IFNAMSIZ: usize = 16;
 /// Where the kernel lists online CPUs; `workers.cpus` must be among them.
 pub const ONLINE_CPUS_PATH: &str = "/sys/devices/system/cpu/online";
 
-/// How frames to pods on other nodes travel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Inside VXLAN between node IPs; the underlay only needs to reach the nodes.
-    #[default]
-    Tunnel,
-    /// As they are, pod IPs on the wire; the underlay must route the PodCIDRs.
-    Native,
-}
+/// The dataplane's own mode type: `mode: tunnel|native` in the file.
+pub use route::Mode;
 
-impl Mode {
-    /// The name used in the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Tunnel => "tunnel",
-            Mode::Native => "native",
-        }
-    }
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// Writes a [`Mode`] as its config name (route has no serde).
+fn serialize_mode<S: serde::Serializer>(mode: &Mode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(mode.as_str())
 }
 
 /// A node's resolved configuration. Built only by [`Config::parse`] / [`Config::load`],
@@ -81,6 +60,7 @@ impl std::fmt::Display for Mode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Config {
     pub node: NodeConfig,
+    #[serde(serialize_with = "serialize_mode")]
     pub mode: Mode,
     pub cluster_cidr: Ipv4Net,
     /// Pods' default gateway; outside `cluster_cidr`.
@@ -252,18 +232,6 @@ impl Config {
         });
         let raw = parsed.map_err(|e| vec![error::from_yaml(source, path.as_ref(), &e)])?;
         validate::validate(&raw, source, online_cpus)
-    }
-
-    /// The route table this config resolves to, longest prefix first: local pods
-    /// (/32 to their interface), then each node's PodCIDR.
-    pub fn routes(&self) -> Vec<Route> {
-        describe::routes(self)
-    }
-
-    /// Human summary of the resolved tables for `podfwd check`: mode, node, the LPM
-    /// entries (prefix -> local endpoint / remote node), workers, UMEM and metrics.
-    pub fn describe(&self) -> String {
-        describe::describe(self)
     }
 }
 

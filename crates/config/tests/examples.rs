@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use podfwd_config::{Config, Mode, Route, RouteTarget};
+use podfwd_config::{Config, Mode};
 
 fn example(name: &str) -> Config {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -88,76 +88,6 @@ fn tunnel_and_native_examples_differ_only_in_mode() {
         };
         assert_eq!(native_as_tunnel, tunnel);
     }
-}
-
-#[test]
-fn routes_longest_prefix_first() {
-    let c = example("node-a.tunnel.yaml");
-    let routes: Vec<(String, RouteTarget)> = c
-        .routes()
-        .iter()
-        .map(|Route { prefix, target }| (prefix.to_string(), *target))
-        .collect();
-    assert_eq!(
-        routes,
-        [
-            ("10.0.1.2/32".to_owned(), RouteTarget::Endpoint(0)),
-            ("10.0.1.3/32".to_owned(), RouteTarget::Endpoint(1)),
-            ("10.0.2.0/24".to_owned(), RouteTarget::Node(0)),
-        ]
-    );
-}
-
-#[test]
-fn describe_tunnel() {
-    let mut c = example("node-a.tunnel.yaml");
-    c.source = "node-a.tunnel.yaml".to_owned();
-    assert_eq!(
-        c.describe(),
-        "\
-config node-a.tunnel.yaml: OK
-mode: tunnel (VXLAN, VNI 1, UDP port 8472)
-node node-a: underlay 198.18.0.1 on eth0, PodCIDR 10.0.1.0/24
-cluster 10.0.0.0/16, pods' gateway 169.254.1.1
-routes (longest prefix first):
-  10.0.1.2/32 -> local pod on lxc0
-  10.0.1.3/32 -> local pod on lxc1
-  10.0.2.0/24 -> node node-b (VXLAN to 198.18.0.2)
-  10.0.1.0/24 -> this node, no such pod: drop
-workers: 1 (not pinned)
-umem: 16384 frames x 4096 B = 64 MiB per worker
-metrics: http://127.0.0.1:9475/metrics
-"
-    );
-}
-
-#[test]
-fn describe_native_pinned() {
-    let text = "\
-node: {name: node-b, ip: 198.18.0.2, uplink: eth0, pod_cidr: 10.0.2.0/24}
-mode: native
-cluster_cidr: 10.0.0.0/16
-nodes:
-  - {name: node-a, ip: 198.18.0.1, pod_cidr: 10.0.1.0/24}
-workers: {count: 2, cpus: [0, 1]}
-umem: {frames: 1024, frame_size: 2048}
-";
-    let c = Config::parse_with_cpus(text, "b.yaml", Some(&[0, 1])).unwrap();
-    assert_eq!(
-        c.describe(),
-        "\
-config b.yaml: OK
-mode: native (the underlay routes the PodCIDRs)
-node node-b: underlay 198.18.0.2 on eth0, PodCIDR 10.0.2.0/24
-cluster 10.0.0.0/16, pods' gateway 169.254.1.1
-routes (longest prefix first):
-  10.0.1.0/24 -> node node-a (via uplink to 198.18.0.1)
-  10.0.2.0/24 -> this node, no such pod: drop
-workers: 2 pinned to CPUs 0,1
-umem: 1024 frames x 2048 B = 2 MiB per worker
-metrics: http://127.0.0.1:9475/metrics
-"
-    );
 }
 
 #[test]

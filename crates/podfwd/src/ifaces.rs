@@ -6,6 +6,8 @@
 use std::fs;
 use std::path::PathBuf;
 
+use wire::ethernet::parse_mac;
+
 /// What podfwd needs to know about one interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IfaceInfo {
@@ -50,29 +52,6 @@ fn attr(name: &str, attr: &'static str) -> Result<String, IfaceError> {
         })
 }
 
-/// Parse `aa:bb:cc:dd:ee:ff`.
-#[must_use]
-pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let mut mac = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in &mut mac {
-        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
-    }
-    if parts.next().is_some() {
-        return None;
-    }
-    Some(mac)
-}
-
-/// Format a MAC as `aa:bb:cc:dd:ee:ff`.
-#[must_use]
-pub fn fmt_mac(mac: &[u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 /// Look an interface up by name.
 ///
 /// # Errors
@@ -109,16 +88,6 @@ pub fn lookup(name: &str) -> Result<IfaceInfo, IfaceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mac_round_trip() {
-        let m = parse_mac("02:00:0a:00:01:02").unwrap();
-        assert_eq!(m, [2, 0, 10, 0, 1, 2]);
-        assert_eq!(fmt_mac(&m), "02:00:0a:00:01:02");
-        assert_eq!(parse_mac("02:00:0a:00:01"), None);
-        assert_eq!(parse_mac("02:00:0a:00:01:02:03"), None);
-        assert_eq!(parse_mac("zz:00:0a:00:01:02"), None);
-    }
 
     #[test]
     fn loopback_exists_and_missing_is_named() {

@@ -1,6 +1,7 @@
 //! `podfwd`: the per-node dataplane binary.
 //!
-//! `podfwd check --config FILE` validates a config and prints the resolved tables;
+//! `podfwd check --config FILE` validates a config and prints the route snapshot the
+//! dataplane builds from it;
 //! `podfwd run --config FILE` runs the dataplane; `podfwd status` and `podfwd reload`
 //! talk to a running process over its metrics listener.
 #![forbid(unsafe_code)]
@@ -19,6 +20,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use podfwd_config::Config;
+
+use crate::ifaces::IfaceInfo;
+use crate::neigh::NeighTable;
 
 /// A per-node userspace packet-forwarding dataplane for pod networks, on AF_XDP.
 #[derive(Debug, Parser)]
@@ -30,7 +35,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Validate a node config and print the resolved tables; touches nothing.
+    /// Validate a node config and print the route snapshot `run` would build from it.
+    ///
+    /// Touches nothing and reads no interface or neighbour table: ports show the
+    /// placeholder MAC 00:00:00:00:00:00 and MTU 1500, and neighbour MACs "unresolved".
     Check {
         /// The node's YAML config.
         #[arg(long, short)]
@@ -81,10 +89,16 @@ fn main() -> ExitCode {
     logger.format_timestamp_millis().init();
     match cli.cmd {
         Cmd::Check { config } => match podfwd_config::Config::load_all(&config) {
-            Ok(cfg) => {
-                print!("{}", cfg.describe());
-                ExitCode::SUCCESS
-            }
+            Ok(cfg) => match check_report(&cfg) {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            },
             Err(errors) => {
                 for e in errors {
                     eprintln!("error: {e}");
@@ -128,6 +142,57 @@ fn main() -> ExitCode {
     }
 }
 
+/// MTU `check` gives every port, since it reads no interface.
+const CHECK_MTU: u16 = 1500;
+
+/// The snapshot [`control::build_snapshot`] makes of `cfg` when no interface or
+/// neighbour has been read: ports with MAC 00:00:00:00:00:00 and MTU 1500, no neighbours.
+fn check_snapshot(cfg: &Config) -> Result<route::Snapshot, route::RouteError> {
+    let ports: Vec<control::Port> = control::port_names(cfg)
+        .into_iter()
+        .map(|(name, role)| {
+            let info = IfaceInfo {
+                name,
+                ifindex: 0,
+                mac: [0; 6],
+                mtu: CHECK_MTU,
+                up: false,
+            };
+            control::Port::new(role, info)
+        })
+        .collect();
+    control::build_snapshot(0, cfg, &ports, &NeighTable::new())
+}
+
+/// `podfwd check`'s report: [`check_snapshot`] described, then the config's
+/// per-process settings, which no table holds.
+fn check_report(cfg: &Config) -> Result<String, route::RouteError> {
+    let snap = check_snapshot(cfg)?;
+    let mut s = format!("config {}: OK\n{}", cfg.source, snap.describe());
+    let workers = match &cfg.workers.cpus {
+        Some(cpus) => format!(
+            "{} pinned to CPUs {}",
+            cfg.workers.count,
+            cpus.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        None => format!("{} (not pinned)", cfg.workers.count),
+    };
+    let umem_bytes = u64::from(cfg.umem.frames) * u64::from(cfg.umem.frame_size);
+    s += &format!(
+        "workers: {workers}\numem: {} frames x {} B = {} MiB per worker\nmetrics: http://{}/metrics\n",
+        cfg.umem.frames,
+        cfg.umem.frame_size,
+        umem_bytes >> 20,
+        cfg.metrics.listen
+    );
+    s +=
+        "(check reads no interface: MACs and MTUs above are placeholders, neighbours unresolved)\n";
+    Ok(s)
+}
+
 /// `podfwd status`: one /status sample, or two `interval` seconds apart with rates.
 fn status_cmd(addr: &str, json: bool, interval: f64) -> ExitCode {
     let fetch = || -> Result<serde_json::Value, String> {
@@ -162,5 +227,109 @@ fn status_cmd(addr: &str, json: bool, interval: f64) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use podfwd_config::Config;
+    use route::Target;
+
+    use super::{check_report, check_snapshot};
+
+    fn example(name: &str) -> Config {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../config")
+            .join(name);
+        let mut c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        c.source = name.to_owned();
+        c
+    }
+
+    #[test]
+    fn check_tunnel_example() {
+        assert_eq!(
+            check_report(&example("node-a.tunnel.yaml")).unwrap(),
+            "\
+config node-a.tunnel.yaml: OK
+mode: tunnel (VXLAN, VNI 1, UDP port 8472)
+node node-a: underlay 198.18.0.1 on eth0, PodCIDR 10.0.1.0/24
+cluster 10.0.0.0/16, pods' gateway 169.254.1.1
+ports:
+  0 eth0: uplink, MAC 00:00:00:00:00:00, MTU 1500
+  1 lxc0: pod, MAC 00:00:00:00:00:00, MTU 1500
+  2 lxc1: pod, MAC 00:00:00:00:00:00, MTU 1500
+endpoints:
+  10.0.1.2 on lxc0: MAC unresolved
+  10.0.1.3 on lxc1: MAC unresolved
+nodes:
+  node-b 198.18.0.2, PodCIDR 10.0.2.0/24: next hop MAC unresolved
+routes (longest prefix first):
+  10.0.1.2/32 -> local pod on lxc0
+  10.0.1.3/32 -> local pod on lxc1
+  10.0.2.0/24 -> node node-b (VXLAN to 198.18.0.2)
+  10.0.1.0/24 -> this node, no such pod: drop
+workers: 1 (not pinned)
+umem: 16384 frames x 4096 B = 64 MiB per worker
+metrics: http://127.0.0.1:9475/metrics
+(check reads no interface: MACs and MTUs above are placeholders, neighbours unresolved)
+"
+        );
+    }
+
+    #[test]
+    fn check_native_pinned() {
+        let text = "\
+node: {name: node-b, ip: 198.18.0.2, uplink: eth0, pod_cidr: 10.0.2.0/24}
+mode: native
+cluster_cidr: 10.0.0.0/16
+nodes:
+  - {name: node-a, ip: 198.18.0.1, pod_cidr: 10.0.1.0/24}
+workers: {count: 2, cpus: [0, 1]}
+umem: {frames: 1024, frame_size: 2048}
+";
+        let c = Config::parse_with_cpus(text, "b.yaml", Some(&[0, 1])).unwrap();
+        assert_eq!(
+            check_report(&c).unwrap(),
+            "\
+config b.yaml: OK
+mode: native (the underlay routes the PodCIDRs)
+node node-b: underlay 198.18.0.2 on eth0, PodCIDR 10.0.2.0/24
+cluster 10.0.0.0/16, pods' gateway 169.254.1.1
+ports:
+  0 eth0: uplink, MAC 00:00:00:00:00:00, MTU 1500
+endpoints: none
+nodes:
+  node-a 198.18.0.1, PodCIDR 10.0.1.0/24: next hop MAC unresolved
+routes (longest prefix first):
+  10.0.1.0/24 -> node node-a (via uplink to 198.18.0.1)
+  10.0.2.0/24 -> this node, no such pod: drop
+workers: 2 pinned to CPUs 0,1
+umem: 1024 frames x 2048 B = 2 MiB per worker
+metrics: http://127.0.0.1:9475/metrics
+(check reads no interface: MACs and MTUs above are placeholders, neighbours unresolved)
+"
+        );
+    }
+
+    /// Was config's `routes_longest_prefix_first`: now read off the dataplane's snapshot.
+    #[test]
+    fn example_routes_longest_prefix_first() {
+        let snap = check_snapshot(&example("node-a.tunnel.yaml")).unwrap();
+        let routes: Vec<(String, Target)> = snap
+            .routes()
+            .iter()
+            .map(|(p, t)| (p.to_string(), *t))
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                ("10.0.1.2/32".to_owned(), Target::Local(0)),
+                ("10.0.1.3/32".to_owned(), Target::Local(1)),
+                ("10.0.2.0/24".to_owned(), Target::Remote(0)),
+            ]
+        );
     }
 }

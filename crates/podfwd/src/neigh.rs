@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 
-use crate::ifaces::parse_mac;
+use wire::ethernet::parse_mac;
 
 /// ATF_COM: the entry is complete (linux/if_arp.h).
 const ATF_COM: u32 = 0x02;

@@ -12,8 +12,8 @@ use std::sync::{mpsc, Arc};
 use pipeline::{Action, DropReason};
 use route::Snapshot;
 use serde::Serialize;
+use wire::ethernet::fmt_mac;
 
-use crate::ifaces::fmt_mac;
 use crate::stats::{now_ms, PortShared, WorkerShared};
 
 /// A request from the HTTP side to the control thread.

@@ -561,7 +561,7 @@ fn unresolved_node_is_not_ready_and_said_everywhere() {
     // --log-level overrides PODFWD_LOG: podfwd's debug lines are there.
     let text = fs::read_to_string(&log).unwrap_or_default();
     assert!(
-        text.contains("DEBUG podfwd::control] attached XDP steering to eth0"),
+        text.contains("DEBUG podfwd::control::start] attached XDP steering to eth0"),
         "{text}"
     );
     drop(guard);

@@ -8,10 +8,14 @@
 //! the uplink and every pod-facing (host-side veth) interface. A [`PortId`] indexes
 //! [`Snapshot::ports`] and the worker's socket array alike.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
+
+use wire::ethernet::MacDisplay;
+use wire::{ethernet, ipv4, udp, vxlan};
+use wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet, UdpPacket, VxlanPacket};
 
 use crate::lpm::{Lpm, LpmError};
 
@@ -19,14 +23,15 @@ use crate::lpm::{Lpm, LpmError};
 pub type PortId = u16;
 
 /// Length of the VXLAN outer header podfwd prepends: Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8.
-pub const OUTER_LEN: usize = 50;
+pub const OUTER_LEN: usize = wire::VXLAN_OVERHEAD;
 
-/// Routing mode between nodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// How frames to pods on other nodes travel; the config's `mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Mode {
-    /// Pod frames travel inside VXLAN (RFC 7348) between node IPs.
+    /// Inside VXLAN (RFC 7348) between node IPs; the underlay only needs to reach the nodes.
+    #[default]
     Tunnel,
-    /// Pod packets travel bare; the underlay routes PodCIDRs.
+    /// As they are, pod IPs on the wire; the underlay must route the PodCIDRs.
     Native,
 }
 
@@ -38,6 +43,14 @@ impl Mode {
             Mode::Tunnel => "tunnel",
             Mode::Native => "native",
         }
+    }
+
+    /// The mode [`Mode::as_str`] names, if any.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Mode> {
+        [Mode::Tunnel, Mode::Native]
+            .into_iter()
+            .find(|m| m.as_str() == name)
     }
 }
 
@@ -110,11 +123,11 @@ impl fmt::Debug for OuterHeader {
 
 impl OuterHeader {
     /// Offset of the outer IPv4 header.
-    pub const IP: usize = 14;
+    pub const IP: usize = ethernet::HEADER_LEN;
     /// Offset of the outer UDP header.
-    pub const UDP: usize = 34;
+    pub const UDP: usize = Self::IP + ipv4::HEADER_LEN;
     /// Offset of the VXLAN header.
-    pub const VXLAN: usize = 42;
+    pub const VXLAN: usize = Self::UDP + udp::HEADER_LEN;
 
     /// Build the outer header: Ethernet `src_mac` → `dst_mac`, IPv4 `src` → `dst` with
     /// DF set and TTL 64, UDP to `port` with checksum 0 (RFC 7348 §5: "SHOULD be
@@ -129,24 +142,31 @@ impl OuterHeader {
         vni: u32,
     ) -> OuterHeader {
         let mut b = [0u8; OUTER_LEN];
-        b[0..6].copy_from_slice(&dst_mac);
-        b[6..12].copy_from_slice(&src_mac);
-        b[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-        let ip = Self::IP;
-        b[ip] = 0x45;
-        // Total length (ip+2..ip+4) and identification stay 0; DF makes id irrelevant (RFC 6864).
-        b[ip + 6..ip + 8].copy_from_slice(&0x4000u16.to_be_bytes());
-        b[ip + 8] = 64;
-        b[ip + 9] = 17;
-        b[ip + 12..ip + 16].copy_from_slice(&src.octets());
-        b[ip + 16..ip + 20].copy_from_slice(&dst.octets());
-        let csum = ipv4_header_checksum(&b[ip..ip + 20]);
-        b[ip + 10..ip + 12].copy_from_slice(&csum.to_be_bytes());
-        let udp = Self::UDP;
-        b[udp + 2..udp + 4].copy_from_slice(&port.to_be_bytes());
-        let vx = Self::VXLAN;
-        b[vx] = 0x08;
-        b[vx + 4..vx + 7].copy_from_slice(&vni.to_be_bytes()[1..4]);
+        let mut eth = EthernetFrame::new_unchecked(&mut b[..Self::IP]);
+        eth.set_dst_addr(dst_mac);
+        eth.set_src_addr(src_mac);
+        eth.set_outer_ethertype(EtherType::IPV4);
+        let mut ip = Ipv4Packet::new_unchecked(&mut b[Self::IP..Self::UDP]);
+        ip.set_version_and_header_len(ipv4::HEADER_LEN);
+        ip.set_dscp_ecn(0, 0);
+        // Total length stays 0 until the pipeline patches it per packet; identification
+        // stays 0 too, which DF makes irrelevant (RFC 6864).
+        ip.set_total_len(0);
+        ip.set_ident(0);
+        ip.set_flags_and_frag_offset(true, false, 0);
+        ip.set_ttl(64);
+        ip.set_protocol(IpProtocol::UDP);
+        ip.set_src_addr(u32::from(src));
+        ip.set_dst_addr(u32::from(dst));
+        ip.fill_checksum();
+        let mut u = UdpPacket::new_unchecked(&mut b[Self::UDP..Self::VXLAN]);
+        u.set_src_port(0);
+        u.set_dst_port(port);
+        u.set_len(0);
+        u.set_checksum(0);
+        let mut vx = VxlanPacket::new_unchecked(&mut b[Self::VXLAN..]);
+        vx.set_flags(vxlan::FLAG_I);
+        vx.set_vni(vni);
         let mut inner_l2 = [0u8; 12];
         inner_l2[..6].copy_from_slice(&dst_mac);
         inner_l2[6..].copy_from_slice(&src_mac);
@@ -156,24 +176,8 @@ impl OuterHeader {
     /// The IPv4 header checksum stored in the template (for total length 0).
     #[must_use]
     pub fn ip_checksum_base(&self) -> u16 {
-        u16::from_be_bytes([self.bytes[Self::IP + 10], self.bytes[Self::IP + 11]])
+        Ipv4Packet::new_unchecked(&self.bytes[Self::IP..Self::UDP]).checksum()
     }
-}
-
-/// Ones'-complement checksum of an IPv4 header whose checksum field is zero (RFC 791).
-fn ipv4_header_checksum(hdr: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for pair in hdr.chunks(2) {
-        let hi = u32::from(pair[0]) << 8;
-        let lo = pair.get(1).map_or(0, |b| u32::from(*b));
-        sum += hi | lo;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    #[allow(clippy::cast_possible_truncation)] // folded to 16 bits above
-    let folded = sum as u16;
-    !folded
 }
 
 /// A remote node.
@@ -204,6 +208,16 @@ pub enum Target {
 }
 
 const REMOTE_BIT: u32 = 1 << 30;
+
+/// The [`Target`] an LPM value encodes.
+#[inline]
+fn target(v: u32) -> Target {
+    if v & REMOTE_BIT != 0 {
+        Target::Remote(v & !REMOTE_BIT)
+    } else {
+        Target::Local(v)
+    }
+}
 
 /// This node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -265,6 +279,9 @@ pub struct Snapshot {
     pub nodes: Vec<Node>,
     lpm: Lpm,
     prefixes: usize,
+    /// The entries the LPM was built from, as it resolves them: longest prefix first,
+    /// one per prefix (the last one given wins, as in [`Lpm::build`]).
+    routes: Vec<(Ipv4Net, Target)>,
 }
 
 impl Snapshot {
@@ -272,13 +289,7 @@ impl Snapshot {
     #[inline]
     #[must_use]
     pub fn lookup(&self, dst: u32) -> Option<Target> {
-        self.lpm.lookup(dst).map(|v| {
-            if v & REMOTE_BIT != 0 {
-                Target::Remote(v & !REMOTE_BIT)
-            } else {
-                Target::Local(v)
-            }
-        })
+        self.lpm.lookup(dst).map(target)
     }
 
     /// Number of prefixes in the table (endpoint /32s plus remote PodCIDRs).
@@ -291,6 +302,146 @@ impl Snapshot {
     #[must_use]
     pub fn uplink(&self) -> &PortInfo {
         &self.ports[usize::from(self.local.uplink)]
+    }
+
+    /// The prefixes of the table and where each leads, longest prefix first.
+    #[must_use]
+    pub fn routes(&self) -> &[(Ipv4Net, Target)] {
+        &self.routes
+    }
+
+    /// The tables in words (what `podfwd check` prints): mode, this node, ports,
+    /// endpoints, remote nodes with their next hops, and the LPM entries.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.write_describe(&mut s);
+        s
+    }
+
+    fn port_name(&self, port: PortId) -> &str {
+        self.ports
+            .get(usize::from(port))
+            .map_or("?", |p| p.name.as_str())
+    }
+
+    fn write_describe(&self, s: &mut String) -> fmt::Result {
+        let l = &self.local;
+        match l.mode {
+            Mode::Tunnel => writeln!(
+                s,
+                "mode: tunnel (VXLAN, VNI {}, UDP port {})",
+                l.vni, l.vxlan_port
+            )?,
+            Mode::Native => writeln!(s, "mode: native (the underlay routes the PodCIDRs)")?,
+        }
+        writeln!(
+            s,
+            "node {}: underlay {} on {}, PodCIDR {}",
+            l.name,
+            l.ip,
+            self.port_name(l.uplink),
+            l.pod_cidr
+        )?;
+        writeln!(s, "cluster {}, pods' gateway {}", l.cluster_cidr, l.gateway)?;
+        writeln!(s, "ports:")?;
+        for (i, p) in self.ports.iter().enumerate() {
+            let role = match p.role {
+                PortRole::Uplink => "uplink",
+                PortRole::Pod => "pod",
+            };
+            writeln!(
+                s,
+                "  {i} {}: {role}, MAC {}, MTU {}",
+                p.name,
+                MacDisplay(&p.mac),
+                p.mtu
+            )?;
+        }
+        writeln!(s, "endpoints:{}", none_if(self.endpoints.is_empty()))?;
+        for e in &self.endpoints {
+            writeln!(
+                s,
+                "  {} on {}: MAC {}",
+                e.ip,
+                self.port_name(e.port),
+                OrUnresolved(e.mac.as_ref())
+            )?;
+        }
+        writeln!(s, "nodes:{}", none_if(self.nodes.is_empty()))?;
+        for n in &self.nodes {
+            write!(
+                s,
+                "  {} {}, PodCIDR {}: next hop MAC {}",
+                n.name,
+                n.ip,
+                n.pod_cidr,
+                OrUnresolved(n.next_hop_mac.as_ref())
+            )?;
+            if let Some(v) = &n.vtep_mac {
+                write!(s, ", VTEP MAC {}", MacDisplay(v))?;
+            }
+            writeln!(s)?;
+        }
+        self.write_routes(s)
+    }
+
+    fn write_routes(&self, s: &mut String) -> fmt::Result {
+        writeln!(s, "routes (longest prefix first):")?;
+        let own = self.local.pod_cidr.to_string();
+        let width = self
+            .routes
+            .iter()
+            .map(|(p, _)| p.to_string().len())
+            .chain([own.len()])
+            .max()
+            .unwrap_or(0);
+        for (prefix, t) in &self.routes {
+            let prefix = prefix.to_string();
+            match *t {
+                Target::Local(i) => {
+                    let port = self
+                        .endpoints
+                        .get(i as usize)
+                        .map_or("?", |e| self.port_name(e.port));
+                    writeln!(s, "  {prefix:<width$} -> local pod on {port}")?;
+                }
+                Target::Remote(i) => {
+                    let how = match self.local.mode {
+                        Mode::Tunnel => "VXLAN to",
+                        Mode::Native => "via uplink to",
+                    };
+                    match self.nodes.get(i as usize) {
+                        Some(n) => {
+                            writeln!(s, "  {prefix:<width$} -> node {} ({how} {})", n.name, n.ip)?
+                        }
+                        None => writeln!(s, "  {prefix:<width$} -> node #{i}")?,
+                    }
+                }
+            }
+        }
+        writeln!(s, "  {own:<width$} -> this node, no such pod: drop")
+    }
+}
+
+fn none_if(empty: bool) -> &'static str {
+    if empty {
+        " none"
+    } else {
+        ""
+    }
+}
+
+/// A MAC, or "unresolved" while the neighbour table has none.
+struct OrUnresolved<'a>(Option<&'a [u8; 6]>);
+
+impl fmt::Display for OrUnresolved<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(m) => MacDisplay(m).fmt(f),
+            None => f.write_str("unresolved"),
+        }
     }
 }
 
@@ -428,6 +579,20 @@ impl SnapshotBuilder {
         }
         let prefixes = entries.len();
         let lpm = Lpm::build(&entries)?;
+        let mut routes: Vec<(Ipv4Net, Target)> = entries
+            .iter()
+            .map(|&(net, v)| (net.trunc(), target(v)))
+            .collect();
+        // Stable, so among equal prefixes the input order survives and the last one
+        // (the one the LPM keeps) ends its run.
+        routes.sort_by_key(|(net, _)| (std::cmp::Reverse(net.prefix_len()), net.network()));
+        routes.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                earlier.1 = later.1;
+            }
+            same
+        });
         Ok(Snapshot {
             generation,
             local,
@@ -436,6 +601,7 @@ impl SnapshotBuilder {
             nodes: built_nodes,
             lpm,
             prefixes,
+            routes,
         })
     }
 }
@@ -510,19 +676,152 @@ mod tests {
         let o = s.nodes[0].outer.as_ref().unwrap();
         let expected: [u8; OUTER_LEN] = [
             2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00, // Ethernet
-            0x45, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x00, 64, 17, 0x00, 0x00, 198, 18, 0, 1, 198,
-            18, 0, 2, // IPv4, checksum patched below
+            0x45, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x00, 64, 17, 0xae, 0xc5, 198, 18, 0, 1, 198,
+            18, 0, 2, // IPv4
             0x00, 0x00, 0x21, 0x18, 0x00, 0x00, 0x00, 0x00, // UDP dport 8472
             0x08, 0, 0, 0, 0, 0, 1, 0, // VXLAN I flag, VNI 1
         ];
-        assert_eq!(o.bytes[..24], expected[..24]);
-        assert_eq!(o.bytes[26..], expected[26..]);
+        assert_eq!(o.bytes, expected);
         // With the total length still 0 the header must sum to 0xffff.
-        let mut hdr = [0u8; 20];
-        hdr.copy_from_slice(&o.bytes[14..34]);
-        assert_eq!(ipv4_header_checksum(&hdr), 0);
+        assert_eq!(wire::checksum::checksum(&o.bytes[14..34], 0), 0);
         // By hand: 4500+0000+0000+4000+4011+c612+0001+c612+0002 = 0x25138 -> 0x513a -> !0xaec5.
         assert_eq!(o.ip_checksum_base(), 0xaec5);
+        assert_eq!(o.inner_l2, [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
+    }
+
+    /// A 24-bit VNI, the IANA port and addresses with high bits set, byte for byte as
+    /// the raw-offset builder this one replaced wrote them.
+    #[test]
+    fn outer_header_literal_bytes_wide_fields() {
+        let o = OuterHeader::new(
+            [0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0x01],
+            [0x0e, 0x11, 0x22, 0x33, 0x44, 0xfe],
+            Ipv4Addr::new(10, 255, 0, 1),
+            Ipv4Addr::new(192, 168, 200, 254),
+            4789,
+            0x00ab_cdef,
+        );
+        let expected: [u8; OUTER_LEN] = [
+            0x0e, 0x11, 0x22, 0x33, 0x44, 0xfe, 0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0x01, 0x08, 0x00,
+            0x45, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xa6, 0x46, 0x0a, 0xff,
+            0x00, 0x01, 0xc0, 0xa8, 0xc8, 0xfe, // IPv4
+            0x00, 0x00, 0x12, 0xb5, 0x00, 0x00, 0x00, 0x00, // UDP dport 4789
+            0x08, 0x00, 0x00, 0x00, 0xab, 0xcd, 0xef, 0x00, // VXLAN VNI 0xabcdef
+        ];
+        assert_eq!(o.bytes, expected);
+        assert_eq!(o.ip_checksum_base(), 0xa646);
+        assert_eq!(OuterHeader::IP, 14);
+        assert_eq!(OuterHeader::UDP, 34);
+        assert_eq!(OuterHeader::VXLAN, 42);
+        assert_eq!(OUTER_LEN, 50);
+    }
+
+    #[test]
+    fn describe_shows_what_was_built() {
+        let mut b = SnapshotBuilder::new(7, local(Mode::Tunnel));
+        b.port("eth0", PortRole::Uplink, [2, 0, 0, 0, 0, 1], 1500);
+        let p1 = b.port("lxc0", PortRole::Pod, [2, 0, 0, 0, 1, 1], 1450);
+        b.endpoint(Ipv4Addr::new(10, 0, 1, 2), p1, Some([2, 0, 10, 0, 1, 2]));
+        b.node(
+            "node-b",
+            Ipv4Addr::new(198, 18, 0, 2),
+            "10.0.2.0/24".parse().unwrap(),
+            Some([2, 0, 0, 0, 0, 2]),
+        );
+        b.vtep_mac([2, 0xfe, 0xc6, 0x12, 0, 2]);
+        b.node(
+            "node-c",
+            Ipv4Addr::new(198, 18, 0, 3),
+            "10.0.128.0/17".parse().unwrap(),
+            None,
+        );
+        let s = b.build().unwrap();
+        assert_eq!(
+            s.describe(),
+            "\
+mode: tunnel (VXLAN, VNI 1, UDP port 8472)
+node node-a: underlay 198.18.0.1 on eth0, PodCIDR 10.0.1.0/24
+cluster 10.0.0.0/16, pods' gateway 169.254.1.1
+ports:
+  0 eth0: uplink, MAC 02:00:00:00:00:01, MTU 1500
+  1 lxc0: pod, MAC 02:00:00:00:01:01, MTU 1450
+endpoints:
+  10.0.1.2 on lxc0: MAC 02:00:0a:00:01:02
+nodes:
+  node-b 198.18.0.2, PodCIDR 10.0.2.0/24: next hop MAC 02:00:00:00:00:02, VTEP MAC 02:fe:c6:12:00:02
+  node-c 198.18.0.3, PodCIDR 10.0.128.0/17: next hop MAC unresolved
+routes (longest prefix first):
+  10.0.1.2/32   -> local pod on lxc0
+  10.0.2.0/24   -> node node-b (VXLAN to 198.18.0.2)
+  10.0.128.0/17 -> node node-c (VXLAN to 198.18.0.3)
+  10.0.1.0/24   -> this node, no such pod: drop
+"
+        );
+    }
+
+    #[test]
+    fn describe_native_without_pods() {
+        let mut b = SnapshotBuilder::new(1, local(Mode::Native));
+        b.port("eth0", PortRole::Uplink, [0; 6], 9000);
+        let s = b.build().unwrap();
+        assert_eq!(
+            s.describe(),
+            "\
+mode: native (the underlay routes the PodCIDRs)
+node node-a: underlay 198.18.0.1 on eth0, PodCIDR 10.0.1.0/24
+cluster 10.0.0.0/16, pods' gateway 169.254.1.1
+ports:
+  0 eth0: uplink, MAC 00:00:00:00:00:00, MTU 9000
+endpoints: none
+nodes: none
+routes (longest prefix first):
+  10.0.1.0/24 -> this node, no such pod: drop
+"
+        );
+    }
+
+    /// `routes()` lists what `lookup` resolves: a prefix given twice shows the last target.
+    #[test]
+    fn routes_are_the_lpm_entries() {
+        let mut b = SnapshotBuilder::new(1, local(Mode::Native));
+        b.port("eth0", PortRole::Uplink, [0; 6], 1500);
+        let p1 = b.port("lxc0", PortRole::Pod, [0; 6], 1500);
+        b.endpoint(Ipv4Addr::new(10, 0, 2, 9), p1, None);
+        b.node(
+            "b",
+            Ipv4Addr::new(198, 18, 0, 2),
+            "10.0.2.0/24".parse().unwrap(),
+            None,
+        );
+        b.node(
+            "b2",
+            Ipv4Addr::new(198, 18, 0, 4),
+            "10.0.2.0/24".parse().unwrap(),
+            None,
+        );
+        b.node(
+            "c",
+            Ipv4Addr::new(198, 18, 0, 3),
+            "10.0.0.0/23".parse().unwrap(),
+            None,
+        );
+        let s = b.build().unwrap();
+        let routes: Vec<(String, Target)> = s
+            .routes()
+            .iter()
+            .map(|(p, t)| (p.to_string(), *t))
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                ("10.0.2.9/32".to_owned(), Target::Local(0)),
+                ("10.0.2.0/24".to_owned(), Target::Remote(1)),
+                ("10.0.0.0/23".to_owned(), Target::Remote(2)),
+            ]
+        );
+        for (p, t) in s.routes() {
+            assert_eq!(s.lookup(u32::from(p.broadcast())), Some(*t), "{p}");
+        }
     }
 
     #[test]

@@ -37,14 +37,15 @@ pub fn mac_is_unicast(mac: &Mac) -> bool {
     !mac_is_multicast(mac) && *mac != [0; 6]
 }
 
-/// Parses `aa:bb:cc:dd:ee:ff` (or with `-`), as `ip link` prints it.
+/// Parses `aa:bb:cc:dd:ee:ff`: six two-digit hex bytes (either case) separated by `:`,
+/// as `ip link`, sysfs `address` and `/proc/net/arp` print them and the config takes them.
 #[must_use]
 pub fn parse_mac(s: &str) -> Option<Mac> {
     let mut out = [0u8; 6];
-    let mut parts = s.split([':', '-']);
+    let mut parts = s.split(':');
     for b in &mut out {
         let p = parts.next()?;
-        if p.is_empty() || p.len() > 2 || !p.bytes().all(|c| c.is_ascii_hexdigit()) {
+        if p.len() != 2 || !p.bytes().all(|c| c.is_ascii_hexdigit()) {
             return None;
         }
         *b = u8::from_str_radix(p, 16).ok()?;
@@ -52,7 +53,13 @@ pub fn parse_mac(s: &str) -> Option<Mac> {
     parts.next().is_none().then_some(out)
 }
 
-/// Displays a MAC as `aa:bb:cc:dd:ee:ff`.
+/// Formats a MAC as `aa:bb:cc:dd:ee:ff` (what [`parse_mac`] reads back).
+#[must_use]
+pub fn fmt_mac(mac: &Mac) -> String {
+    MacDisplay(mac).to_string()
+}
+
+/// Displays a MAC as `aa:bb:cc:dd:ee:ff`, without allocating.
 #[derive(Debug, Clone, Copy)]
 pub struct MacDisplay<'a>(pub &'a Mac);
 
@@ -362,15 +369,26 @@ mod tests {
             Some([0x02, 0x00, 0x0a, 0x00, 0x01, 0x02])
         );
         assert_eq!(
-            parse_mac("02-00-0A-00-01-02"),
-            Some([0x02, 0x00, 0x0a, 0x00, 0x01, 0x02])
+            parse_mac("02:FE:C6:12:00:0A"),
+            Some([0x02, 0xfe, 0xc6, 0x12, 0x00, 0x0a])
         );
-        assert_eq!(parse_mac("02:00:0a:00:01"), None);
-        assert_eq!(parse_mac("02:00:0a:00:01:02:03"), None);
-        assert_eq!(parse_mac("02:00:0a:00:01:+2"), None);
-        assert_eq!(
-            MacDisplay(&[0x02, 0x00, 0x0a, 0x00, 0x01, 0xff]).to_string(),
-            "02:00:0a:00:01:ff"
-        );
+        // Only `:`-separated two-digit bytes: what the config has always accepted.
+        for bad in [
+            "02-00-0a-00-01-02",
+            "2:0:a:0:1:2",
+            "02:00:0a:00:01",
+            "02:00:0a:00:01:02:03",
+            "02:00:0a:00:01:02:",
+            "02:00:0a:00:01:+2",
+            "zz:00:0a:00:01:02",
+            " 02:00:0a:00:01:02",
+            "",
+        ] {
+            assert_eq!(parse_mac(bad), None, "{bad:?}");
+        }
+        let mac = [0x02, 0x00, 0x0a, 0x00, 0x01, 0xff];
+        assert_eq!(MacDisplay(&mac).to_string(), "02:00:0a:00:01:ff");
+        assert_eq!(fmt_mac(&mac), "02:00:0a:00:01:ff");
+        assert_eq!(parse_mac(&fmt_mac(&mac)), Some(mac));
     }
 }

@@ -27,17 +27,18 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use bpf::SteeringConfig;
 use podfwd_config::Config;
-use route::{LocalNode, Mode, PortRole, Snapshot, SnapshotBuilder};
+use route::{LocalNode, PortRole, Snapshot, SnapshotBuilder};
 use xsk::{BindMode, SocketConfig};
 
 pub use host::{Host, Kernel};
 pub use start::{run, RunError};
 
-use crate::ifaces::{fmt_mac, IfaceError, IfaceInfo};
+use crate::ifaces::{IfaceError, IfaceInfo};
 use crate::neigh::NeighTable;
 use crate::stats::WorkerShared;
 use crate::views::{NodeView, PortView, StatusView};
 use crate::worker::ReplaceSocket;
+use wire::ethernet::fmt_mac;
 
 /// How often the control thread makes the kernel re-validate remote nodes' neighbour
 /// entries (see [`Control::refresh_neighbours`]).
@@ -111,7 +112,7 @@ pub fn steering_config(cfg: &Config) -> SteeringConfig {
         pod_cidr: (cfg.node.pod_cidr.network(), cfg.node.pod_cidr.prefix_len()),
         node_ip: cfg.node.ip,
         vxlan_port: cfg.vxlan.port,
-        tunnel: cfg.mode == podfwd_config::Mode::Tunnel,
+        mode: cfg.mode,
     }
 }
 
@@ -153,10 +154,7 @@ pub fn build_snapshot(
         pod_cidr: cfg.node.pod_cidr,
         cluster_cidr: cfg.cluster_cidr,
         gateway: cfg.gateway,
-        mode: match cfg.mode {
-            podfwd_config::Mode::Tunnel => Mode::Tunnel,
-            podfwd_config::Mode::Native => Mode::Native,
-        },
+        mode: cfg.mode,
         vni: cfg.vxlan.vni,
         vxlan_port: cfg.vxlan.port,
         uplink: id(uplink)?,
