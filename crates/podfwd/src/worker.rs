@@ -419,7 +419,18 @@ impl Worker {
         if let Err(e) = s.set_tx_budget(req.tx_budget) {
             log::debug!("{e}: copy-mode TX keeps the kernel's default of 32 frames per wakeup");
         }
-        let new_fd = s.fd();
+        Ok(self.swap_socket(p, s, req.fill))
+    }
+
+    /// Put `s` in place of port `p`'s socket: epoll follows, the kernel counters stay
+    /// monotonic, the pod MAC learned on the port is forgotten, the old socket's frames
+    /// are taken back (or kept with it while its device still exists), and the new fill
+    /// ring gets `fill` frames. Returns the new socket's fd.
+    fn swap_socket(&mut self, p: usize, s: XskSocket, fill: usize) -> RawFd {
+        let id = self.shared.id;
+        let (old_ifindex, old_fd, new_fd) =
+            (self.sockets[p].ifindex(), self.sockets[p].fd(), s.fd());
+        let new_ifindex = s.ifindex();
         let reg = self.poll.registry();
         let _ = reg.deregister(&mut SourceFd(&old_fd));
         if let Err(e) = reg.register(&mut SourceFd(&new_fd), Token(p), Interest::READABLE) {
@@ -430,26 +441,26 @@ impl Worker {
         let st = self.sockets[p].statistics().unwrap_or(self.xsk_last[p]);
         add_stats(&mut self.xsk_base[p], &st);
         self.xsk_last[p] = XdpStatistics::default();
+        self.state.tx_stalled[p] = false;
         let old = std::mem::replace(&mut self.sockets[p], s);
-        #[allow(clippy::cast_possible_truncation)] // ports are u16 by construction
-        self.pipeline.forget_learned(p as PortId);
+        if let Ok(port) = PortId::try_from(p) {
+            self.pipeline.forget_learned(port);
+        }
         match old.reclaim_dead(&mut self.umem) {
             Ok(n) => log::info!(
-                "worker {id}: port {p} socket replaced (ifindex {old_ifindex} -> {}, fd {new_fd}); {n} frames taken back from the old socket's rings",
-                req.config.ifindex
+                "worker {id}: port {p} socket replaced (ifindex {old_ifindex} -> {new_ifindex}, fd {new_fd}); {n} frames taken back from the old socket's rings"
             ),
             Err(StillBound(s)) => {
                 log::warn!(
-                    "worker {id}: port {p} socket replaced (ifindex {old_ifindex} -> {}, fd {new_fd}), but the old one is still bound (its device still exists): its frames are kept until the device is gone",
-                    req.config.ifindex
+                    "worker {id}: port {p} socket replaced (ifindex {old_ifindex} -> {new_ifindex}, fd {new_fd}), but the old one is still bound (its device still exists): its frames are kept until the device is gone"
                 );
                 self.retired.push(*s);
             }
         }
         // RX frames for the kernel before the control thread registers the socket in
         // the XSKMAP (as at start-up); after the reclaim, so a small UMEM is not short.
-        self.sockets[p].fill(&mut self.umem, req.fill);
-        Ok(new_fd)
+        self.sockets[p].fill(&mut self.umem, fill);
+        new_fd
     }
 
     /// Take back the frames of retired sockets whose device has gone since.
@@ -543,4 +554,187 @@ fn add_stats(to: &mut XdpStatistics, s: &XdpStatistics) {
     to.rx_ring_full += s.rx_ring_full;
     to.rx_fill_ring_empty_descs += s.rx_fill_ring_empty_descs;
     to.tx_ring_empty_descs += s.tx_ring_empty_descs;
+}
+
+#[cfg(test)]
+mod tests {
+    //! One worker step at a time on fake sockets (`xsk::testing`): the test plays the
+    //! kernel side of every ring.
+
+    use std::net::Ipv4Addr;
+
+    use etherparse::PacketBuilder;
+    use pipeline::{Action, DropReason};
+    use route::{LocalNode, Mode, PortRole, SnapshotBuilder};
+    use xsk::testing::{fake_socket, FakeKernel};
+    use xsk::UmemConfig;
+
+    use super::*;
+
+    const ETH0: [u8; 6] = [2, 0, 0xc6, 0x12, 0, 1];
+    const LXC0: [u8; 6] = [0xfe, 0xee, 0, 0, 1, 1];
+    const LXC1: [u8; 6] = [0xfe, 0xee, 0, 0, 1, 2];
+    const POD1_MAC: [u8; 6] = [0x0e, 0, 10, 0, 1, 2];
+    const POD2_MAC: [u8; 6] = [0x0e, 0, 10, 0, 1, 3];
+    const POD1: [u8; 4] = [10, 0, 1, 2];
+    const POD2: [u8; 4] = [10, 0, 1, 3];
+
+    fn snapshot() -> Snapshot {
+        let local = LocalNode {
+            name: "node-a".into(),
+            ip: Ipv4Addr::new(198, 18, 0, 1),
+            pod_cidr: "10.0.1.0/24".parse().unwrap(),
+            cluster_cidr: "10.0.0.0/16".parse().unwrap(),
+            gateway: Ipv4Addr::new(169, 254, 1, 1),
+            mode: Mode::Tunnel,
+            vni: 1,
+            vxlan_port: 8472,
+            uplink: 0,
+        };
+        let mut b = SnapshotBuilder::new(1, local);
+        b.port("eth0", PortRole::Uplink, ETH0, 1500);
+        b.port("lxc0", PortRole::Pod, LXC0, 1450);
+        b.port("lxc1", PortRole::Pod, LXC1, 1450);
+        b.endpoint(Ipv4Addr::from(POD1), 1, Some(POD1_MAC));
+        b.endpoint(Ipv4Addr::from(POD2), 2, Some(POD2_MAC));
+        b.build().unwrap()
+    }
+
+    /// A UDP frame from pod 1 to pod 2 carrying `tag`.
+    fn pod1_to_pod2(tag: u8) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2(POD1_MAC, LXC0)
+            .ipv4(POD1, POD2, 64)
+            .udp(40000, 5201)
+            .write(&mut out, &[tag; 32])
+            .unwrap();
+        out
+    }
+
+    /// A worker with three fake ports (eth0, lxc0, lxc1) on a 64-frame UMEM whose TX
+    /// rings hold `tx_size` frames; returns it and the kernel side of each port.
+    fn worker(tx_size: u32) -> (Worker, Vec<FakeKernel>) {
+        let cfg = UmemConfig {
+            frame_count: 64,
+            frame_size: 2048,
+            headroom: 0,
+            fill_size: 16,
+            comp_size: 16,
+            rx_size: 16,
+            tx_size,
+        };
+        let umem = Umem::new(&cfg).unwrap();
+        let (sockets, kernels): (Vec<_>, Vec<_>) =
+            (0..3).map(|_| fake_socket(&umem, true, 0)).unzip();
+        let shared = Arc::new(WorkerShared::new(0, None, 3));
+        (Worker::new(umem, sockets, shared).unwrap(), kernels)
+    }
+
+    fn accounting_ok(w: &Worker) {
+        let socks: Vec<&XskSocket> = w.sockets.iter().chain(&w.retired).collect();
+        w.umem.check_accounting(&socks, 0).unwrap();
+    }
+
+    #[test]
+    fn a_frame_is_forwarded_rewritten_and_counted_once() {
+        let (mut w, mut k) = worker(8);
+        let snap = snapshot();
+        w.poll_once(&snap); // fills the fill rings
+        k[1].receive(&mut w.umem, &pod1_to_pod2(7)).unwrap();
+        assert_eq!(w.poll_once(&snap), 1);
+        let sent = k[2].transmit_with_data(&w.umem, 16);
+        assert_eq!(sent.len(), 1);
+        let f = &sent[0].1;
+        assert_eq!((&f[..6], &f[6..12]), (&POD2_MAC[..], &LXC1[..]));
+        assert_eq!(f[22], 63, "TTL - 1");
+        let c = w.pipeline.counters();
+        assert_eq!(c.action(Action::DeliveredLocal), 1);
+        assert_eq!(c.frames(), 1);
+        assert_eq!(w.local.ports[1][0], 1, "rx on lxc0");
+        assert_eq!(w.local.ports[2][2], 1, "tx on lxc1");
+        assert_eq!(w.local.ports[2][3], sent[0].0.len as u64);
+        w.poll_once(&snap); // takes the completion back
+        accounting_ok(&w);
+    }
+
+    #[test]
+    fn a_full_tx_ring_drops_the_rest_as_tx_ring_full_only() {
+        let (mut w, mut k) = worker(8);
+        let snap = snapshot();
+        w.poll_once(&snap);
+        for i in 0..12 {
+            k[1].receive(&mut w.umem, &pod1_to_pod2(i)).unwrap();
+        }
+        assert_eq!(w.poll_once(&snap), 12);
+        let c = w.pipeline.counters();
+        assert_eq!(c.action(Action::DeliveredLocal), 8);
+        assert_eq!(c.dropped(DropReason::TxRingFull), 4);
+        assert_eq!(c.frames(), 12, "every received frame counted exactly once");
+        assert_eq!(w.local.ports[2][2], 8);
+        accounting_ok(&w);
+        // The frames that fit are the first eight, in order.
+        let sent = k[2].transmit_with_data(&w.umem, 16);
+        let tags: Vec<u8> = sent.iter().map(|(_, f)| f[42]).collect();
+        assert_eq!(tags, (0..8).collect::<Vec<u8>>());
+        w.poll_once(&snap);
+        accounting_ok(&w);
+    }
+
+    #[test]
+    fn a_stalled_tx_ring_is_not_kicked_on_every_iteration() {
+        let (mut w, mut k) = worker(8);
+        let snap = snapshot();
+        w.poll_once(&snap);
+        k[2].tx.set_need_wakeup(true);
+        k[1].receive(&mut w.umem, &pod1_to_pod2(1)).unwrap();
+        w.poll_once(&snap);
+        let kicks = w.sockets[2].wakeup_counters().tx_kicks;
+        assert!(kicks >= 1, "a ring that asks is kicked");
+        assert!(w.state.tx_stalled[2], "the kick moved nothing");
+        for _ in 0..10 {
+            w.poll_once(&snap);
+        }
+        assert_eq!(
+            w.sockets[2].wakeup_counters().tx_kicks,
+            kicks,
+            "no kick per iteration"
+        );
+        // New frames for it: kicked again.
+        k[1].receive(&mut w.umem, &pod1_to_pod2(2)).unwrap();
+        w.poll_once(&snap);
+        assert!(w.sockets[2].wakeup_counters().tx_kicks > kicks);
+        // The kernel sends: not stalled any more, and every frame accounted.
+        assert_eq!(k[2].transmit(16).len(), 2);
+        w.poll_once(&snap);
+        accounting_ok(&w);
+    }
+
+    #[test]
+    fn a_replaced_socket_gives_its_frames_back() {
+        let (mut w, mut k) = worker(8);
+        let snap = snapshot();
+        w.poll_once(&snap);
+        // Two frames left on lxc1's TX ring that its (now gone) device never sent.
+        k[1].receive(&mut w.umem, &pod1_to_pod2(1)).unwrap();
+        k[1].receive(&mut w.umem, &pod1_to_pod2(2)).unwrap();
+        w.poll_once(&snap);
+        assert_eq!(w.sockets[2].tx_queued(), 2);
+        let free_before = w.umem.free_frames();
+        let (fresh, mut kfresh) = fake_socket(&w.umem, true, 0);
+        w.swap_socket(2, fresh, 16);
+        // The old socket's 16 fill-ring frames and 2 TX frames are back; 16 went onto
+        // the new socket's fill ring.
+        assert_eq!(w.umem.free_frames(), free_before + 2);
+        assert!(w.retired.is_empty());
+        accounting_ok(&w);
+        // Forwarding goes on through the new socket.
+        k[1].receive(&mut w.umem, &pod1_to_pod2(3)).unwrap();
+        w.poll_once(&snap);
+        let sent = kfresh.transmit_with_data(&w.umem, 16);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].1[42], 3);
+        assert_eq!(w.pipeline.counters().frames(), 3);
+        w.poll_once(&snap);
+        accounting_ok(&w);
+    }
 }
