@@ -72,6 +72,50 @@ fn join_field(parent: &str, field: &str) -> String {
     }
 }
 
+/// An unknown key: the path ends with the key itself; name it as written.
+fn unknown_field(segments: &[Segment], field: &str, expected: &[&str]) -> (String, String) {
+    let parent = field_path(&segments[..segments.len().saturating_sub(1)]);
+    let message = if expected.is_empty() {
+        format!("unknown field `{field}`: this section takes no fields")
+    } else {
+        format!(
+            "unknown field `{field}`: the fields allowed here are {}; check the spelling and the indentation",
+            expected.join(", ")
+        )
+    };
+    (join_field(&parent, field), message)
+}
+
+/// A missing key: the reader notices at the end of the section, which is where it
+/// points.
+fn missing_field(segments: &[Segment], field: &str) -> (String, String) {
+    let parent = field_path(segments);
+    let section = if parent.is_empty() {
+        "at the top level".to_owned()
+    } else {
+        format!("in {parent}")
+    };
+    (
+        join_field(&parent, field),
+        format!("missing required field `{field}` {section}: add it (see config/README.md)"),
+    )
+}
+
+/// A key given twice in one section.
+fn duplicate_key(segments: &[Segment], key: Option<&str>) -> (String, String) {
+    let parent = field_path(segments);
+    match key {
+        Some(key) => (
+            join_field(&parent, key),
+            format!("`{key}` is given twice in the same section: keep only one"),
+        ),
+        None => (
+            parent,
+            "a key is given twice in the same section: keep only one".to_owned(),
+        ),
+    }
+}
+
 /// Turns an error raised while reading the YAML into the typed tree (syntax, unknown
 /// or missing fields, wrong types) into a [`ConfigError`].
 pub(crate) fn from_yaml(source: &str, path: Option<&Path>, err: &YamlError) -> ConfigError {
@@ -83,45 +127,9 @@ pub(crate) fn from_yaml(source: &str, path: Option<&Path>, err: &YamlError) -> C
     let (field, message) = match err {
         YamlError::SerdeUnknownField {
             field, expected, ..
-        } => {
-            // The path ends with the unknown key itself; name it as written.
-            let parent = field_path(&segments[..segments.len().saturating_sub(1)]);
-            let message = if expected.is_empty() {
-                format!("unknown field `{field}`: this section takes no fields")
-            } else {
-                format!(
-                    "unknown field `{field}`: the fields allowed here are {}; check the spelling and the indentation",
-                    expected.join(", ")
-                )
-            };
-            (join_field(&parent, field), message)
-        }
-        YamlError::SerdeMissingField { field, .. } => {
-            // The reader notices at the end of the section, which is where it points.
-            let parent = field_path(&segments);
-            let section = if parent.is_empty() {
-                "at the top level".to_owned()
-            } else {
-                format!("in {parent}")
-            };
-            (
-                join_field(&parent, field),
-                format!("missing required field `{field}` {section}: add it (see config/README.md)"),
-            )
-        }
-        YamlError::DuplicateMappingKey { key, .. } => {
-            let parent = field_path(&segments);
-            match key {
-                Some(key) => (
-                    join_field(&parent, key),
-                    format!("`{key}` is given twice in the same section: keep only one"),
-                ),
-                None => (
-                    parent,
-                    "a key is given twice in the same section: keep only one".to_owned(),
-                ),
-            }
-        }
+        } => unknown_field(&segments, field, expected),
+        YamlError::SerdeMissingField { field, .. } => missing_field(&segments, field),
+        YamlError::DuplicateMappingKey { key, .. } => duplicate_key(&segments, key.as_deref()),
         YamlError::InvalidScalar { ty, .. } => {
             let expected = if ty.starts_with('u') {
                 "a whole number (0 or more)".to_owned()

@@ -13,7 +13,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use wire::ethernet::MacDisplay;
+use wire::ethernet::{Mac, MacDisplay};
 use wire::{ethernet, ipv4, udp, vxlan};
 use wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet, UdpPacket, VxlanPacket};
 
@@ -262,6 +262,42 @@ pub enum RouteError {
     /// The LPM refused the entries.
     #[error("building the PodCIDR table failed: {0}")]
     Lpm(#[from] LpmError),
+}
+
+/// The precomputed outer header toward node `ip` through next hop `mac`; the inner
+/// destination MAC is the node's VTEP MAC when it has one (a kernel VXLAN peer).
+fn outer_for(
+    local: &LocalNode,
+    uplink_mac: Mac,
+    mac: Mac,
+    ip: Ipv4Addr,
+    vtep_mac: Option<Mac>,
+) -> OuterHeader {
+    let mut o = OuterHeader::new(uplink_mac, mac, local.ip, ip, local.vxlan_port, local.vni);
+    if let Some(v) = vtep_mac {
+        o.inner_l2[..6].copy_from_slice(&v);
+    }
+    o
+}
+
+/// The table entries as the lookup resolves them: longest prefix first, and among equal
+/// prefixes the last one given (the one the LPM keeps).
+fn resolved_routes(entries: &[(Ipv4Net, u32)]) -> Vec<(Ipv4Net, Target)> {
+    let mut routes: Vec<(Ipv4Net, Target)> = entries
+        .iter()
+        .map(|&(net, v)| (net.trunc(), target(v)))
+        .collect();
+    // Stable, so among equal prefixes the input order survives and the last one ends
+    // its run.
+    routes.sort_by_key(|(net, _)| (std::cmp::Reverse(net.prefix_len()), net.network()));
+    routes.dedup_by(|later, earlier| {
+        let same = later.0 == earlier.0;
+        if same {
+            earlier.1 = later.1;
+        }
+        same
+    });
+    routes
 }
 
 /// One immutable routing view, shared read-only by all workers.
@@ -547,14 +583,7 @@ impl SnapshotBuilder {
             let idx = u32::try_from(i).map_err(|_| RouteError::TooMany("nodes"))?;
             entries.push((pod_cidr, idx | REMOTE_BIT));
             let vtep_mac = vteps.get(i).copied().flatten();
-            let outer = next_hop_mac.map(|mac| {
-                let mut o =
-                    OuterHeader::new(uplink_mac, mac, local.ip, ip, local.vxlan_port, local.vni);
-                if let Some(v) = vtep_mac {
-                    o.inner_l2[..6].copy_from_slice(&v);
-                }
-                o
-            });
+            let outer = next_hop_mac.map(|mac| outer_for(&local, uplink_mac, mac, ip, vtep_mac));
             built_nodes.push(Node {
                 name,
                 ip,
@@ -579,20 +608,7 @@ impl SnapshotBuilder {
         }
         let prefixes = entries.len();
         let lpm = Lpm::build(&entries)?;
-        let mut routes: Vec<(Ipv4Net, Target)> = entries
-            .iter()
-            .map(|&(net, v)| (net.trunc(), target(v)))
-            .collect();
-        // Stable, so among equal prefixes the input order survives and the last one
-        // (the one the LPM keeps) ends its run.
-        routes.sort_by_key(|(net, _)| (std::cmp::Reverse(net.prefix_len()), net.network()));
-        routes.dedup_by(|later, earlier| {
-            let same = later.0 == earlier.0;
-            if same {
-                earlier.1 = later.1;
-            }
-            same
-        });
+        let routes = resolved_routes(&entries);
         Ok(Snapshot {
             generation,
             local,
