@@ -42,6 +42,8 @@ pub const MAX_UMEM_FRAMES: u32 = 1 << 20;
 pub const DEFAULT_FRAME_SIZE: u32 = 4096;
 /// Metrics listen address when not given.
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9475";
+/// The root-only control socket (reload, endpoints) when not given.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/podfwd/podfwd.sock";
 /// Kernel interface-name buffer size, NUL included: names have at most 15 bytes.
 pub const IFNAMSIZ: usize = 16;
 /// Where the kernel lists online CPUs; `workers.cpus` must be among them.
@@ -74,6 +76,8 @@ pub struct Config {
     pub workers: WorkersConfig,
     pub umem: UmemConfig,
     pub metrics: MetricsConfig,
+    /// The local control API.
+    pub control: ControlConfig,
     /// The file path (or source name) used in messages.
     pub source: String,
 }
@@ -164,6 +168,21 @@ impl Default for UmemConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct MetricsConfig {
     pub listen: SocketAddr,
+}
+
+/// The local control API: a unix socket only root can use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ControlConfig {
+    /// Its path (an absolute path; the directory is created 0700).
+    pub socket: std::path::PathBuf,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        Self {
+            socket: DEFAULT_CONTROL_SOCKET.into(),
+        }
+    }
 }
 
 impl Default for MetricsConfig {

@@ -28,6 +28,8 @@ pub(crate) struct RawConfig {
     pub umem: Option<S<RawUmem>>,
     #[serde(default)]
     pub metrics: Option<S<RawMetrics>>,
+    #[serde(default)]
+    pub control: Option<S<RawControl>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,4 +90,11 @@ pub(crate) struct RawUmem {
 pub(crate) struct RawMetrics {
     #[serde(default)]
     pub listen: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawControl {
+    #[serde(default)]
+    pub socket: Option<S<String>>,
 }

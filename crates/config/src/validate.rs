@@ -8,12 +8,13 @@ use ipnet::Ipv4Net;
 use wire::ethernet::{mac_is_unicast, parse_mac};
 
 use crate::raw::{
-    RawConfig, RawEndpoint, RawMetrics, RawNode, RawRemoteNode, RawUmem, RawVxlan, RawWorkers, S,
+    RawConfig, RawControl, RawEndpoint, RawMetrics, RawNode, RawRemoteNode, RawUmem, RawVxlan,
+    RawWorkers, S,
 };
 use crate::{
-    Config, ConfigError, EndpointConfig, MetricsConfig, Mode, NodeConfig, RemoteNodeConfig,
-    UmemConfig, VxlanConfig, WorkersConfig, DEFAULT_GATEWAY, IFNAMSIZ, MAX_ENDPOINTS,
-    MAX_UMEM_FRAMES, MAX_VNI, MAX_WORKERS, MIN_UMEM_FRAMES,
+    Config, ConfigError, ControlConfig, EndpointConfig, MetricsConfig, Mode, NodeConfig,
+    RemoteNodeConfig, UmemConfig, VxlanConfig, WorkersConfig, DEFAULT_GATEWAY, IFNAMSIZ,
+    MAX_ENDPOINTS, MAX_UMEM_FRAMES, MAX_VNI, MAX_WORKERS, MIN_UMEM_FRAMES,
 };
 
 /// A place in the file (1-based).
@@ -226,6 +227,7 @@ pub(crate) fn validate(
     let workers = c.check_workers(raw.workers.as_ref(), online_cpus);
     let umem = c.check_umem(raw.umem.as_ref());
     let metrics = c.check_metrics(raw.metrics.as_ref());
+    let control = c.check_control(raw.control.as_ref());
 
     if !c.errors.is_empty() {
         // Report in file order, whatever order the checks ran in.
@@ -262,6 +264,7 @@ pub(crate) fn validate(
             workers,
             umem,
             metrics,
+            control,
             source: source.to_owned(),
         }),
         // Every `None` above pushed an error; this arm is only a safety net.
@@ -685,6 +688,27 @@ impl Checker<'_> {
             }
         }
         metrics
+    }
+
+    /// `control.socket`: an absolute path.
+    fn check_control(&mut self, raw: Option<&S<RawControl>>) -> ControlConfig {
+        let mut control = ControlConfig::default();
+        if let Some(sock) = raw.and_then(|c| c.value.socket.as_ref()) {
+            let path = std::path::Path::new(sock.value.trim());
+            if path.is_absolute() && path.file_name().is_some() {
+                control.socket = path.to_owned();
+            } else {
+                self.err(
+                    pos(sock),
+                    "control.socket",
+                    format!(
+                        "`{}` is not an absolute socket path: write e.g. /run/podfwd/podfwd.sock",
+                        sock.value
+                    ),
+                );
+            }
+        }
+        control
     }
 }
 

@@ -36,6 +36,8 @@ pub trait FrameMem {
 pub struct TxQueues<D> {
     descs: Vec<Vec<D>>,
     actions: Vec<Vec<Action>>,
+    /// Per port: whether the worker has a socket for it (a vacant slot has none).
+    open: Vec<bool>,
     capacity: usize,
 }
 
@@ -58,19 +60,43 @@ impl<D: Copy> TxQueues<D> {
         let mut q = TxQueues {
             descs: Vec::new(),
             actions: Vec::new(),
+            open: Vec::new(),
             capacity,
         };
         q.set_ports(nports);
         q
     }
 
-    /// Number of ports (egress ports at or past it are `no_tx_socket`).
+    /// Number of port slots (egress ports at or past it are `no_tx_socket`).
     #[must_use]
     pub fn nports(&self) -> usize {
         self.descs.len()
     }
 
-    /// Grows or shrinks to `nports` ports. Queues must be settled before shrinking.
+    /// Whether frames can be queued for `port` (it has a socket).
+    #[must_use]
+    pub fn is_open(&self, port: usize) -> bool {
+        self.open.get(port).copied().unwrap_or(false)
+    }
+
+    /// Opens or closes `port` (growing to it); frames for a closed port are
+    /// `no_tx_socket`.
+    ///
+    /// # Panics
+    /// If a port is closed with frames still queued (they would leak).
+    pub fn set_open(&mut self, port: usize, open: bool) {
+        if port >= self.nports() {
+            self.set_ports(port + 1);
+        }
+        assert!(
+            open || self.descs[port].is_empty(),
+            "TxQueues::set_open: port {port} closed with frames queued"
+        );
+        self.open[port] = open;
+    }
+
+    /// Grows or shrinks to `nports` ports; new ones are open. Queues must be settled
+    /// before shrinking.
     ///
     /// # Panics
     /// If a removed port still has frames queued (they would leak).
@@ -83,6 +109,7 @@ impl<D: Copy> TxQueues<D> {
             .resize_with(nports, || Vec::with_capacity(self.capacity));
         self.actions
             .resize_with(nports, || Vec::with_capacity(self.capacity));
+        self.open.resize(nports, true);
     }
 
     /// The frames queued for `port`, in arrival order (what to push onto its TX ring).
@@ -186,7 +213,7 @@ impl Pipeline {
             let verdict = decide(self, &mut frame).unwrap_or_else(Verdict::Drop);
             let (off, len) = (frame.off, frame.len);
             match verdict {
-                Verdict::Tx { port, action } if usize::from(port) < tx.nports() => {
+                Verdict::Tx { port, action } if tx.is_open(usize::from(port)) => {
                     let out = mem.tx_desc(d, off, len);
                     tx.push(usize::from(port), out, action);
                 }

@@ -1,5 +1,7 @@
-//! The metrics listener: /metrics, /healthz, /readyz, /status (JSON), POST /reload; and
-//! the client `podfwd status` and `podfwd reload` use to talk to it.
+//! The metrics listener: /metrics, /healthz, /readyz, /status (JSON), GETs only; and
+//! the client `podfwd status` uses to talk to it. It can listen on the node IP for a
+//! central Prometheus: nothing here changes the node (reload and endpoints are on the
+//! root-only control socket, `ctl.rs`).
 //!
 //! Served by `tiny_http`: synchronous, no async runtime, and it takes the listener
 //! control.rs already bound (so bind errors stay there). Its accept thread parses
@@ -9,12 +11,12 @@
 use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{mpsc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tiny_http::{Header, Method, Request, Response, Server};
 
-use crate::views::{ControlRequest, StatusView};
+use crate::views::StatusView;
 
 /// How often [`serve`] looks at its stop flag.
 const POLL: Duration = Duration::from_millis(50);
@@ -23,12 +25,7 @@ const POLL: Duration = Duration::from_millis(50);
 ///
 /// If the listener fails (tiny_http's accept thread stops on an accept error, e.g. out
 /// of file descriptors), it is served again from the same socket after 100 ms.
-pub fn serve(
-    listener: &TcpListener,
-    status: &Mutex<StatusView>,
-    requests: &mpsc::Sender<ControlRequest>,
-    stop: &AtomicBool,
-) {
+pub fn serve(listener: &TcpListener, status: &Mutex<StatusView>, stop: &AtomicBool) {
     let mut server: Option<Server> = None;
     while !stop.load(Relaxed) {
         if server.is_none() {
@@ -43,7 +40,7 @@ pub fn serve(
         }
         let Some(srv) = &server else { continue };
         match srv.recv_timeout(POLL) {
-            Ok(Some(rq)) => answer(rq, status, requests),
+            Ok(Some(rq)) => answer(rq, status),
             Ok(None) => {}
             Err(e) => {
                 log::warn!("metrics listener accept: {e}");
@@ -77,8 +74,8 @@ fn text(code: u16, body: String) -> Reply {
     }
 }
 
-fn answer(rq: Request, status: &Mutex<StatusView>, requests: &mpsc::Sender<ControlRequest>) {
-    let r = route(rq.method(), rq.url(), status, requests);
+fn answer(rq: Request, status: &Mutex<StatusView>) {
+    let r = route(rq.method(), rq.url(), status);
     let response = Response::from_string(r.body)
         .with_status_code(r.code)
         // Always a Content-Length, never chunked (tiny_http chunks above 32 KiB).
@@ -90,12 +87,7 @@ fn answer(rq: Request, status: &Mutex<StatusView>, requests: &mpsc::Sender<Contr
 }
 
 /// The answer to `method url`. A query string is ignored (`/metrics?x=y` is /metrics).
-fn route(
-    method: &Method,
-    url: &str,
-    status: &Mutex<StatusView>,
-    requests: &mpsc::Sender<ControlRequest>,
-) -> Reply {
+fn route(method: &Method, url: &str, status: &Mutex<StatusView>) -> Reply {
     let path = url.split('?').next().unwrap_or("");
     let lock = || {
         status
@@ -121,27 +113,18 @@ fn route(
             ctype: "application/json",
             body: crate::status::to_json(&lock()).to_string(),
         },
-        (Method::Post, "/reload") => reload(requests),
-        (_, "/metrics" | "/healthz" | "/readyz" | "/status" | "/reload") => {
-            text(405, "method not allowed\n".into())
-        }
+        (_, "/metrics" | "/healthz" | "/readyz" | "/status") => text(
+            405,
+            "method not allowed: this listener is read-only\n".into(),
+        ),
+        (_, "/reload") => text(
+            404,
+            "not found: reload is on the root-only control socket (`podfwd reload`)\n".into(),
+        ),
         _ => text(
             404,
             "not found: try /metrics, /healthz, /readyz, /status\n".into(),
         ),
-    }
-}
-
-/// POST /reload: ask the control thread and wait for its word.
-fn reload(requests: &mpsc::Sender<ControlRequest>) -> Reply {
-    let (tx, rx) = mpsc::channel();
-    if requests.send(ControlRequest::Reload(tx)).is_err() {
-        return text(503, "podfwd is stopping\n".into());
-    }
-    match rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(Ok(msg)) => text(200, format!("{msg}\n")),
-        Ok(Err(e)) => text(409, format!("{e}\n")),
-        Err(_) => text(503, "no answer from the control thread\n".into()),
     }
 }
 
@@ -200,13 +183,13 @@ mod tests {
     }
 
     impl Running {
-        fn start(view: StatusView, requests: mpsc::Sender<ControlRequest>) -> Running {
+        fn start(view: StatusView) -> Running {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap().to_string();
             let status = Arc::new(Mutex::new(view));
             let stop = Arc::new(AtomicBool::new(false));
             let (s, st) = (status.clone(), stop.clone());
-            let thread = thread::spawn(move || serve(&listener, &s, &requests, &st));
+            let thread = thread::spawn(move || serve(&listener, &s, &st));
             Running {
                 addr,
                 status,
@@ -240,6 +223,7 @@ mod tests {
                 xdp_mode: "native".into(),
                 endpoint: None,
                 recoveries: 0,
+                vacant: false,
             }],
             workers: (0..2)
                 .map(|i| Arc::new(WorkerShared::new(i, None, 1)))
@@ -251,8 +235,7 @@ mod tests {
 
     #[test]
     fn serves_every_route_through_the_client() {
-        let (tx, _rx) = mpsc::channel();
-        let mut srv = Running::start(view(), tx);
+        let mut srv = Running::start(view());
         srv.status.lock().unwrap().workers[1].ports[0]
             .rx_packets
             .store(42, Relaxed);
@@ -279,11 +262,17 @@ mod tests {
         );
         assert_eq!(
             srv.get("POST", "/metrics"),
-            (405, "method not allowed\n".into())
+            (
+                405,
+                "method not allowed: this listener is read-only\n".into()
+            )
         );
         assert_eq!(
             srv.get("GET", "/reload"),
-            (405, "method not allowed\n".into())
+            (
+                404,
+                "not found: reload is on the root-only control socket (`podfwd reload`)\n".into()
+            )
         );
 
         // A worker that stopped on its own fails /healthz (and so /readyz), with why.
@@ -306,8 +295,7 @@ mod tests {
     #[test]
     fn metrics_and_status_have_their_content_types() {
         use std::io::{Read, Write};
-        let (tx, _rx) = mpsc::channel();
-        let mut srv = Running::start(view(), tx);
+        let mut srv = Running::start(view());
         let head = |path: &str| {
             let mut s = std::net::TcpStream::connect(&srv.addr).unwrap();
             write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
@@ -327,26 +315,21 @@ mod tests {
     }
 
     #[test]
-    fn reload_says_what_the_control_thread_said() {
-        let (tx, rx) = mpsc::channel::<ControlRequest>();
-        let control = thread::spawn(move || {
-            let answers = [Ok("config reloaded".to_owned()), Err("bad: no".to_owned())];
-            for a in answers {
-                let ControlRequest::Reload(reply) = rx.recv().unwrap();
-                reply.send(a).unwrap();
-            }
-        });
-        let mut srv = Running::start(view(), tx);
+    fn the_listener_changes_nothing() {
+        let mut srv = Running::start(view());
         assert_eq!(
             srv.get("POST", "/reload"),
-            (200, "config reloaded\n".into())
+            (
+                404,
+                "not found: reload is on the root-only control socket (`podfwd reload`)\n".into()
+            )
         );
-        assert_eq!(srv.get("POST", "/reload"), (409, "bad: no\n".into()));
-        control.join().unwrap();
-        // The control thread is gone: the request channel is closed.
         assert_eq!(
-            srv.get("POST", "/reload"),
-            (503, "podfwd is stopping\n".into())
+            srv.get("POST", "/metrics"),
+            (
+                405,
+                "method not allowed: this listener is read-only\n".into()
+            )
         );
         srv.stop();
     }

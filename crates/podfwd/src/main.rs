@@ -2,11 +2,14 @@
 //!
 //! `podfwd check --config FILE` validates a config and prints the route snapshot the
 //! dataplane builds from it;
-//! `podfwd run --config FILE` runs the dataplane; `podfwd status` and `podfwd reload`
-//! talk to a running process over its metrics listener.
+//! `podfwd run --config FILE` runs the dataplane; `podfwd status` reads a running one
+//! over its (read-only) metrics listener; `podfwd reload` and `podfwd endpoint
+//! add|del|list` change it over its root-only control socket.
 #![forbid(unsafe_code)]
 
+mod api;
 mod control;
+mod ctl;
 mod http;
 mod ifaces;
 mod metrics;
@@ -69,9 +72,53 @@ enum Cmd {
     },
     /// Ask a running podfwd to re-read its config (the same as SIGHUP, but says the result).
     Reload {
-        /// Address of its metrics listener.
-        #[arg(long, default_value = "127.0.0.1:9475")]
-        addr: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Add, remove or list the pods (endpoints) a running podfwd serves, live.
+    Endpoint {
+        #[command(subcommand)]
+        op: EndpointCmd,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Which running podfwd a control command talks to.
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// Its control socket (default: control.socket of --config, else
+    /// /run/podfwd/podfwd.sock).
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Its config file, to find the control socket in.
+    #[arg(long, short, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum EndpointCmd {
+    /// Serve the pod IP behind a host-side interface (the XDP program is attached to
+    /// it and every worker gets a socket for it, without a restart).
+    Add {
+        /// The pod's IP, inside this node's PodCIDR.
+        ip: std::net::Ipv4Addr,
+        /// The host side of the pod's veth.
+        interface: String,
+        /// The container it belongs to, shown by `list`.
+        #[arg(long)]
+        container_id: Option<String>,
+    },
+    /// Stop serving a pod, named by its interface or IP.
+    Del {
+        /// Interface name or pod IP.
+        name: String,
+    },
+    /// The endpoints served, from the config and added live.
+    List {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -125,20 +172,38 @@ fn main() -> ExitCode {
             json,
             interval.unwrap_or(if json { 0.0 } else { 1.0 }),
         ),
-        Cmd::Reload { addr } => match http::request(&addr, "POST", "/reload") {
-            Ok((200, body)) => {
-                print!("{body}");
-                ExitCode::SUCCESS
-            }
-            Ok((_, body)) => {
-                eprint!("error: reload refused: {body}");
-                ExitCode::FAILURE
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Cmd::Reload { target } => control_cmd(&target, &api::Request::Reload, false),
+        Cmd::Endpoint { op, target } => {
+            let (req, json) = match op {
+                EndpointCmd::Add {
+                    ip,
+                    interface,
+                    container_id,
+                } => (
+                    api::Request::EndpointAdd {
+                        ip,
+                        interface,
+                        container_id,
+                    },
+                    false,
+                ),
+                EndpointCmd::Del { name } => (
+                    match name.parse() {
+                        Ok(ip) => api::Request::EndpointDel {
+                            ip: Some(ip),
+                            interface: None,
+                        },
+                        Err(_) => api::Request::EndpointDel {
+                            ip: None,
+                            interface: Some(name),
+                        },
+                    },
+                    false,
+                ),
+                EndpointCmd::List { json } => (api::Request::EndpointList, json),
+            };
+            control_cmd(&target, &req, json)
+        }
     }
 }
 
@@ -148,7 +213,7 @@ const CHECK_MTU: u16 = 1500;
 /// The snapshot [`control::build_snapshot`] makes of `cfg` when no interface or
 /// neighbour has been read: ports with MAC 00:00:00:00:00:00 and MTU 1500, no neighbours.
 fn check_snapshot(cfg: &Config) -> Result<route::Snapshot, route::RouteError> {
-    let ports: Vec<control::Port> = control::port_names(cfg)
+    let ports: Vec<Option<control::Port>> = control::port_names(cfg)
         .into_iter()
         .map(|(name, role)| {
             let info = IfaceInfo {
@@ -158,10 +223,11 @@ fn check_snapshot(cfg: &Config) -> Result<route::Snapshot, route::RouteError> {
                 mtu: CHECK_MTU,
                 up: false,
             };
-            control::Port::new(role, info)
+            Some(control::Port::new(role, info))
         })
         .collect();
-    control::build_snapshot(0, cfg, &ports, &NeighTable::new())
+    let endpoints = control::config_endpoints(cfg);
+    control::build_snapshot(0, cfg, &endpoints, &ports, &NeighTable::new())
 }
 
 /// `podfwd check`'s report: [`check_snapshot`] described, then the config's
@@ -191,6 +257,56 @@ fn check_report(cfg: &Config) -> Result<String, route::RouteError> {
     s +=
         "(check reads no interface: MACs and MTUs above are placeholders, neighbours unresolved)\n";
     Ok(s)
+}
+
+/// One request on the control socket; prints what was done, or the endpoint list.
+fn control_cmd(target: &Target, req: &api::Request, json: bool) -> ExitCode {
+    let answer = ctl::socket_path(target.socket.clone(), target.config.as_deref())
+        .and_then(|path| ctl::request(&path, req));
+    match answer {
+        Ok(r) if r.ok => {
+            if let Some(eps) = &r.endpoints {
+                if json {
+                    println!("{}", serde_json::to_string(eps).unwrap_or_default());
+                } else {
+                    print!("{}", endpoint_table(eps));
+                }
+            } else if let Some(m) = &r.message {
+                println!("{m}");
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            eprintln!("error: {}", r.error.unwrap_or_else(|| "refused".into()));
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `podfwd endpoint list`'s table.
+fn endpoint_table(eps: &[api::EndpointInfo]) -> String {
+    let mut s = format!(
+        "{:<16} {:<16} {:<7} {}\n",
+        "IP", "INTERFACE", "ORIGIN", "CONTAINER"
+    );
+    for e in eps {
+        let origin = match e.origin {
+            api::Origin::Config => "config",
+            api::Origin::Api => "api",
+        };
+        s.push_str(&format!(
+            "{:<16} {:<16} {:<7} {}\n",
+            e.ip.to_string(),
+            e.interface,
+            origin,
+            e.container_id.as_deref().unwrap_or("-")
+        ));
+    }
+    s
 }
 
 /// `podfwd status`: one /status sample, or two `interval` seconds apart with rates.

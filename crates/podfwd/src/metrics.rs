@@ -89,6 +89,7 @@ impl Scrape<'_> {
             .ports
             .iter()
             .zip(&self.t.ports)
+            .filter(|(p, _)| !p.vacant)
             .map(|(p, t)| (vec![p.name.clone()], n(f(t))))
             .collect()
     }
@@ -96,7 +97,13 @@ impl Scrape<'_> {
     /// Two samples per interface (`direction` rx and tx).
     fn per_port_dir(&self, rx: fn(&PortTotals) -> u64, tx: fn(&PortTotals) -> u64) -> Vec<Sample> {
         let mut out = Vec::with_capacity(2 * self.t.ports.len());
-        for (p, t) in self.v.ports.iter().zip(&self.t.ports) {
+        for (p, t) in self
+            .v
+            .ports
+            .iter()
+            .zip(&self.t.ports)
+            .filter(|(p, _)| !p.vacant)
+        {
             out.push((vec![p.name.clone(), "rx".into()], n(rx(t))));
             out.push((vec![p.name.clone(), "tx".into()], n(tx(t))));
         }
@@ -165,7 +172,7 @@ const INTERFACES: &[Family] = &[
                 let labels = vec![p.name.clone(), p.role.to_owned(), p.xdp_mode.clone(), p.mtu.to_string()];
                 (labels, 1.0)
             };
-            s.v.ports.iter().map(row).collect()
+            s.v.ports.iter().filter(|p| !p.vacant).map(row).collect()
         },
     },
     Family {
@@ -173,7 +180,13 @@ const INTERFACES: &[Family] = &[
         kind: COUNTER,
         help: "Times the interface was re-created (new ifindex) and podfwd attached it again by itself (XDP program, AF_XDP sockets).",
         labels: &["interface"],
-        samples: |s| s.v.ports.iter().map(|p| (vec![p.name.clone()], n(p.recoveries))).collect(),
+        samples: |s| {
+            s.v.ports
+                .iter()
+                .filter(|p| !p.vacant)
+                .map(|p| (vec![p.name.clone()], n(p.recoveries)))
+                .collect()
+        },
     },
     Family {
         name: "podfwd_interface_packets_total",
@@ -447,6 +460,7 @@ mod tests {
                 xdp_mode: "native".into(),
                 endpoint: None,
                 recoveries: 0,
+                vacant: false,
             })
             .collect();
         let workers: Vec<_> = (0..2)

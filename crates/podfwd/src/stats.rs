@@ -39,6 +39,26 @@ pub struct PortShared {
     pub xdp_tx_ring_empty_descs: AtomicU64,
 }
 
+impl PortShared {
+    /// Zero every counter: a port slot given to a new interface (its series is new).
+    pub fn reset(&self) {
+        for c in [
+            &self.rx_packets,
+            &self.rx_bytes,
+            &self.tx_packets,
+            &self.tx_bytes,
+            &self.xdp_rx_dropped,
+            &self.xdp_rx_invalid_descs,
+            &self.xdp_tx_invalid_descs,
+            &self.xdp_rx_ring_full,
+            &self.xdp_rx_fill_ring_empty_descs,
+            &self.xdp_tx_ring_empty_descs,
+        ] {
+            c.store(0, Relaxed);
+        }
+    }
+}
+
 /// Plain (non-atomic) counters a worker keeps for itself.
 #[derive(Debug, Default, Clone)]
 pub struct LocalStats {

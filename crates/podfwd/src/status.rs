@@ -25,6 +25,7 @@ pub fn to_json(v: &StatusView) -> Value {
         .ports
         .iter()
         .zip(&t.ports)
+        .filter(|(p, _)| !p.vacant)
         .map(|(p, c)| {
             json!({
                 "name": p.name, "role": p.role, "mac": p.mac, "mtu": p.mtu,

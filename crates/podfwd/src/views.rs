@@ -16,11 +16,11 @@ use wire::ethernet::fmt_mac;
 
 use crate::stats::{now_ms, PortShared, WorkerShared};
 
-/// A request from the HTTP side to the control thread.
+/// A request from the control socket to the control thread.
 #[derive(Debug)]
 pub enum ControlRequest {
-    /// Re-read the config; the reply says what happened.
-    Reload(mpsc::Sender<Result<String, String>>),
+    /// An API request; the answer goes back on the sender.
+    Api(crate::api::Request, mpsc::Sender<crate::api::Response>),
 }
 
 /// One remote node as shown by `status`.
@@ -69,6 +69,26 @@ pub struct PortView {
     pub endpoint: Option<Ipv4Addr>,
     /// Times it was re-created and attached again (new XDP link, new sockets).
     pub recoveries: u64,
+    /// A port slot with no interface (its endpoint was removed); not shown.
+    #[serde(skip)]
+    pub vacant: bool,
+}
+
+impl PortView {
+    /// The row of a vacant port slot.
+    #[must_use]
+    pub fn vacant() -> PortView {
+        PortView {
+            name: String::new(),
+            role: "vacant",
+            mac: String::new(),
+            mtu: 0,
+            xdp_mode: String::new(),
+            endpoint: None,
+            recoveries: 0,
+            vacant: true,
+        }
+    }
 }
 
 /// Everything the HTTP side shows; refreshed by the control thread.

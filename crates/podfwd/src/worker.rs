@@ -7,10 +7,13 @@
 //! rings for a short spin window, yielding the CPU between polls, then sleeps in epoll on
 //! its sockets' fds.
 //!
-//! The control thread can ask a running worker to replace one port's socket
-//! ([`ReplaceSocket`], when an interface was re-created): the worker owns the UMEM, so it
-//! creates the new socket itself, swaps it in, takes back the frames left on the old
-//! one's rings ([`XskSocket::reclaim_dead`]) and answers with the new fd for the XSKMAP.
+//! Ports are slots: a pod's endpoint added at runtime gets the lowest vacant slot (or a
+//! new one), a removed one leaves its slot vacant, so port ids never shift under the
+//! route snapshot. The control thread asks a running worker ([`WorkerRequest`]) to open
+//! a socket for a slot, to replace one (its interface was re-created) or to close one:
+//! the worker owns the UMEM, so it creates sockets itself and takes back the frames
+//! left on a closed one's rings ([`XskSocket::reclaim_dead`],
+//! [`XskSocket::close_and_reclaim`]), and answers with the new fd for the XSKMAP.
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -51,12 +54,27 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(1);
 /// kick).
 const MAX_KICKS: usize = 8;
 
-/// A request from the control thread: replace the socket of `port` (its interface was
-/// re-created) with one bound by `config`, with the same TX budget and initial fill as
-/// at start-up. The reply carries the new socket's fd (to register in the XSKMAP) or
-/// why it could not be created; the old socket stays in place then.
+/// What the control thread asks of a running worker.
 #[derive(Debug)]
-pub struct ReplaceSocket {
+pub enum WorkerRequest {
+    /// Replace the socket of a port whose interface was re-created.
+    Replace(OpenSocket),
+    /// Open a socket for a vacant (or new) port slot.
+    Open(OpenSocket),
+    /// Close the socket of `port`, take back its frames and leave the slot vacant.
+    Close {
+        /// The port slot.
+        port: usize,
+        /// Answered once the frames are back.
+        reply: mpsc::Sender<()>,
+    },
+}
+
+/// A socket for `port` bound by `config`, with the same TX budget and initial fill as at
+/// start-up. The reply carries the new socket's fd (to register in the XSKMAP) or why it
+/// could not be created; the port keeps what it had then.
+#[derive(Debug)]
+pub struct OpenSocket {
     /// Port id (index into the worker's sockets).
     pub port: usize,
     /// Where to bind: the new ifindex, this worker's queue.
@@ -120,14 +138,15 @@ impl FrameMem for UmemFrames<'_> {
 /// One worker: its UMEM and its sockets, one per port, in [`PortId`] order.
 #[derive(Debug)]
 pub struct Worker {
-    /// Sockets first: they must be dropped before the UMEM they use.
-    sockets: Vec<XskSocket>,
+    /// One slot per port, `None` when vacant. Sockets first: they must be dropped before
+    /// the UMEM they use.
+    sockets: Vec<Option<XskSocket>>,
     /// Replaced sockets whose device still exists (renamed away rather than deleted):
     /// their frames stay the kernel's until it is gone (retried every second).
     retired: Vec<XskSocket>,
     umem: Umem,
     shared: Arc<WorkerShared>,
-    requests: Option<mpsc::Receiver<ReplaceSocket>>,
+    requests: Option<mpsc::Receiver<WorkerRequest>>,
     /// Per port: kernel statistics of the sockets replaced so far, and the last read of
     /// the current one, so that the published counters never go backwards.
     xsk_base: Vec<XdpStatistics>,
@@ -155,7 +174,7 @@ impl Worker {
         let n = sockets.len();
         let now = Instant::now();
         Ok(Worker {
-            sockets,
+            sockets: sockets.into_iter().map(Some).collect(),
             retired: Vec::new(),
             umem,
             shared,
@@ -182,9 +201,9 @@ impl Worker {
         })
     }
 
-    /// Take [`ReplaceSocket`] requests from `rx` while running.
+    /// Take [`WorkerRequest`]s from `rx` while running.
     #[must_use]
-    pub fn with_requests(mut self, rx: mpsc::Receiver<ReplaceSocket>) -> Worker {
+    pub fn with_requests(mut self, rx: mpsc::Receiver<WorkerRequest>) -> Worker {
         self.requests = Some(rx);
         self
     }
@@ -242,6 +261,7 @@ impl Worker {
 
     fn register_all(&self) -> std::io::Result<()> {
         for (i, s) in self.sockets.iter().enumerate() {
+            let Some(s) = s else { continue };
             let fd = s.fd();
             self.poll
                 .registry()
@@ -254,7 +274,7 @@ impl Worker {
     /// up, one RX batch per port through the pipeline, TX queues flushed. Returns the
     /// frames received.
     pub fn poll_once(&mut self, snap: &Snapshot) -> usize {
-        for s in &mut self.sockets {
+        for s in self.sockets.iter_mut().flatten() {
             s.complete(&mut self.umem, 1024);
         }
         let mut work = 0;
@@ -268,7 +288,9 @@ impl Worker {
 
     /// Top up port `p`'s fill ring and run one RX batch of it through the pipeline.
     fn receive_port(&mut self, p: usize, snap: &Snapshot) -> usize {
-        let sock = &mut self.sockets[p];
+        let Some(sock) = self.sockets[p].as_mut() else {
+            return 0;
+        };
         if sock.fill(&mut self.umem, FILL_BATCH) > 0 && sock.fill_needs_wakeup() {
             self.local.rx_wakeups += 1;
             let _ = sock.wakeup_rx();
@@ -299,7 +321,9 @@ impl Worker {
     /// and kick the rings that ask for it.
     fn flush_tx(&mut self) {
         for p in 0..self.sockets.len() {
-            let sock = &mut self.sockets[p];
+            let Some(sock) = self.sockets[p].as_mut() else {
+                continue;
+            };
             let queued = self.state.tx.pending(p);
             let pushed = if queued.is_empty() {
                 0
@@ -321,7 +345,9 @@ impl Worker {
             if self.state.tx_stalled[p] && pushed == 0 {
                 continue;
             }
-            let sock = &mut self.sockets[p];
+            let Some(sock) = self.sockets[p].as_mut() else {
+                continue;
+            };
             let before = sock.tx_queued();
             let mut kicks = 0;
             while sock.tx_queued() > 0 && sock.tx_needs_wakeup() && kicks < MAX_KICKS {
@@ -356,8 +382,20 @@ impl Worker {
             self.state.last_xdp_stats = now;
         }
         while let Some(req) = self.requests.as_ref().and_then(|r| r.try_recv().ok()) {
-            let res = self.replace_socket(&req);
-            let _ = req.reply.send(res);
+            match req {
+                WorkerRequest::Replace(req) => {
+                    let res = self.replace_socket(&req);
+                    let _ = req.reply.send(res);
+                }
+                WorkerRequest::Open(req) => {
+                    let res = self.open_socket(&req);
+                    let _ = req.reply.send(res);
+                }
+                WorkerRequest::Close { port, reply } => {
+                    self.close_socket(port);
+                    let _ = reply.send(());
+                }
+            }
         }
     }
 
@@ -372,7 +410,7 @@ impl Worker {
             .sockets
             .iter()
             .zip(&self.state.tx_stalled)
-            .any(|(s, &stalled)| s.tx_queued() > 0 && !stalled);
+            .any(|(s, &stalled)| s.as_ref().is_some_and(|s| s.tx_queued() > 0) && !stalled);
         let waited = now.duration_since(since);
         if waited < self.state.spin || (tx_pending && waited < SLEEP) {
             std::thread::yield_now();
@@ -381,7 +419,7 @@ impl Worker {
         self.publish(snap.load().generation);
         self.state.last_publish = now;
         self.local.sleeps += 1;
-        let any_queued = self.sockets.iter().any(|s| s.tx_queued() > 0);
+        let any_queued = self.sockets.iter().flatten().any(|s| s.tx_queued() > 0);
         let timeout = if tx_pending {
             Duration::from_millis(1)
         } else if any_queued {
@@ -397,14 +435,14 @@ impl Worker {
     }
 
     /// Replace the socket of `req.port` by a new one bound by `req.config` (see
-    /// [`ReplaceSocket`]); returns the new fd. A repeated request for the ifindex the
-    /// port already has (the control thread retrying after a timeout) returns the
-    /// current fd.
-    fn replace_socket(&mut self, req: &ReplaceSocket) -> Result<RawFd, String> {
+    /// [`WorkerRequest::Replace`]); returns the new fd. A repeated request for the
+    /// ifindex the port already has (the control thread retrying after a timeout)
+    /// returns the current fd.
+    fn replace_socket(&mut self, req: &OpenSocket) -> Result<RawFd, String> {
         let id = self.shared.id;
         let p = req.port;
-        let Some(old) = self.sockets.get(p) else {
-            return Err(format!("worker {id}: no port {p}"));
+        let Some(Some(old)) = self.sockets.get(p) else {
+            return Err(format!("worker {id}: no socket on port {p}"));
         };
         let (old_ifindex, old_fd) = (old.ifindex(), old.fd());
         if old_ifindex == req.config.ifindex {
@@ -428,39 +466,116 @@ impl Worker {
     /// ring gets `fill` frames. Returns the new socket's fd.
     fn swap_socket(&mut self, p: usize, s: XskSocket, fill: usize) -> RawFd {
         let id = self.shared.id;
-        let (old_ifindex, old_fd, new_fd) =
-            (self.sockets[p].ifindex(), self.sockets[p].fd(), s.fd());
+        let new_fd = s.fd();
         let new_ifindex = s.ifindex();
-        let reg = self.poll.registry();
-        let _ = reg.deregister(&mut SourceFd(&old_fd));
-        if let Err(e) = reg.register(&mut SourceFd(&new_fd), Token(p), Interest::READABLE) {
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut SourceFd(&new_fd), Token(p), Interest::READABLE)
+        {
             // The worker still polls the rings at least every 100 ms.
             log::warn!("worker {id}: epoll register of the new socket for port {p}: {e}");
         }
-        // Keep the published kernel counters monotonic across the swap.
-        let st = self.sockets[p].statistics().unwrap_or(self.xsk_last[p]);
-        add_stats(&mut self.xsk_base[p], &st);
-        self.xsk_last[p] = XdpStatistics::default();
         self.state.tx_stalled[p] = false;
-        let old = std::mem::replace(&mut self.sockets[p], s);
         if let Ok(port) = PortId::try_from(p) {
             self.pipeline.forget_learned(port);
         }
-        match old.reclaim_dead(&mut self.umem) {
-            Ok(n) => log::info!(
-                "worker {id}: port {p} socket replaced (ifindex {old_ifindex} -> {new_ifindex}, fd {new_fd}); {n} frames taken back from the old socket's rings"
-            ),
-            Err(StillBound(s)) => {
-                log::warn!(
-                    "worker {id}: port {p} socket replaced (ifindex {old_ifindex} -> {new_ifindex}, fd {new_fd}), but the old one is still bound (its device still exists): its frames are kept until the device is gone"
-                );
-                self.retired.push(*s);
+        if let Some(old) = self.sockets[p].replace(s) {
+            let (old_ifindex, old_fd) = (old.ifindex(), old.fd());
+            let _ = self.poll.registry().deregister(&mut SourceFd(&old_fd));
+            // Keep the published kernel counters monotonic across the swap.
+            let st = old.statistics().unwrap_or(self.xsk_last[p]);
+            add_stats(&mut self.xsk_base[p], &st);
+            self.xsk_last[p] = XdpStatistics::default();
+            match old.reclaim_dead(&mut self.umem) {
+                Ok(n) => log::info!(
+                    "worker {id}: port {p} socket replaced (ifindex {old_ifindex} -> {new_ifindex}, fd {new_fd}); {n} frames taken back from the old socket's rings"
+                ),
+                Err(StillBound(s)) => {
+                    log::warn!(
+                        "worker {id}: port {p} socket replaced (ifindex {old_ifindex} -> {new_ifindex}, fd {new_fd}), but the old one is still bound (its device still exists): its frames are kept until the device is gone"
+                    );
+                    self.retired.push(*s);
+                }
             }
         }
         // RX frames for the kernel before the control thread registers the socket in
         // the XSKMAP (as at start-up); after the reclaim, so a small UMEM is not short.
-        self.sockets[p].fill(&mut self.umem, fill);
+        if let Some(sock) = self.sockets[p].as_mut() {
+            sock.fill(&mut self.umem, fill);
+        }
         new_fd
+    }
+
+    /// Open a socket for the vacant (or new) slot `req.port` (see
+    /// [`WorkerRequest::Open`]); returns its fd. The slot starts with zero counters.
+    fn open_socket(&mut self, req: &OpenSocket) -> Result<RawFd, String> {
+        let id = self.shared.id;
+        let p = req.port;
+        if p >= self.shared.ports.len() {
+            return Err(format!(
+                "worker {id}: port {p} is past the {} ports a worker holds",
+                self.shared.ports.len()
+            ));
+        }
+        if let Some(Some(cur)) = self.sockets.get(p) {
+            if cur.ifindex() == req.config.ifindex {
+                return Ok(cur.fd()); // a retry of a request already done
+            }
+            return Err(format!("worker {id}: port {p} already has a socket"));
+        }
+        let s = XskSocket::new(&mut self.umem, &req.config).map_err(|e| {
+            format!(
+                "worker {id}: new AF_XDP socket on ifindex {} queue {}: {e}",
+                req.config.ifindex, req.config.queue_id
+            )
+        })?;
+        if let Err(e) = s.set_tx_budget(req.tx_budget) {
+            log::debug!("{e}: copy-mode TX keeps the kernel's default of 32 frames per wakeup");
+        }
+        self.grow(p + 1);
+        self.local.ports[p] = [0; 4];
+        self.xsk_base[p] = XdpStatistics::default();
+        self.xsk_last[p] = XdpStatistics::default();
+        self.shared.ports[p].reset();
+        self.state.tx.set_open(p, true);
+        let fd = self.swap_socket(p, s, req.fill);
+        log::info!(
+            "worker {id}: port {p} opened (ifindex {}, fd {fd})",
+            req.config.ifindex
+        );
+        Ok(fd)
+    }
+
+    /// Close port `p`'s socket (the slot becomes vacant) and take back every frame on
+    /// its rings. Its TX queue is empty: queues are settled in the iteration that fills
+    /// them.
+    fn close_socket(&mut self, p: usize) {
+        let id = self.shared.id;
+        let Some(old) = self.sockets.get_mut(p).and_then(Option::take) else {
+            return;
+        };
+        self.state.tx.set_open(p, false);
+        self.state.tx_stalled[p] = false;
+        let _ = self.poll.registry().deregister(&mut SourceFd(&old.fd()));
+        if let Ok(port) = PortId::try_from(p) {
+            self.pipeline.forget_learned(port);
+        }
+        let n = old.close_and_reclaim(&mut self.umem);
+        log::info!("worker {id}: port {p} closed; {n} frames taken back from its rings");
+    }
+
+    /// Room for `n` port slots.
+    fn grow(&mut self, n: usize) {
+        if n <= self.sockets.len() {
+            return;
+        }
+        self.sockets.resize_with(n, || None);
+        self.local.ports.resize(n, [0; 4]);
+        self.xsk_base.resize(n, XdpStatistics::default());
+        self.xsk_last.resize(n, XdpStatistics::default());
+        self.state.tx_stalled.resize(n, false);
+        self.state.tx.set_ports(n);
     }
 
     /// Take back the frames of retired sockets whose device has gone since.
@@ -487,7 +602,7 @@ impl Worker {
         loop {
             let mut outstanding = 0;
             let mut progressed = 0;
-            for s in &mut self.sockets {
+            for s in self.sockets.iter_mut().flatten() {
                 if s.tx_queued() > 0 {
                     let _ = s.kick_tx();
                 }
@@ -501,7 +616,7 @@ impl Worker {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
-        let sockets: Vec<&XskSocket> = self.sockets.iter().chain(&self.retired).collect();
+        let sockets: Vec<&XskSocket> = self.sockets.iter().flatten().chain(&self.retired).collect();
         match self.umem.check_accounting(&sockets, 0) {
             Ok(()) => log::info!(
                 "worker {} stopped; frame accounting ok: {}",
@@ -530,6 +645,7 @@ impl Worker {
             .zip(self.shared.ports.iter())
             .enumerate()
         {
+            let Some(s) = s else { continue };
             if let Ok(now) = s.statistics() {
                 self.xsk_last[p] = now;
                 let mut st = self.xsk_base[p];
@@ -631,7 +747,7 @@ mod tests {
     }
 
     fn accounting_ok(w: &Worker) {
-        let socks: Vec<&XskSocket> = w.sockets.iter().chain(&w.retired).collect();
+        let socks: Vec<&XskSocket> = w.sockets.iter().flatten().chain(&w.retired).collect();
         w.umem.check_accounting(&socks, 0).unwrap();
     }
 
@@ -688,21 +804,21 @@ mod tests {
         k[2].tx.set_need_wakeup(true);
         k[1].receive(&mut w.umem, &pod1_to_pod2(1)).unwrap();
         w.poll_once(&snap);
-        let kicks = w.sockets[2].wakeup_counters().tx_kicks;
+        let kicks = w.sockets[2].as_ref().unwrap().wakeup_counters().tx_kicks;
         assert!(kicks >= 1, "a ring that asks is kicked");
         assert!(w.state.tx_stalled[2], "the kick moved nothing");
         for _ in 0..10 {
             w.poll_once(&snap);
         }
         assert_eq!(
-            w.sockets[2].wakeup_counters().tx_kicks,
+            w.sockets[2].as_ref().unwrap().wakeup_counters().tx_kicks,
             kicks,
             "no kick per iteration"
         );
         // New frames for it: kicked again.
         k[1].receive(&mut w.umem, &pod1_to_pod2(2)).unwrap();
         w.poll_once(&snap);
-        assert!(w.sockets[2].wakeup_counters().tx_kicks > kicks);
+        assert!(w.sockets[2].as_ref().unwrap().wakeup_counters().tx_kicks > kicks);
         // The kernel sends: not stalled any more, and every frame accounted.
         assert_eq!(k[2].transmit(16).len(), 2);
         w.poll_once(&snap);
@@ -718,7 +834,7 @@ mod tests {
         k[1].receive(&mut w.umem, &pod1_to_pod2(1)).unwrap();
         k[1].receive(&mut w.umem, &pod1_to_pod2(2)).unwrap();
         w.poll_once(&snap);
-        assert_eq!(w.sockets[2].tx_queued(), 2);
+        assert_eq!(w.sockets[2].as_ref().unwrap().tx_queued(), 2);
         let free_before = w.umem.free_frames();
         let (fresh, mut kfresh) = fake_socket(&w.umem, true, 0);
         w.swap_socket(2, fresh, 16);

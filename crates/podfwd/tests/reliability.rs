@@ -492,7 +492,7 @@ fn reload_under_load_applies_nodes_and_refuses_bad_configs() {
     assert_eq!(o.status.code(), Some(1));
     assert!(
         err(&o).contains(&format!(
-            "{}: the interface set changed (was eth0,lxc0,lxc1, now eth0,lxc0,lxc1,lxc2); adding or removing interfaces needs a restart",
+            "{}: the interface set changed (was eth0,lxc0,lxc1, now eth0,lxc0,lxc1,lxc2); adding or removing interfaces needs a restart, or `podfwd endpoint add|del`",
             cfg.path().display()
         )),
         "{}",

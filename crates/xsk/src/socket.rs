@@ -484,14 +484,53 @@ impl XskSocket {
                 return Err(StillBound(Box::new(self)));
             }
         }
+        let back = self.take_back_rings(umem);
+        log::debug!(
+            "AF_XDP socket fd {} (ifindex {} queue {}, device gone): {back} frames back to the free list",
+            self.fd(),
+            self.ifindex,
+            self.queue_id
+        );
+        Ok(back)
+    }
+
+    /// Closes the socket and puts the frames still on its four rings back on `umem`'s
+    /// free list; returns how many. For a socket whose device still exists (a pod's
+    /// endpoint removed while its veth stays).
+    ///
+    /// Closing the last reference to an AF_XDP socket releases it before `close`
+    /// returns (`xsk_release`: it leaves the XSKMAPs, unbinds from the device and waits
+    /// for in-flight receives, `synchronize_net`), so from then on the kernel never
+    /// touches the rings; they stay mapped until this value is dropped, and are read as
+    /// in [`XskSocket::reclaim_dead`]. `umem` must be the one the socket is bound to.
+    pub fn close_and_reclaim(mut self, umem: &mut Umem) -> usize {
+        self.check_umem(umem);
+        if let (Some(reg), Some(fd)) = (&self.registry, &self.fd) {
+            let raw = fd.as_raw_fd();
+            let mut reg = reg.lock().unwrap_or_else(|p| p.into_inner());
+            reg.fds.retain(|&f| f != raw);
+        }
+        let fd = self.fd.take().map(|f| f.as_raw_fd());
+        let back = self.take_back_rings(umem);
+        log::debug!(
+            "AF_XDP socket fd {} (ifindex {} queue {}) closed: {back} frames back to the free list",
+            fd.unwrap_or(-1),
+            self.ifindex,
+            self.queue_id
+        );
+        back
+    }
+
+    /// Every frame on the four rings back to the free list. Only once the kernel no
+    /// longer consumes the fill and TX rings nor produces on the RX and completion rings
+    /// (the socket is unbound or closed), so that every index read here is final.
+    fn take_back_rings(&mut self, umem: &mut Umem) -> usize {
         let mut back = 0usize;
         let mut put = |addr: u64| {
             if umem.reclaim_from_ring(addr) {
                 back += 1;
             }
         };
-        // The kernel no longer consumes the fill and TX rings nor produces on the RX and
-        // completion rings (precondition), so every index read here is final.
         self.fill.take_unconsumed(&mut put);
         if let Some(tx) = &mut self.tx {
             tx.take_unconsumed(|d| put(d.addr));
@@ -500,13 +539,7 @@ impl XskSocket {
             rx.consume_with(usize::MAX, |d| put(d.addr));
         }
         self.comp.consume_with(usize::MAX, &mut put);
-        log::debug!(
-            "AF_XDP socket fd {} (ifindex {} queue {}, device gone): {back} frames back to the free list",
-            self.fd(),
-            self.ifindex,
-            self.queue_id
-        );
-        Ok(back)
+        back
     }
 
     /// Published occupancy of the four rings (`producer - consumer` from the mappings).

@@ -11,6 +11,7 @@
 //! Everything the control thread asks of the kernel goes through [`Host`], so every job
 //! here runs in unit tests against a fake node, without root.
 
+mod endpoints;
 mod host;
 pub mod start;
 #[cfg(test)]
@@ -33,11 +34,12 @@ use xsk::{BindMode, SocketConfig};
 pub use host::{Host, Kernel};
 pub use start::{run, RunError};
 
+use crate::api::{EndpointInfo, Origin};
 use crate::ifaces::{IfaceError, IfaceInfo};
 use crate::neigh::NeighTable;
 use crate::stats::WorkerShared;
 use crate::views::{NodeView, PortView, StatusView};
-use crate::worker::ReplaceSocket;
+use crate::worker::{OpenSocket, WorkerRequest};
 use wire::ethernet::fmt_mac;
 
 /// How often the control thread makes the kernel re-validate remote nodes' neighbour
@@ -75,8 +77,8 @@ impl Port {
 pub struct WorkerHandle {
     /// Its published counters.
     pub shared: Arc<WorkerShared>,
-    /// Where socket replacements are asked for.
-    pub requests: mpsc::Sender<ReplaceSocket>,
+    /// Where socket changes are asked for.
+    pub requests: mpsc::Sender<WorkerRequest>,
     /// Its thread, once started.
     pub thread: Option<JoinHandle<()>>,
 }
@@ -87,7 +89,13 @@ pub struct Control<H: Host> {
     host: H,
     config_path: PathBuf,
     cfg: Config,
-    ports: Vec<Port>,
+    /// Port slots in port-id order: the uplink, the config's endpoints, then endpoints
+    /// added over the API (`None`: a removed one's vacant slot).
+    ports: Vec<Option<Port>>,
+    /// Every endpoint served: the config's, then the API's.
+    endpoints: Vec<EndpointInfo>,
+    /// Where the API's endpoints are kept across restarts.
+    state_file: PathBuf,
     workers: Vec<WorkerHandle>,
     /// Frames put on a new socket's fill ring before it is registered.
     fill: usize,
@@ -129,19 +137,35 @@ pub fn port_names(cfg: &Config) -> Vec<(String, PortRole)> {
     v
 }
 
-/// Build a route snapshot from the config, the ports and the neighbour table.
+/// The config's endpoints, as the API lists them.
+#[must_use]
+pub fn config_endpoints(cfg: &Config) -> Vec<EndpointInfo> {
+    cfg.endpoints
+        .iter()
+        .map(|e| EndpointInfo {
+            ip: e.ip,
+            interface: e.interface.clone(),
+            container_id: None,
+            origin: Origin::Config,
+        })
+        .collect()
+}
+
+/// Build a route snapshot from the config, the endpoints, the port slots and the
+/// neighbour table. A vacant slot keeps its port id with an interface nothing routes to.
 ///
 /// # Errors
 /// When the route table refuses the entries (should not happen after validation).
 pub fn build_snapshot(
     generation: u64,
     cfg: &Config,
-    ports: &[Port],
+    endpoints: &[EndpointInfo],
+    ports: &[Option<Port>],
     neigh: &NeighTable,
 ) -> Result<Snapshot, route::RouteError> {
     let uplink = ports
         .iter()
-        .position(|p| p.role == PortRole::Uplink)
+        .position(|p| p.as_ref().is_some_and(|p| p.role == PortRole::Uplink))
         .ok_or_else(|| route::RouteError::NoSuchPort {
             what: "the uplink".into(),
             port: 0,
@@ -161,13 +185,13 @@ pub fn build_snapshot(
     };
     let mut b = SnapshotBuilder::new(generation, local);
     for p in ports {
-        b.port(&p.info.name, p.role, p.info.mac, p.info.mtu);
+        match p {
+            Some(p) => b.port(&p.info.name, p.role, p.info.mac, p.info.mtu),
+            None => b.port("", PortRole::Pod, [0; 6], 0),
+        };
     }
-    for ep in &cfg.endpoints {
-        let Some(port) = ports
-            .iter()
-            .position(|p| p.role == PortRole::Pod && p.info.name == ep.interface)
-        else {
+    for ep in endpoints {
+        let Some(port) = port_of(ports, &ep.interface) else {
             continue;
         };
         b.endpoint(
@@ -186,28 +210,39 @@ pub fn build_snapshot(
     b.build()
 }
 
+/// The slot of the pod port on `interface`.
+fn port_of(ports: &[Option<Port>], interface: &str) -> Option<usize> {
+    ports.iter().position(|p| {
+        p.as_ref()
+            .is_some_and(|p| p.role == PortRole::Pod && p.info.name == interface)
+    })
+}
+
 /// The MACs a snapshot depends on, to notice neighbour changes.
-fn neigh_key(cfg: &Config, neigh: &NeighTable) -> Vec<Option<[u8; 6]>> {
+fn neigh_key(cfg: &Config, endpoints: &[EndpointInfo], neigh: &NeighTable) -> Vec<Option<[u8; 6]>> {
     cfg.nodes
         .iter()
         .map(|n| neigh.get(&(n.ip, cfg.node.uplink.clone())).copied())
         .chain(
-            cfg.endpoints
+            endpoints
                 .iter()
                 .map(|e| neigh.get(&(e.ip, e.interface.clone())).copied()),
         )
         .collect()
 }
 
-/// The addresses of `cfg` that the neighbour table has no entry for.
-fn missing_neighbours(cfg: &Config, neigh: &NeighTable) -> Vec<Ipv4Addr> {
+/// The addresses the neighbour table has no entry for.
+fn missing_neighbours(
+    cfg: &Config,
+    endpoints: &[EndpointInfo],
+    neigh: &NeighTable,
+) -> Vec<Ipv4Addr> {
     let nodes = cfg
         .nodes
         .iter()
         .filter(|n| !neigh.contains_key(&(n.ip, cfg.node.uplink.clone())))
         .map(|n| n.ip);
-    let pods = cfg
-        .endpoints
+    let pods = endpoints
         .iter()
         .filter(|e| !neigh.contains_key(&(e.ip, e.interface.clone())))
         .map(|e| e.ip);
@@ -227,26 +262,38 @@ pub fn socket_config(ifindex: u32, queue: u32) -> SocketConfig {
     }
 }
 
-/// Validate a new config for a running process that serves `old` on `ports`.
+/// Validate a new config for a running process that serves `old`, plus the API's
+/// endpoints `api`.
 ///
 /// # Errors
 /// The config is refused (file and line in the message), or it changes what only a
 /// restart can.
-pub fn validate_reload(path: &Path, old: &Config, ports: &[Port]) -> Result<Config, String> {
+pub fn validate_reload(path: &Path, old: &Config, api: &[EndpointInfo]) -> Result<Config, String> {
     let new = Config::load(path).map_err(|e| e.to_string())?;
-    let new_names = port_names(&new);
-    let same = new_names.len() == ports.len()
-        && new_names
-            .iter()
-            .zip(ports)
-            .all(|((n, r), p)| *n == p.info.name && *r == p.role);
-    if !same {
-        let join = |v: Vec<&str>| v.join(",");
+    let (was, now) = (port_names(old), port_names(&new));
+    if was != now {
+        let join = |v: &[(String, PortRole)]| {
+            v.iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         return Err(format!(
-            "{}: the interface set changed (was {}, now {}); adding or removing interfaces needs a restart",
+            "{}: the interface set changed (was {}, now {}); adding or removing interfaces needs a restart, or `podfwd endpoint add|del`",
             path.display(),
-            join(ports.iter().map(|p| p.info.name.as_str()).collect()),
-            join(new_names.iter().map(|(n, _)| n.as_str()).collect())
+            join(&was),
+            join(&now)
+        ));
+    }
+    if let Some(e) = new.endpoints.iter().find(|e| {
+        api.iter()
+            .any(|a| a.ip == e.ip || a.interface == e.interface)
+    }) {
+        return Err(format!(
+            "{}: endpoint {} on {} is also served as added over the API; remove one of them",
+            path.display(),
+            e.ip,
+            e.interface
         ));
     }
     if new.mode != old.mode
@@ -262,6 +309,9 @@ pub fn validate_reload(path: &Path, old: &Config, ports: &[Port]) -> Result<Conf
     }
     Ok(new)
 }
+
+/// What the kernel says of a port slot's interface now (`None`: a vacant slot).
+pub type Observed = Option<Result<IfaceInfo, IfaceError>>;
 
 /// What is wrong with `port` given what the kernel says of it now.
 fn iface_problem(port: &Port, now: &Result<IfaceInfo, IfaceError>) -> Option<String> {
@@ -285,30 +335,34 @@ fn iface_problem(port: &Port, now: &Result<IfaceInfo, IfaceError>) -> Option<Str
 }
 
 impl<H: Host> Control<H> {
-    /// Control over attached `ports` and bound (not yet running) `workers`: reads the
-    /// neighbour table and builds the first snapshot and status view.
+    /// Control over attached `ports` (the uplink, then one per endpoint of `endpoints`)
+    /// and bound (not yet running) `workers`: reads the neighbour table and builds the
+    /// first snapshot and status view.
     ///
     /// # Errors
     /// When the first route snapshot cannot be built.
+    #[allow(clippy::too_many_arguments)] // the start-up state, handed over once
     pub fn new(
         mut host: H,
         config_path: &Path,
         cfg: Config,
+        endpoints: Vec<EndpointInfo>,
         ports: Vec<Port>,
         xdp_modes: Vec<String>,
         workers: Vec<WorkerHandle>,
         fill: usize,
     ) -> Result<Control<H>, route::RouteError> {
         let neigh = host.neighbours();
-        for ip in missing_neighbours(&cfg, &neigh) {
+        for ip in missing_neighbours(&cfg, &endpoints, &neigh) {
             host.resolve(ip);
         }
-        let snap = build_snapshot(1, &cfg, &ports, &neigh)?;
+        let ports: Vec<Option<Port>> = ports.into_iter().map(Some).collect();
+        let snap = build_snapshot(1, &cfg, &endpoints, &ports, &neigh)?;
         let mut view = StatusView {
             node: cfg.node.name.clone(),
             mode: cfg.mode.to_string(),
             config: cfg.source.clone(),
-            ports: port_views(&cfg, &ports, xdp_modes),
+            ports: port_views(&endpoints, &ports, xdp_modes),
             workers: workers.iter().map(|w| w.shared.clone()).collect(),
             attached: true,
             started_ms: crate::stats::now_ms(),
@@ -319,9 +373,11 @@ impl<H: Host> Control<H> {
         Ok(Control {
             host,
             config_path: config_path.to_owned(),
-            last_key: neigh_key(&cfg, &neigh),
+            last_key: neigh_key(&cfg, &endpoints, &neigh),
+            state_file: state_file(&cfg),
             cfg,
             ports,
+            endpoints,
             workers,
             fill,
             neigh,
@@ -346,6 +402,12 @@ impl<H: Host> Control<H> {
     #[must_use]
     pub fn status(&self) -> Arc<Mutex<StatusView>> {
         self.status.clone()
+    }
+
+    /// The control socket's path.
+    #[must_use]
+    pub fn socket_path(&self) -> PathBuf {
+        self.cfg.control.socket.clone()
     }
 
     /// The flag that stops the workers.
@@ -391,15 +453,30 @@ impl<H: Host> Control<H> {
     }
 
     fn apply_reload(&mut self, path: &Path) -> Result<String, String> {
-        let new_cfg = validate_reload(path, &self.cfg, &self.ports)?;
-        let snap = build_snapshot(self.generation + 1, &new_cfg, &self.ports, &self.neigh)
-            .map_err(|e| format!("{}: route table: {e}", path.display()))?;
+        let api: Vec<EndpointInfo> = self
+            .endpoints
+            .iter()
+            .filter(|e| e.origin == Origin::Api)
+            .cloned()
+            .collect();
+        let new_cfg = validate_reload(path, &self.cfg, &api)?;
+        let mut endpoints = config_endpoints(&new_cfg);
+        endpoints.extend(api);
+        let snap = build_snapshot(
+            self.generation + 1,
+            &new_cfg,
+            &endpoints,
+            &self.ports,
+            &self.neigh,
+        )
+        .map_err(|e| format!("{}: route table: {e}", path.display()))?;
         self.host
             .update_steering(&steering_config(&new_cfg))
             .map_err(|e| format!("{}: XDP steering update: {e}", path.display()))?;
         self.generation += 1;
         self.publish(snap);
         self.cfg = new_cfg;
+        self.endpoints = endpoints;
         self.last_key.clear(); // refresh neighbours for the new tables right away
         Ok(format!("reloaded {}", path.display()))
     }
@@ -423,10 +500,10 @@ impl<H: Host> Control<H> {
     /// changes, a new snapshot if anything changed, interface problems, steering
     /// counters, health. Each interface is looked up once.
     pub fn refresh(&mut self) {
-        let observed: Vec<Result<IfaceInfo, IfaceError>> = self
+        let observed: Vec<Option<Result<IfaceInfo, IfaceError>>> = self
             .ports
             .iter()
-            .map(|p| self.host.lookup(&p.info.name))
+            .map(|p| p.as_ref().map(|p| self.host.lookup(&p.info.name)))
             .collect();
         let key = self.refresh_neighbours();
         let recovered = self.recover_interfaces(&observed);
@@ -451,7 +528,7 @@ impl<H: Host> Control<H> {
     /// [`NEIGH_REPROBE`] makes the kernel confirm it (unicast probe, then broadcast).
     pub fn refresh_neighbours(&mut self) -> Vec<Option<[u8; 6]>> {
         self.neigh = self.host.neighbours();
-        for ip in missing_neighbours(&self.cfg, &self.neigh) {
+        for ip in missing_neighbours(&self.cfg, &self.endpoints, &self.neigh) {
             self.host.resolve(ip);
         }
         if self.last_reprobe.elapsed() >= NEIGH_REPROBE {
@@ -460,7 +537,7 @@ impl<H: Host> Control<H> {
                 self.host.resolve(n.ip);
             }
         }
-        neigh_key(&self.cfg, &self.neigh)
+        neigh_key(&self.cfg, &self.endpoints, &self.neigh)
     }
 
     /// Attach every re-created (new ifindex) interface that is up again: the XDP
@@ -468,14 +545,16 @@ impl<H: Host> Control<H> {
     /// into the next snapshot; a pod MAC learned on the old interface is forgotten by the
     /// workers (the kernel's neighbour entry went away with the old interface). Returns
     /// whether any port was recovered.
-    pub fn recover_interfaces(&mut self, observed: &[Result<IfaceInfo, IfaceError>]) -> bool {
+    pub fn recover_interfaces(&mut self, observed: &[Observed]) -> bool {
         let mut any = false;
         for (i, now) in observed.iter().enumerate() {
-            let Ok(now) = now else { continue };
-            if now.ifindex == self.ports[i].info.ifindex || !now.up {
+            let (Some(Ok(now)), Some(port)) = (now, &self.ports[i]) else {
+                continue;
+            };
+            if now.ifindex == port.info.ifindex || !now.up {
                 continue;
             }
-            let old = self.ports[i].info.ifindex;
+            let old = port.info.ifindex;
             match self.reattach(i, now) {
                 Ok(mode) => {
                     let mut st = self.view();
@@ -487,18 +566,23 @@ impl<H: Host> Control<H> {
                         now.name, now.ifindex, v.xdp_mode, self.workers.len(), v.recoveries
                     );
                     drop(st);
-                    self.ports[i].info = now.clone();
-                    self.ports[i].recovery_error = None;
+                    if let Some(p) = self.ports[i].as_mut() {
+                        p.info = now.clone();
+                        p.recovery_error = None;
+                    }
                     any = true;
                 }
                 Err(e) => {
-                    if self.ports[i].recovery_error.as_deref() != Some(e.as_str()) {
+                    let Some(p) = self.ports[i].as_mut() else {
+                        continue;
+                    };
+                    if p.recovery_error.as_deref() != Some(e.as_str()) {
                         log::error!(
                             "interface {} re-created (ifindex {old} -> {}): attaching it again failed (retried every second): {e}",
                             now.name, now.ifindex
                         );
                     }
-                    self.ports[i].recovery_error = Some(e);
+                    p.recovery_error = Some(e);
                 }
             }
         }
@@ -511,22 +595,35 @@ impl<H: Host> Control<H> {
     /// error the caller retries a second later; workers that already replaced their
     /// socket answer the retry with the same fd.
     fn reattach(&mut self, port: usize, now: &IfaceInfo) -> Result<String, String> {
+        let role = self.ports[port].as_ref().map_or(PortRole::Pod, |p| p.role);
         let mode = self
             .host
-            .attach(&now.name, self.ports[port].role)
+            .attach(&now.name, role)
             .map_err(|e| format!("re-attaching XDP: {e}"))?;
+        self.open_sockets(port, now, WorkerRequest::Replace)?;
+        Ok(mode)
+    }
+
+    /// Ask every worker for a socket on `now` in slot `port` (`kind`: replace or open)
+    /// and put each into the XSKMAP.
+    fn open_sockets(
+        &mut self,
+        port: usize,
+        now: &IfaceInfo,
+        kind: fn(OpenSocket) -> WorkerRequest,
+    ) -> Result<(), String> {
         for (w, worker) in self.workers.iter().enumerate() {
             let queue = u32::try_from(w).map_err(|_| format!("worker {w}: too many workers"))?;
             let (reply, answer) = mpsc::channel::<Result<RawFd, String>>();
             worker
                 .requests
-                .send(ReplaceSocket {
+                .send(kind(OpenSocket {
                     port,
                     config: socket_config(now.ifindex, queue),
                     tx_budget: TX_BUDGET,
                     fill: self.fill,
                     reply,
-                })
+                }))
                 .map_err(|_| format!("worker {w} is not running"))?;
             let fd = answer
                 .recv_timeout(Duration::from_secs(2))
@@ -535,15 +632,33 @@ impl<H: Host> Control<H> {
                 .register_xsk(&now.name, queue, fd)
                 .map_err(|e| format!("worker {w}: {e}"))?;
         }
-        Ok(mode)
+        Ok(())
+    }
+
+    /// Ask every worker to close its socket in slot `port` and wait until its frames
+    /// are back.
+    fn close_sockets(&mut self, port: usize) {
+        for (w, worker) in self.workers.iter().enumerate() {
+            let (reply, answer) = mpsc::channel::<()>();
+            if worker
+                .requests
+                .send(WorkerRequest::Close { port, reply })
+                .is_err()
+                || answer.recv_timeout(Duration::from_secs(2)).is_err()
+            {
+                log::error!("worker {w} did not close its socket for port {port} within 2 s");
+            }
+        }
     }
 
     /// Same interface (ifindex), new MAC or MTU: the snapshot follows. Returns whether
     /// anything changed.
-    pub fn follow_port_changes(&mut self, observed: &[Result<IfaceInfo, IfaceError>]) -> bool {
+    pub fn follow_port_changes(&mut self, observed: &[Observed]) -> bool {
         let mut changed = false;
         for (p, now) in self.ports.iter_mut().zip(observed) {
-            let Ok(now) = now else { continue };
+            let (Some(p), Some(Ok(now))) = (p, now) else {
+                continue;
+            };
             if now.ifindex == p.info.ifindex && (now.mac != p.info.mac || now.mtu != p.info.mtu) {
                 log::info!(
                     "interface {}: MAC {} -> {}, MTU {} -> {}",
@@ -562,8 +677,10 @@ impl<H: Host> Control<H> {
             let ports = self.ports.clone();
             let mut st = self.view();
             for (v, p) in st.ports.iter_mut().zip(&ports) {
-                v.mac = fmt_mac(&p.info.mac);
-                v.mtu = p.info.mtu;
+                if let Some(p) = p {
+                    v.mac = fmt_mac(&p.info.mac);
+                    v.mtu = p.info.mtu;
+                }
             }
         }
         changed
@@ -574,7 +691,13 @@ impl<H: Host> Control<H> {
     /// tries again.
     pub fn publish_routes(&mut self, key: Vec<Option<[u8; 6]>>) {
         let generation = self.generation + 1;
-        match build_snapshot(generation, &self.cfg, &self.ports, &self.neigh) {
+        match build_snapshot(
+            generation,
+            &self.cfg,
+            &self.endpoints,
+            &self.ports,
+            &self.neigh,
+        ) {
             Ok(s) => {
                 for (old, new) in self.view().nodes.iter().zip(NodeView::of(&s)) {
                     if old.mac != new.mac {
@@ -602,12 +725,15 @@ impl<H: Host> Control<H> {
 
     /// Log each interface problem when it appears and when it is resolved, and show the
     /// current ones (they make /readyz fail).
-    pub fn report_problems(&mut self, observed: &[Result<IfaceInfo, IfaceError>]) {
+    pub fn report_problems(&mut self, observed: &[Observed]) {
         let problems: Vec<String> = self
             .ports
             .iter()
             .zip(observed)
-            .filter_map(|(p, now)| iface_problem(p, now))
+            .filter_map(|(p, now)| match (p, now) {
+                (Some(p), Some(now)) => iface_problem(p, now),
+                _ => None,
+            })
             .collect();
         if problems == self.last_problems {
             return;
@@ -652,7 +778,7 @@ impl<H: Host> Control<H> {
     /// Detach first, so that frames go back to the kernel path instead of to sockets
     /// nobody reads any more; then stop and drain the workers.
     pub fn shutdown(mut self) {
-        for p in &self.ports {
+        for p in self.ports.iter().flatten() {
             match self.host.detach(&p.info.name) {
                 Ok(()) => log::info!("detached XDP steering from {}", p.info.name),
                 Err(e) => log::warn!("detach {}: {e}", p.info.name),
@@ -674,26 +800,46 @@ impl<H: Host> Control<H> {
     }
 }
 
+/// The status row of `p` (`endpoints` tell its pod IP).
+fn port_view(endpoints: &[EndpointInfo], p: &Port, xdp_mode: String) -> PortView {
+    PortView {
+        name: p.info.name.clone(),
+        role: match p.role {
+            PortRole::Uplink => "uplink",
+            PortRole::Pod => "pod",
+        },
+        mac: fmt_mac(&p.info.mac),
+        mtu: p.info.mtu,
+        xdp_mode,
+        endpoint: endpoints
+            .iter()
+            .find(|e| p.role == PortRole::Pod && e.interface == p.info.name)
+            .map(|e| e.ip),
+        recoveries: 0,
+        vacant: false,
+    }
+}
+
 /// The status rows of the ports at start-up.
-fn port_views(cfg: &Config, ports: &[Port], xdp_modes: Vec<String>) -> Vec<PortView> {
+fn port_views(
+    endpoints: &[EndpointInfo],
+    ports: &[Option<Port>],
+    xdp_modes: Vec<String>,
+) -> Vec<PortView> {
     ports
         .iter()
         .zip(xdp_modes)
-        .map(|(p, xdp_mode)| PortView {
-            name: p.info.name.clone(),
-            role: match p.role {
-                PortRole::Uplink => "uplink",
-                PortRole::Pod => "pod",
-            },
-            mac: fmt_mac(&p.info.mac),
-            mtu: p.info.mtu,
-            xdp_mode,
-            endpoint: cfg
-                .endpoints
-                .iter()
-                .find(|e| p.role == PortRole::Pod && e.interface == p.info.name)
-                .map(|e| e.ip),
-            recoveries: 0,
+        .map(|(p, xdp_mode)| match p {
+            Some(p) => port_view(endpoints, p, xdp_mode),
+            None => PortView::vacant(),
         })
         .collect()
+}
+
+/// Where the endpoints added over the API are kept: beside the control socket
+/// (`/run/podfwd/podfwd.sock` → `/run/podfwd/podfwd.endpoints.json`). Under /run it
+/// survives a restart of podfwd, not of the node, whose pods are gone then too.
+#[must_use]
+pub fn state_file(cfg: &Config) -> PathBuf {
+    cfg.control.socket.with_extension("endpoints.json")
 }

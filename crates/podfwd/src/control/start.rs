@@ -25,7 +25,7 @@ use super::{
 use crate::ifaces;
 use crate::stats::WorkerShared;
 use crate::views::ControlRequest;
-use crate::worker::{ReplaceSocket, Worker};
+use crate::worker::{Worker, WorkerRequest};
 
 /// Errors that stop `podfwd run` before or while starting, or a worker that died.
 #[derive(Debug, thiserror::Error)]
@@ -72,11 +72,13 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         .map_err(|e| RunError::Other(format!("cannot install signal handlers: {e}")))?;
     let cfg = Config::load(config_path)?;
     let _node_lock = node_lock()?;
-    let ports: Vec<Port> = port_names(&cfg)
+    let mut ports: Vec<Port> = port_names(&cfg)
         .into_iter()
         .map(|(name, role)| Ok(Port::new(role, ifaces::lookup(&name)?)))
         .collect::<Result<_, RunError>>()?;
+    let endpoints = restore_endpoints(&cfg, &mut ports);
     check_umem(&cfg, ports.len())?;
+    let ctl_listener = crate::ctl::bind(&cfg.control.socket).map_err(RunError::Other)?;
     let listener = std::net::TcpListener::bind(cfg.metrics.listen).map_err(|e| {
         RunError::Other(format!(
             "cannot listen on metrics.listen {}: {e} (is another podfwd running in this network namespace? pick another address in {})",
@@ -92,6 +94,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         Kernel { steering },
         config_path,
         cfg,
+        endpoints,
         ports,
         xdp_modes,
         handles,
@@ -99,19 +102,28 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     )?;
     start_workers(&mut control, workers)?;
     let (req_tx, req_rx) = mpsc::channel::<ControlRequest>();
-    let http_stop = Arc::new(AtomicBool::new(false));
+    let side_stop = Arc::new(AtomicBool::new(false));
     let http = {
         let status = control.status();
-        let http_stop = http_stop.clone();
+        let stop = side_stop.clone();
         thread::Builder::new()
             .name("podfwd-http".into())
-            .spawn(move || crate::http::serve(&listener, &status, &req_tx, &http_stop))
+            .spawn(move || crate::http::serve(&listener, &status, &stop))
             .map_err(|e| RunError::Other(format!("cannot start the HTTP thread: {e}")))?
+    };
+    let ctl = {
+        let stop = side_stop.clone();
+        let path = control.socket_path();
+        thread::Builder::new()
+            .name("podfwd-ctl".into())
+            .spawn(move || crate::ctl::serve(&ctl_listener, &path, &req_tx, &stop))
+            .map_err(|e| RunError::Other(format!("cannot start the control socket thread: {e}")))?
     };
     control.log_started();
     let result = control_loop(&mut control, &mut signals, &req_rx);
+    side_stop.store(true, Relaxed);
+    let _ = ctl.join();
     control.shutdown();
-    http_stop.store(true, Relaxed);
     let _ = http.join();
     match &result {
         Ok(()) => log::info!("podfwd stopped"),
@@ -136,9 +148,10 @@ fn control_loop(
                 return Ok(());
             }
         }
-        if let Ok(ControlRequest::Reload(reply)) = requests.recv_timeout(Duration::from_millis(100))
+        if let Ok(ControlRequest::Api(req, reply)) =
+            requests.recv_timeout(Duration::from_millis(100))
         {
-            let _ = reply.send(control.reload());
+            let _ = reply.send(control.handle(req));
         }
         control.tick();
         control.check_workers().map_err(RunError::Worker)?;
@@ -218,8 +231,9 @@ fn bind_workers(
             sockets.push(s);
         }
         let cpu = cfg.workers.cpus.as_ref().and_then(|c| c.get(w).copied());
-        let shared = Arc::new(WorkerShared::new(w, cpu, ports.len()));
-        let (req_tx, req_rx) = mpsc::channel::<ReplaceSocket>();
+        // Counters for every port slot the XDP program can hold: endpoints come and go.
+        let shared = Arc::new(WorkerShared::new(w, cpu, bpf::MAX_SLOTS as usize));
+        let (req_tx, req_rx) = mpsc::channel::<WorkerRequest>();
         let worker = Worker::new(umem, sockets, shared.clone()).map_err(|e| {
             RunError::Other(format!("worker {w}: cannot create its epoll instance: {e}"))
         })?;
@@ -304,6 +318,34 @@ fn check_umem(cfg: &Config, nports: usize) -> Result<(), RunError> {
         )));
     }
     Ok(())
+}
+
+/// The endpoints to serve at start: the config's, then those a previous podfwd added
+/// over the API (the state file) whose interface still exists — their ports are added to
+/// `ports`; the others are dropped (the pod went while podfwd was down) and logged.
+fn restore_endpoints(cfg: &Config, ports: &mut Vec<Port>) -> Vec<crate::api::EndpointInfo> {
+    let mut endpoints = super::config_endpoints(cfg);
+    for e in super::endpoints::load_state(&super::state_file(cfg)) {
+        let clash = endpoints
+            .iter()
+            .any(|c| c.ip == e.ip || c.interface == e.interface);
+        match ifaces::lookup(&e.interface) {
+            Ok(info) if !clash && cfg.node.pod_cidr.contains(&e.ip) => {
+                log::info!("endpoint {} on {} restored from the state file", e.ip, e.interface);
+                ports.push(Port::new(route::PortRole::Pod, info));
+                endpoints.push(e);
+            }
+            Ok(_) => log::warn!(
+                "endpoint {} on {} from the state file clashes with the config or is outside the PodCIDR: dropped",
+                e.ip, e.interface
+            ),
+            Err(_) => log::info!(
+                "endpoint {} on {} from the state file: interface gone, dropped",
+                e.ip, e.interface
+            ),
+        }
+    }
+    endpoints
 }
 
 impl Control<Kernel> {

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::*;
+use crate::api::{Request, Response};
 use crate::ifaces::IfaceError;
 
 const MAC_ETH0: [u8; 6] = [2, 0, 0xc6, 0x12, 0, 1];
@@ -86,12 +87,14 @@ fn iface(name: &str, ifindex: u32, mac: [u8; 6], mtu: u16) -> IfaceInfo {
     }
 }
 
-fn yaml(extra_node: bool) -> String {
-    let mut y = String::from(
-        "node: {name: node-a, ip: 198.18.0.1, uplink: eth0, pod_cidr: 10.0.1.0/24}\n\
+fn yaml_for(extra_node: bool, sock: &std::path::Path) -> String {
+    let mut y = format!(
+        "node: {{name: node-a, ip: 198.18.0.1, uplink: eth0, pod_cidr: 10.0.1.0/24}}\n\
          mode: tunnel\ncluster_cidr: 10.0.0.0/16\ngateway: 169.254.1.1\n\
-         endpoints:\n  - {ip: 10.0.1.2, interface: lxc0}\n\
-         nodes:\n  - {name: node-b, ip: 198.18.0.2, pod_cidr: 10.0.2.0/24}\n",
+         control: {{socket: {}}}\n\
+         endpoints:\n  - {{ip: 10.0.1.2, interface: lxc0}}\n\
+         nodes:\n  - {{name: node-b, ip: 198.18.0.2, pod_cidr: 10.0.2.0/24}}\n",
+        sock.display()
     );
     if extra_node {
         y.push_str("  - {name: node-c, ip: 198.18.0.3, pod_cidr: 10.0.3.0/24}\n");
@@ -103,6 +106,15 @@ fn yaml(extra_node: bool) -> String {
 struct TempConfig(PathBuf);
 
 impl TempConfig {
+    /// Its control socket path (never bound here): the state file goes beside it.
+    fn sock(&self) -> PathBuf {
+        self.0.with_extension("sock")
+    }
+
+    fn state(&self) -> PathBuf {
+        self.0.with_extension("endpoints.json")
+    }
+
     fn new(text: &str) -> TempConfig {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let p = std::env::temp_dir().join(format!(
@@ -121,12 +133,20 @@ impl TempConfig {
 impl Drop for TempConfig {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(self.state());
     }
+}
+
+/// The test config (with node-c when `extra_node`) for `file`, whose control socket is
+/// beside it.
+fn yaml(file: &TempConfig, extra_node: bool) -> String {
+    yaml_for(extra_node, &file.sock())
 }
 
 /// A control over eth0 + lxc0 with `workers` fake workers (no threads).
 fn control(neigh: bool, workers: Vec<WorkerHandle>) -> (Control<Fake>, Fake, TempConfig) {
-    let file = TempConfig::new(&yaml(false));
+    let file = TempConfig::new("");
+    file.write(&yaml(&file, false));
     let cfg = Config::load(&file.0).unwrap();
     let fake = Fake::default();
     {
@@ -145,16 +165,24 @@ fn control(neigh: bool, workers: Vec<WorkerHandle>) -> (Control<Fake>, Fake, Tem
         Port::new(PortRole::Pod, fake.lookup("lxc0").unwrap()),
     ];
     let modes = vec!["native".into(), "native".into()];
-    let c = Control::new(fake.clone(), &file.0, cfg, ports, modes, workers, 64).unwrap();
+    let eps = config_endpoints(&cfg);
+    let c = Control::new(fake.clone(), &file.0, cfg, eps, ports, modes, workers, 64).unwrap();
     (c, fake, file)
 }
 
 /// A worker handle whose requests a thread answers with `fd`; returns the handle.
 fn answering_worker(id: usize, fd: RawFd) -> WorkerHandle {
-    let (tx, rx) = mpsc::channel::<ReplaceSocket>();
+    let (tx, rx) = mpsc::channel::<WorkerRequest>();
     let t = std::thread::spawn(move || {
         for req in rx {
-            let _ = req.reply.send(Ok(fd));
+            match req {
+                WorkerRequest::Replace(r) | WorkerRequest::Open(r) => {
+                    let _ = r.reply.send(Ok(fd));
+                }
+                WorkerRequest::Close { reply, .. } => {
+                    let _ = reply.send(());
+                }
+            }
         }
     });
     WorkerHandle {
@@ -263,7 +291,7 @@ fn recreated_interface_is_attached_again_with_new_sockets() {
 
 #[test]
 fn recovery_without_a_running_worker_is_retried_and_reported() {
-    let (tx, rx) = mpsc::channel::<ReplaceSocket>();
+    let (tx, rx) = mpsc::channel::<WorkerRequest>();
     drop(rx);
     let dead = WorkerHandle {
         shared: Arc::new(WorkerShared::new(0, None, 2)),
@@ -305,7 +333,7 @@ fn a_gone_interface_is_a_problem_until_it_is_back() {
 #[test]
 fn reload_applies_all_or_nothing() {
     let (mut c, fake, file) = control(true, Vec::new());
-    file.write(&yaml(true));
+    file.write(&yaml(&file, true));
     let path = file.0.display().to_string();
     assert_eq!(c.reload(), Ok(format!("reloaded {path}")));
     assert_eq!(c.snapshot().load().nodes.len(), 2);
@@ -317,7 +345,7 @@ fn reload_applies_all_or_nothing() {
     assert!(err.starts_with(&format!("{path}:")), "{err}");
     assert_eq!(c.snapshot().load().generation, 2);
     // The steering refuses: the snapshot is not switched either.
-    file.write(&yaml(false));
+    file.write(&yaml(&file, false));
     fake.0.borrow_mut().refuse_steering = true;
     assert_eq!(
         c.reload(),
@@ -336,11 +364,11 @@ fn reload_applies_all_or_nothing() {
 #[test]
 fn reload_refuses_a_changed_interface_set() {
     let (mut c, _, file) = control(true, Vec::new());
-    file.write(&yaml(false).replace("lxc0", "lxc7"));
+    file.write(&yaml(&file, false).replace("lxc0", "lxc7"));
     assert_eq!(
         c.reload(),
         Err(format!(
-            "{}: the interface set changed (was eth0,lxc0, now eth0,lxc7); adding or removing interfaces needs a restart",
+            "{}: the interface set changed (was eth0,lxc0, now eth0,lxc7); adding or removing interfaces needs a restart, or `podfwd endpoint add|del`",
             file.0.display()
         ))
     );
@@ -356,7 +384,7 @@ fn a_failed_or_finished_worker_is_reported() {
         Err("worker 0 stopped: panicked: boom".to_owned())
     );
 
-    let (tx, _rx) = mpsc::channel::<ReplaceSocket>();
+    let (tx, _rx) = mpsc::channel::<WorkerRequest>();
     let t = std::thread::spawn(|| {});
     while !t.is_finished() {
         std::thread::yield_now();
@@ -380,4 +408,185 @@ fn shutdown_detaches_every_port_then_stops_the_workers() {
     c.shutdown();
     assert!(stop.load(Relaxed));
     assert_eq!(fake.0.borrow().detached, ["eth0", "lxc0"]);
+}
+
+const POD9: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 9);
+
+/// Add interface `name` (ifindex `ifindex`) to the fake node.
+fn plug(fake: &Fake, name: &str, ifindex: u32) {
+    fake.0.borrow_mut().ifaces.insert(
+        name.into(),
+        iface(name, ifindex, [0xfe, 0xee, 0, 0, 9, 9], 1450),
+    );
+}
+
+fn add(c: &mut Control<Fake>, ip: Ipv4Addr, iface: &str) -> Response {
+    c.handle(Request::EndpointAdd {
+        ip,
+        interface: iface.into(),
+        container_id: Some("c-1".into()),
+    })
+}
+
+fn del(c: &mut Control<Fake>, iface: &str) -> Response {
+    c.handle(Request::EndpointDel {
+        ip: None,
+        interface: Some(iface.into()),
+    })
+}
+
+#[test]
+fn an_endpoint_is_added_live_and_persisted() {
+    let (mut c, fake, file) = control(true, vec![answering_worker(0, 41)]);
+    plug(&fake, "lxc9", 20);
+    assert_eq!(
+        add(&mut c, POD9, "lxc9"),
+        Response::done("endpoint 10.0.1.9 on lxc9 added")
+    );
+    {
+        let s = fake.0.borrow();
+        assert_eq!(s.attached, [("lxc9".to_owned(), PortRole::Pod)]);
+        assert_eq!(s.registered, [("lxc9".to_owned(), 0, 41)]);
+        assert!(s.resolved.contains(&POD9));
+    }
+    let snap = c.snapshot().load_full();
+    assert_eq!(snap.ports.len(), 3);
+    assert_eq!(snap.ports[2].name, "lxc9");
+    let ep = snap.endpoints.iter().find(|e| e.ip == POD9).unwrap();
+    assert_eq!(ep.port, 2);
+    assert_eq!(c.status().lock().unwrap().ports[2].endpoint, Some(POD9));
+    // Listed with its origin, and written to the state file.
+    let list = c.handle(Request::EndpointList).endpoints.unwrap();
+    assert_eq!(
+        list.iter().map(|e| (e.ip, e.origin)).collect::<Vec<_>>(),
+        [(POD, Origin::Config), (POD9, Origin::Api)]
+    );
+    let state = endpoints::load_state(&file.state());
+    assert_eq!(state, list[1..]);
+    assert_eq!(state[0].container_id.as_deref(), Some("c-1"));
+    // The same add again is not an error; a clash is.
+    assert_eq!(
+        add(&mut c, POD9, "lxc9"),
+        Response::done("endpoint 10.0.1.9 on lxc9 is already served")
+    );
+    assert_eq!(
+        add(&mut c, POD9, "lxc0"),
+        Response::refused(
+            "endpoint 10.0.1.9 on lxc0: 10.0.1.2 on lxc0 is served already; remove it first"
+        )
+    );
+}
+
+#[test]
+fn bad_endpoints_are_refused_and_leave_nothing_behind() {
+    let (mut c, fake, _f) = control(true, vec![answering_worker(0, 41)]);
+    assert_eq!(
+        add(&mut c, Ipv4Addr::new(10, 0, 2, 9), "lxc9"),
+        Response::refused(
+            "endpoint 10.0.2.9: not a pod address of this node's PodCIDR 10.0.1.0/24"
+        )
+    );
+    assert_eq!(
+        add(&mut c, POD9, "lxc9"),
+        Response::refused("endpoint 10.0.1.9: interface lxc9 not found in this network namespace (check the name with `ip link`, and that podfwd runs in the node's namespace)")
+    );
+    assert_eq!(
+        add(&mut c, POD9, "eth0"),
+        Response::refused("endpoint 10.0.1.9: eth0 is the uplink")
+    );
+    assert!(fake.0.borrow().attached.is_empty());
+    assert_eq!(c.snapshot().load().generation, 1);
+}
+
+#[test]
+fn a_worker_that_cannot_open_a_socket_rolls_the_add_back() {
+    let (tx, rx) = mpsc::channel::<WorkerRequest>();
+    let t = std::thread::spawn(move || {
+        for req in rx {
+            match req {
+                WorkerRequest::Replace(r) | WorkerRequest::Open(r) => {
+                    let _ = r
+                        .reply
+                        .send(Err("worker 0: new AF_XDP socket: EBUSY".into()));
+                }
+                WorkerRequest::Close { reply, .. } => {
+                    let _ = reply.send(());
+                }
+            }
+        }
+    });
+    let w = WorkerHandle {
+        shared: Arc::new(WorkerShared::new(0, None, 8)),
+        requests: tx,
+        thread: Some(t),
+    };
+    let (mut c, fake, _f) = control(true, vec![w]);
+    plug(&fake, "lxc9", 20);
+    assert_eq!(
+        add(&mut c, POD9, "lxc9"),
+        Response::refused("endpoint 10.0.1.9 on lxc9: worker 0: new AF_XDP socket: EBUSY")
+    );
+    assert_eq!(fake.0.borrow().detached, ["lxc9"]);
+    assert_eq!(c.snapshot().load().ports.len(), 2);
+    assert_eq!(c.handle(Request::EndpointList).endpoints.unwrap().len(), 1);
+}
+
+#[test]
+fn an_endpoint_is_removed_live_and_its_slot_reused() {
+    let (mut c, fake, file) = control(true, vec![answering_worker(0, 41)]);
+    plug(&fake, "lxc9", 20);
+    plug(&fake, "lxc8", 21);
+    assert!(add(&mut c, POD9, "lxc9").ok);
+    assert!(add(&mut c, Ipv4Addr::new(10, 0, 1, 8), "lxc8").ok);
+    assert_eq!(
+        del(&mut c, "lxc9"),
+        Response::done("endpoint 10.0.1.9 on lxc9 removed")
+    );
+    assert_eq!(fake.0.borrow().detached, ["lxc9"]);
+    let snap = c.snapshot().load_full();
+    assert!(snap.endpoints.iter().all(|e| e.ip != POD9));
+    assert_eq!(
+        snap.ports[2].name, "",
+        "slot 2 is vacant, lxc8 keeps port 3"
+    );
+    assert_eq!(snap.ports[3].name, "lxc8");
+    assert!(c.status().lock().unwrap().ports[2].vacant);
+    assert_eq!(endpoints::load_state(&file.state()).len(), 1);
+    // Deleting again is not an error; the config's endpoint cannot be deleted here.
+    assert_eq!(
+        del(&mut c, "lxc9"),
+        Response::done("endpoint lxc9 was not served")
+    );
+    let e = del(&mut c, "lxc0").error.unwrap();
+    assert!(e.starts_with("endpoint lxc0 comes from "), "{e}");
+    // The vacant slot is taken by the next pod.
+    plug(&fake, "lxc7", 22);
+    assert!(add(&mut c, Ipv4Addr::new(10, 0, 1, 7), "lxc7").ok);
+    assert_eq!(c.snapshot().load().ports[2].name, "lxc7");
+    assert!(!c.status().lock().unwrap().ports[2].vacant);
+    // The last slot removed: the tables shrink back.
+    assert!(del(&mut c, "lxc8").ok);
+    assert_eq!(c.snapshot().load().ports.len(), 3);
+}
+
+#[test]
+fn a_reload_keeps_the_api_endpoints() {
+    let (mut c, fake, file) = control(true, vec![answering_worker(0, 41)]);
+    plug(&fake, "lxc9", 20);
+    assert!(add(&mut c, POD9, "lxc9").ok);
+    file.write(&yaml(&file, true));
+    assert!(c.reload().is_ok());
+    let snap = c.snapshot().load_full();
+    assert!(snap.endpoints.iter().any(|e| e.ip == POD9));
+    assert_eq!(snap.nodes.len(), 2);
+    // A config that claims the API's pod is refused.
+    file.write(&yaml(&file, false).replace(
+        "  - {ip: 10.0.1.2, interface: lxc0}\n",
+        "  - {ip: 10.0.1.2, interface: lxc0}\n  - {ip: 10.0.1.9, interface: lxc5}\n",
+    ));
+    let e = c.reload().unwrap_err();
+    assert!(
+        e.contains("the interface set changed") || e.contains("also served as added over the API"),
+        "{e}"
+    );
 }
