@@ -32,7 +32,11 @@ fn status_of(node: &str) -> Value {
 
 /// `podfwd reload` in a node namespace.
 fn reload(node: &str) -> Output {
-    nsx(node, &[bin().to_str().unwrap(), "reload"])
+    let sock = format!("/run/podfwd/node-{node}.sock");
+    nsx(
+        node,
+        &[bin().to_str().unwrap(), "reload", "--socket", &sock],
+    )
 }
 
 /// The counters under `key` ("drops", "actions", "steering") as a map.
