@@ -223,7 +223,7 @@ impl Pipeline {
     }
 
     /// Resolves a local endpoint to its egress rewrite and MTU.
-    #[inline]
+    #[inline(always)]
     fn to_local<'s>(
         &self,
         snap: &'s Snapshot,
@@ -253,7 +253,7 @@ impl Pipeline {
 
     /// Resolves the destination `dst` of a pod's frame (the uplink must exist, whatever
     /// the target) to its egress and the size limit there.
-    #[inline]
+    #[inline(always)]
     fn route_from_pod<'s>(
         &self,
         snap: &'s Snapshot,
@@ -293,7 +293,7 @@ impl Pipeline {
     }
 
     /// Resolves the destination `dst` of a frame from the uplink: only a local pod.
-    #[inline]
+    #[inline(always)]
     fn route_from_uplink<'s>(
         &self,
         snap: &'s Snapshot,
