@@ -14,23 +14,23 @@
 
 mod batch;
 mod counters;
+mod parse;
 mod rewrite;
 mod verdict;
 
 use std::net::Ipv4Addr;
 
 use route::{Mode, PortId, PortInfo, Snapshot, Target, OUTER_LEN};
-use wire::ethernet::{self, mac_is_multicast, EtherType, EthernetFrame, Mac};
-use wire::ipv4::{IpProtocol, Ipv4Packet};
-use wire::udp::UdpPacket;
-use wire::vxlan::VxlanPacket;
+use wire::ethernet::{self, mac_is_multicast, Mac};
+use wire::icmpv4::Icmpv4Packet;
+use wire::ipv4::IpProtocol;
 
 pub use batch::{FrameMem, Settled, TxQueues};
 pub use counters::Counters;
 pub use rewrite::flow_src_port;
 pub use verdict::{Action, DropReason, Verdict};
 
-use rewrite::IP;
+use parse::Headers;
 
 /// One received frame: `buf[off..off + len]` inside its whole UMEM chunk `buf`, so that
 /// the pipeline can grow it at the front (encap) or shrink it (decap, ICMP).
@@ -103,45 +103,6 @@ fn is_broadcast_or_multicast_ip(ip: u32) -> bool {
 fn in_net(ip: u32, net: Ipv4Addr, mask: Ipv4Addr) -> bool {
     let mask = u32::from(mask);
     ip & mask == u32::from(net) & mask
-}
-
-/// The fields of a validated IPv4 header the decisions need, read before any write.
-#[derive(Debug, Clone, Copy)]
-struct Ip4 {
-    src: u32,
-    dst: u32,
-    total_len: u16,
-    header_len: usize,
-    ttl: u8,
-    dont_frag: bool,
-    is_fragment: bool,
-    proto: IpProtocol,
-}
-
-impl Ip4 {
-    /// Validates the IPv4 header in `b` (version, IHL, total length, checksum).
-    #[inline]
-    fn parse(b: &[u8]) -> Result<Self, DropReason> {
-        let ip = Ipv4Packet::new_checked(b).map_err(|_| DropReason::MalformedIpv4)?;
-        if !ip.verify_checksum() {
-            return Err(DropReason::MalformedIpv4);
-        }
-        Ok(Self::read(&ip))
-    }
-
-    #[inline]
-    fn read<T: AsRef<[u8]>>(ip: &Ipv4Packet<T>) -> Self {
-        Self {
-            src: ip.src_addr(),
-            dst: ip.dst_addr(),
-            total_len: ip.total_len(),
-            header_len: ip.header_len(),
-            ttl: ip.ttl(),
-            dont_frag: ip.dont_frag(),
-            is_fragment: ip.is_fragment(),
-            proto: ip.protocol(),
-        }
-    }
 }
 
 /// Where a routed frame goes and what it becomes.
@@ -262,7 +223,7 @@ impl Pipeline {
     }
 
     /// Resolves a local endpoint to its egress rewrite and MTU.
-    #[inline]
+    #[inline(always)]
     fn to_local<'s>(
         &self,
         snap: &'s Snapshot,
@@ -290,6 +251,62 @@ impl Pipeline {
         Ok((eg, port.mtu))
     }
 
+    /// Resolves the destination `dst` of a pod's frame (the uplink must exist, whatever
+    /// the target) to its egress and the size limit there.
+    #[inline(always)]
+    fn route_from_pod<'s>(
+        &self,
+        snap: &'s Snapshot,
+        rx_port: PortId,
+        dst: u32,
+    ) -> Result<(Egress<'s>, u16), DropReason> {
+        let local = &snap.local;
+        let uplink = snap
+            .ports
+            .get(usize::from(local.uplink))
+            .ok_or(DropReason::NoRoute)?;
+        let i = match snap.lookup(dst).ok_or(DropReason::NoRoute)? {
+            Target::Local(i) => return self.to_local(snap, i, rx_port),
+            Target::Remote(i) => i,
+        };
+        let node = snap.nodes.get(i as usize).ok_or(DropReason::NoRoute)?;
+        Ok(match local.mode {
+            Mode::Tunnel => {
+                let outer = node.outer.as_ref().ok_or(DropReason::NoNeighbour)?;
+                let eg = Egress::Encap {
+                    port: local.uplink,
+                    outer,
+                };
+                (eg, uplink.mtu.saturating_sub(OUTER_LEN as u16))
+            }
+            Mode::Native => {
+                let dst = node.next_hop_mac.ok_or(DropReason::NoNeighbour)?;
+                let eg = Egress::Rewrite {
+                    port: local.uplink,
+                    src: uplink.mac,
+                    dst,
+                    action: Action::RoutedNative,
+                };
+                (eg, uplink.mtu)
+            }
+        })
+    }
+
+    /// Resolves the destination `dst` of a frame from the uplink: only a local pod.
+    #[inline(always)]
+    fn route_from_uplink<'s>(
+        &self,
+        snap: &'s Snapshot,
+        rx_port: PortId,
+        dst: u32,
+    ) -> Result<(Egress<'s>, u16), DropReason> {
+        match snap.lookup(dst) {
+            Some(Target::Local(i)) => self.to_local(snap, i, rx_port),
+            Some(Target::Remote(_)) => Err(DropReason::Hairpin),
+            None => Err(DropReason::NoRoute),
+        }
+    }
+
     fn rx_from_pod(
         &mut self,
         snap: &Snapshot,
@@ -297,16 +314,10 @@ impl Pipeline {
         rx: &PortInfo,
         frame: &mut Frame,
     ) -> Decision {
-        let data = &frame.buf[frame.off..frame.off + frame.len];
-        let eth = EthernetFrame::new_checked(data).map_err(|_| DropReason::MalformedEthernet)?;
-        if eth.is_tagged() {
-            return Err(DropReason::VlanTagged);
-        }
-        if eth.ethertype() != EtherType::IPV4 {
+        let Some(h) = parse::frame(frame)? else {
             return Ok(Verdict::Pass);
-        }
-        let (src_mac, dst_mac) = (eth.src_addr(), eth.dst_addr());
-        let ip = Ip4::parse(eth.payload())?;
+        };
+        let ip = &h.ip;
         if ip.header_len != wire::ipv4::HEADER_LEN {
             return Err(DropReason::IpOptions);
         }
@@ -320,8 +331,8 @@ impl Pipeline {
         if own_ip != Some(ip.src) {
             return Err(DropReason::MartianSource);
         }
-        self.learn(rx_port, ip.src, src_mac);
-        if mac_is_multicast(&dst_mac) || is_broadcast_or_multicast_ip(ip.dst) {
+        self.learn(rx_port, ip.src, h.src_mac);
+        if mac_is_multicast(&h.dst_mac) || is_broadcast_or_multicast_ip(ip.dst) {
             return Err(DropReason::BroadcastMulticast);
         }
         let local = &snap.local;
@@ -338,119 +349,32 @@ impl Pipeline {
         if ip.ttl <= 1 {
             return Err(DropReason::TtlExpired);
         }
-        let uplink = snap
-            .ports
-            .get(usize::from(local.uplink))
-            .ok_or(DropReason::NoRoute)?;
-        let (egress, limit) = match snap.lookup(ip.dst).ok_or(DropReason::NoRoute)? {
-            Target::Local(i) => self.to_local(snap, i, rx_port)?,
-            Target::Remote(i) => {
-                let node = snap.nodes.get(i as usize).ok_or(DropReason::NoRoute)?;
-                match local.mode {
-                    Mode::Tunnel => {
-                        let outer = node.outer.as_ref().ok_or(DropReason::NoNeighbour)?;
-                        let limit = uplink.mtu.saturating_sub(OUTER_LEN as u16);
-                        (
-                            Egress::Encap {
-                                port: local.uplink,
-                                outer,
-                            },
-                            limit,
-                        )
-                    }
-                    Mode::Native => {
-                        let dst = node.next_hop_mac.ok_or(DropReason::NoNeighbour)?;
-                        let eg = Egress::Rewrite {
-                            port: local.uplink,
-                            src: uplink.mac,
-                            dst,
-                            action: Action::RoutedNative,
-                        };
-                        (eg, uplink.mtu)
-                    }
-                }
-            }
-        };
+        let (egress, limit) = self.route_from_pod(snap, rx_port, ip.dst)?;
         if ip.total_len > limit {
-            return reflect_frag_needed(snap, rx_port, rx, frame, &ip, limit);
+            return reflect_frag_needed(snap, rx_port, rx, frame, &h, limit);
         }
-        if matches!(egress, Egress::Encap { .. }) && frame.off < OUTER_LEN {
+        if matches!(egress, Egress::Encap { .. }) && h.l2 < OUTER_LEN {
             return Err(DropReason::NoHeadroom);
         }
-        // All checks passed: write.
-        frame.len = IP + usize::from(ip.total_len); // drop Ethernet padding
-        self.complete_csum(frame, &ip);
-        Ok(emit(frame, &ip, egress))
+        Ok(self.forward(frame, &h, egress))
     }
 
     fn rx_uplink_tunnel(&mut self, snap: &Snapshot, frame: &mut Frame) -> Decision {
-        let local = &snap.local;
-        let data = &frame.buf[frame.off..frame.off + frame.len];
-        let eth = EthernetFrame::new_checked(data).map_err(|_| DropReason::MalformedEthernet)?;
-        if eth.is_tagged() {
-            return Err(DropReason::VlanTagged);
-        }
-        if eth.ethertype() != EtherType::IPV4 {
+        let Some(h) = parse::vxlan(frame, &snap.local)? else {
             return Ok(Verdict::Pass);
-        }
-        let outer_ip =
-            Ipv4Packet::new_checked(eth.payload()).map_err(|_| DropReason::MalformedIpv4)?;
-        if outer_ip.dst_addr() != u32::from(local.ip) || outer_ip.protocol() != IpProtocol::UDP {
-            return Ok(Verdict::Pass);
-        }
-        if !outer_ip.verify_checksum() {
-            return Err(DropReason::MalformedIpv4);
-        }
-        if outer_ip.is_fragment() {
-            return Err(DropReason::Fragment);
-        }
-        let udp = UdpPacket::new_checked(outer_ip.payload()).map_err(|_| DropReason::BadVxlan)?;
-        if udp.dst_port() != local.vxlan_port {
-            return Err(DropReason::WrongPort);
-        }
-        // The outer UDP checksum is not verified (RFC 7348 §5: MAY; Linux sends 0).
-        let vx = VxlanPacket::new_checked(udp.payload()).map_err(|_| DropReason::BadVxlan)?;
-        if !vx.has_vni() {
-            return Err(DropReason::BadVxlan);
-        }
-        if vx.vni() != local.vni {
-            return Err(DropReason::WrongVni);
-        }
-        let inner = vx.payload();
-        if inner.len() < ethernet::HEADER_LEN + wire::ipv4::HEADER_LEN {
-            return Err(DropReason::InnerTooShort);
-        }
-        let outer_len = ethernet::HEADER_LEN
-            + outer_ip.header_len()
-            + wire::udp::HEADER_LEN
-            + wire::vxlan::HEADER_LEN;
-        let ieth = EthernetFrame::new_unchecked(inner);
-        if ieth.is_tagged() {
-            return Err(DropReason::VlanTagged);
-        }
-        if ieth.ethertype() != EtherType::IPV4 {
-            return Err(DropReason::NotIpv4);
-        }
-        let ip = Ip4::parse(ieth.payload())?;
+        };
+        let ip = &h.ip;
         if is_broadcast_or_multicast_ip(ip.dst) {
             return Err(DropReason::BroadcastMulticast);
         }
         if ip.ttl <= 1 {
             return Err(DropReason::TtlExpired);
         }
-        let (egress, limit) = match snap.lookup(ip.dst) {
-            Some(Target::Local(i)) => self.to_local(snap, i, local.uplink)?,
-            Some(Target::Remote(_)) => return Err(DropReason::Hairpin),
-            None => return Err(DropReason::NoRoute),
-        };
+        let (egress, limit) = self.route_from_uplink(snap, snap.local.uplink, ip.dst)?;
         if ip.total_len > limit {
             return Err(DropReason::FrameTooBig);
         }
-        frame.off += outer_len;
-        frame.len = IP + usize::from(ip.total_len);
-        self.complete_csum(frame, &ip);
-        let v = emit(frame, &ip, egress);
-        Ok(match v {
+        Ok(match self.forward(frame, &h, egress) {
             Verdict::Tx { port, .. } => Verdict::Tx {
                 port,
                 action: Action::Decapsulated,
@@ -467,61 +391,58 @@ impl Pipeline {
         frame: &mut Frame,
     ) -> Decision {
         let local = &snap.local;
-        let data = &frame.buf[frame.off..frame.off + frame.len];
-        let eth = EthernetFrame::new_checked(data).map_err(|_| DropReason::MalformedEthernet)?;
-        if eth.is_tagged() {
-            return Err(DropReason::VlanTagged);
-        }
-        if eth.ethertype() != EtherType::IPV4 {
+        let Some(h) = parse::frame(frame)? else {
             return Ok(Verdict::Pass);
-        }
-        let dst_mac = eth.dst_addr();
-        let ip = Ip4::parse(eth.payload())?;
+        };
+        let ip = &h.ip;
         if !in_net(ip.dst, local.pod_cidr.network(), local.pod_cidr.netmask()) {
             return Ok(Verdict::Pass);
         }
-        if mac_is_multicast(&dst_mac) {
+        if mac_is_multicast(&h.dst_mac) {
             return Err(DropReason::BroadcastMulticast);
         }
         if ip.ttl <= 1 {
             return Err(DropReason::TtlExpired);
         }
-        let (egress, limit) = match snap.lookup(ip.dst) {
-            Some(Target::Local(i)) => self.to_local(snap, i, rx_port)?,
-            Some(Target::Remote(_)) => return Err(DropReason::Hairpin),
-            None => return Err(DropReason::NoRoute),
-        };
+        let (egress, limit) = self.route_from_uplink(snap, rx_port, ip.dst)?;
         if ip.total_len > limit {
-            return reflect_frag_needed(snap, rx_port, rx, frame, &ip, limit);
+            return reflect_frag_needed(snap, rx_port, rx, frame, &h, limit);
         }
-        frame.len = IP + usize::from(ip.total_len);
-        self.complete_csum(frame, &ip);
-        Ok(emit(frame, &ip, egress))
+        Ok(self.forward(frame, &h, egress))
     }
 
-    /// Complete a partial TCP/UDP checksum in the IPv4 packet at `frame.off`. A sender
-    /// with checksum offload (a kernel VXLAN device or kernel routing on the far side
-    /// forwarding over veth) leaves it partial; completing an already valid checksum
-    /// rewrites the same value, so this is safe on any frame.
+    /// All checks passed: write. The frame that leaves starts at the parsed Ethernet
+    /// header (after the outer headers of a decapsulated frame) and ends with the IPv4
+    /// packet (no Ethernet padding); a partial TCP/UDP checksum is completed first.
     #[inline]
-    fn complete_csum(&mut self, frame: &mut Frame, ip: &Ip4) {
-        if ip.is_fragment {
+    fn forward(&mut self, frame: &mut Frame, h: &Headers, egress: Egress) -> Verdict {
+        frame.off = h.l2;
+        frame.len = h.len();
+        self.complete_csum(frame.buf, h);
+        emit(frame, h, egress)
+    }
+
+    /// Complete a partial TCP/UDP checksum in the parsed packet `h`. A sender with
+    /// checksum offload (a kernel VXLAN device or kernel routing on the far side
+    /// forwarding over veth) leaves it partial; completing an already valid checksum
+    /// rewrites the same value, so this is safe on any frame. A fragment has no L4 header
+    /// to complete (or not all of the datagram it covers).
+    #[inline]
+    fn complete_csum(&mut self, buf: &mut [u8], h: &Headers) {
+        if h.ip.is_fragment {
             return;
         }
-        let pkt = &mut frame.buf[frame.off..frame.off + frame.len];
-        if let Some(l4) = pkt.get_mut(IP + ip.header_len..) {
-            if rewrite::complete_partial_csum(l4, ip.src, ip.dst, ip.proto) {
-                self.counters.csum_completed += 1;
-            }
+        if rewrite::complete_partial_csum(buf, h) {
+            self.counters.csum_completed += 1;
         }
     }
 }
 
-/// Writes the egress rewrite into a frame whose checks all passed.
+/// Writes the egress rewrite into the parsed frame `h` (at `frame.off`), whose checks all
+/// passed.
 #[inline]
-fn emit(frame: &mut Frame, ip: &Ip4, egress: Egress) -> Verdict {
-    let pkt = &mut frame.buf[frame.off..frame.off + frame.len];
-    rewrite::decrement_ttl(pkt);
+fn emit(frame: &mut Frame, h: &Headers, egress: Egress) -> Verdict {
+    rewrite::decrement_ttl(frame.buf, h);
     match egress {
         Egress::Rewrite {
             port,
@@ -529,14 +450,14 @@ fn emit(frame: &mut Frame, ip: &Ip4, egress: Egress) -> Verdict {
             dst,
             action,
         } => {
-            rewrite::set_l2(pkt, src, dst);
+            rewrite::set_l2(&mut frame.buf[h.l2..h.end], src, dst);
             Verdict::Tx { port, action }
         }
         Egress::Encap { port, outer } => {
-            let l4 = &pkt[IP + ip.header_len..];
-            let (sp, dp) = rewrite::l4_ports(ip.proto, l4);
+            let (sp, dp) = rewrite::l4_ports(frame.buf, h);
+            let ip = &h.ip;
             let sport = flow_src_port(ip.src, ip.dst, ip.proto.0, sp, dp);
-            rewrite::encap(frame.buf, &mut frame.off, &mut frame.len, outer, sport);
+            (frame.off, frame.len) = rewrite::encap(frame.buf, h, outer, sport);
             Verdict::Tx {
                 port,
                 action: Action::Encapsulated,
@@ -545,42 +466,38 @@ fn emit(frame: &mut Frame, ip: &Ip4, egress: Egress) -> Verdict {
     }
 }
 
-/// Too big for `limit`: ICMP fragmentation-needed back out of the rx port with DF set,
-/// `frame_too_big` without.
 /// RFC 1812 §4.3.2.7: no ICMP error about an ICMP error, nor about a non-initial
 /// fragment.
-fn may_answer_with_icmp_error(frame: &Frame, ip: &Ip4) -> bool {
-    let pkt = &frame.buf[frame.off..frame.off + frame.len];
-    let Ok(view) = Ipv4Packet::new_checked(&pkt[IP..]) else {
-        return false;
-    };
-    if view.frag_offset() != 0 {
+#[inline]
+fn may_answer_with_icmp_error(buf: &[u8], h: &Headers) -> bool {
+    if h.ip.frag_offset != 0 {
         return false;
     }
-    if ip.proto == IpProtocol::ICMP {
-        // Types 3, 4, 5, 11, 12 are errors; an ICMP header that is not there is no echo.
-        return match view.payload().first() {
-            Some(t) => !matches!(t, 3 | 4 | 5 | 11 | 12),
-            None => false,
-        };
+    if h.ip.proto == IpProtocol::ICMP {
+        // An ICMP header that is not there is no echo.
+        return h.l4 < h.end && !Icmpv4Packet::new_unchecked(&buf[h.l4..h.end]).is_error();
     }
     true
 }
 
+/// Too big for `limit`: ICMP fragmentation-needed back out of the rx port with DF set,
+/// `frame_too_big` without.
 fn reflect_frag_needed(
     snap: &Snapshot,
     rx_port: PortId,
     rx: &PortInfo,
     frame: &mut Frame,
-    ip: &Ip4,
+    h: &Headers,
     limit: u16,
 ) -> Decision {
-    if !ip.dont_frag || !may_answer_with_icmp_error(frame, ip) {
+    if !h.ip.dont_frag || !may_answer_with_icmp_error(frame.buf, h) {
         return Err(DropReason::FrameTooBig);
     }
-    let pkt = &mut frame.buf[frame.off..frame.off + frame.len];
-    let len = rewrite::frag_needed(pkt, rx.mac, u32::from(snap.local.ip), limit)
+    let rx_end = frame.off + frame.len;
+    let src_ip = u32::from(snap.local.ip);
+    let len = rewrite::frag_needed(frame.buf, h, rx_end, rx.mac, src_ip, limit)
         .ok_or(DropReason::FrameTooBig)?;
+    frame.off = h.l2;
     frame.len = len;
     Ok(Verdict::Tx {
         port: rx_port,

@@ -1,17 +1,23 @@
-//! The in-place rewrites: L2 to the next hop, VXLAN encap/decap offsets, partial
+//! The in-place rewrites: L2 to the next hop, TTL, VXLAN encapsulation, partial
 //! checksum completion, ICMP fragmentation-needed, the VXLAN source-port flow hash.
-//! Callers have validated lengths; these only write.
+//!
+//! Each step takes the [`Headers`] the frame was parsed into and writes through `wire`
+//! views over the ranges that parse validated (so the views are `new_unchecked` and
+//! nothing is re-checked); callers run every check before the first write.
 
 use route::{OuterHeader, OUTER_LEN};
-use wire::checksum;
 use wire::ethernet::{self, EthernetFrame, Mac};
 use wire::icmpv4::Icmpv4Packet;
 use wire::ipv4::{self, IpProtocol, Ipv4Packet};
+use wire::tcp::{self, TcpPacket};
+use wire::udp::{self, UdpPacket};
 
-/// Offset of the IPv4 header in an untagged frame.
-pub(crate) const IP: usize = ethernet::HEADER_LEN;
+use crate::parse::Headers;
 
-/// Sets source and destination MAC of the frame starting at `frame[0]`.
+/// The outer IPv4 header of the VXLAN template has no options (RFC 7348 §5).
+const OUTER_IP_HEADER_LEN: u16 = (OuterHeader::UDP - OuterHeader::IP) as u16;
+
+/// Sets source and destination MAC of the Ethernet frame `frame`.
 #[inline]
 pub(crate) fn set_l2(frame: &mut [u8], src: Mac, dst: Mac) {
     let mut eth = EthernetFrame::new_unchecked(frame);
@@ -19,14 +25,15 @@ pub(crate) fn set_l2(frame: &mut [u8], src: Mac, dst: Mac) {
     eth.set_src_addr(src);
 }
 
-/// TTL - 1 with the incremental header checksum update, on the IPv4 header at `IP`.
+/// TTL - 1 with the incremental header checksum update (RFC 1624), as a router
+/// forwards (RFC 1812 §5.3.1).
 #[inline]
-pub(crate) fn decrement_ttl(frame: &mut [u8]) {
-    Ipv4Packet::new_unchecked(&mut frame[IP..]).decrement_ttl();
+pub(crate) fn decrement_ttl(buf: &mut [u8], h: &Headers) {
+    Ipv4Packet::new_unchecked(&mut buf[h.l3..h.end]).decrement_ttl();
 }
 
-/// Completes an offloaded (CHECKSUM_PARTIAL) TCP or UDP checksum in `l4`, the IPv4
-/// payload of a non-fragment.
+/// Completes an offloaded (CHECKSUM_PARTIAL) TCP or UDP checksum in the payload of the
+/// parsed non-fragment `h`.
 ///
 /// Linux leaves the folded, *non-inverted* pseudo-header sum in the checksum field of a
 /// CHECKSUM_PARTIAL packet (`__tcp_v4_send_check`: `th->check = ~tcp_v4_check(len, s, d,
@@ -37,39 +44,31 @@ pub(crate) fn decrement_ttl(frame: &mut [u8]) {
 ///
 /// Returns whether it wrote a checksum.
 #[inline]
-pub(crate) fn complete_partial_csum(l4: &mut [u8], src: u32, dst: u32, proto: IpProtocol) -> bool {
-    let (at, udp) = match proto {
-        IpProtocol::TCP => (wire::tcp::CHECKSUM_OFFSET, false),
-        IpProtocol::UDP => (wire::udp::CHECKSUM_OFFSET, true),
-        _ => return false,
-    };
-    let min = if udp {
-        wire::udp::HEADER_LEN
-    } else {
-        wire::tcp::HEADER_LEN
-    };
-    if l4.len() < min {
-        return false;
-    }
+pub(crate) fn complete_partial_csum(buf: &mut [u8], h: &Headers) -> bool {
+    let (src, dst) = (h.ip.src, h.ip.dst);
+    let l4 = &mut buf[h.l4..h.end];
     let Ok(len) = u16::try_from(l4.len()) else {
         return false;
     };
-    if udp && u16::from_be_bytes([l4[4], l4[5]]) != len {
-        // The UDP length disagrees with IP: not a packet Linux would have offloaded.
-        return false;
+    match h.ip.proto {
+        IpProtocol::TCP if l4.len() >= tcp::HEADER_LEN => {
+            let mut seg = TcpPacket::new_unchecked(l4);
+            if !seg.checksum_is_partial(src, dst) {
+                return false;
+            }
+            seg.fill_checksum(src, dst);
+        }
+        IpProtocol::UDP if l4.len() >= udp::HEADER_LEN => {
+            let mut dgram = UdpPacket::new_unchecked(l4);
+            // A UDP length that disagrees with IP: not a packet Linux would have offloaded.
+            if dgram.len() != len || !dgram.checksum_is_partial(src, dst) {
+                return false;
+            }
+            // RFC 768: a computed 0 is sent as all ones (fill_checksum does).
+            dgram.fill_checksum(src, dst);
+        }
+        _ => return false,
     }
-    let pseudo = checksum::pseudo_header_sum(src, dst, proto.0, len);
-    let cur = u16::from_be_bytes([l4[at], l4[at + 1]]);
-    if cur != checksum::fold(pseudo) {
-        return false;
-    }
-    // Sum over the segment with the field counted as zero: add ~cur to cancel it.
-    let s = checksum::sum(l4, pseudo) + u32::from(!cur);
-    let mut c = !checksum::fold(s);
-    if udp && c == 0 {
-        c = 0xffff; // RFC 768: a computed 0 is sent as all ones.
-    }
-    l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
     true
 }
 
@@ -97,78 +96,99 @@ pub fn flow_src_port(src: u32, dst: u32, proto: u8, sport: u16, dport: u16) -> u
     0xc000 | low
 }
 
-/// The ports of a TCP or UDP payload, zeros for anything else or a short payload.
+/// The ports of a TCP or UDP payload of the parsed `h`, zeros for anything else or a
+/// payload too short to hold them.
 #[inline]
-pub(crate) fn l4_ports(proto: IpProtocol, l4: &[u8]) -> (u16, u16) {
-    if (proto == IpProtocol::TCP || proto == IpProtocol::UDP) && l4.len() >= 4 {
-        (
-            u16::from_be_bytes([l4[0], l4[1]]),
-            u16::from_be_bytes([l4[2], l4[3]]),
-        )
-    } else {
-        (0, 0)
+pub(crate) fn l4_ports(buf: &[u8], h: &Headers) -> (u16, u16) {
+    let l4 = &buf[h.l4..h.end];
+    // Both headers start with source and destination port (RFC 793 §3.1, RFC 768).
+    const PORTS_LEN: usize = 4;
+    if l4.len() < PORTS_LEN {
+        return (0, 0);
+    }
+    match h.ip.proto {
+        IpProtocol::TCP => {
+            let seg = TcpPacket::new_unchecked(l4);
+            (seg.src_port(), seg.dst_port())
+        }
+        IpProtocol::UDP => {
+            let dgram = UdpPacket::new_unchecked(l4);
+            (dgram.src_port(), dgram.dst_port())
+        }
+        _ => (0, 0),
     }
 }
 
-/// Prepends `outer` to the inner frame `buf[*off..*off + *len]` by moving `off` back 50
-/// bytes, then patches the outer IPv4 total length and checksum (RFC 1624, from the
-/// template's checksum for length 0), the UDP length and source port. The UDP checksum
-/// stays 0 (RFC 7348 §5). The caller checked `*off >= 50` and that the sizes fit in u16.
+/// The inner frame's destination and source MACs that `outer` asks for.
+#[inline]
+fn inner_macs(outer: &OuterHeader) -> (Mac, Mac) {
+    let (mut dst, mut src) = ([0; 6], [0; 6]);
+    dst.copy_from_slice(&outer.inner_l2[..6]);
+    src.copy_from_slice(&outer.inner_l2[6..]);
+    (dst, src)
+}
+
+/// Prepends `outer` to the parsed frame `h` in `buf` (50 bytes of headroom before
+/// `h.l2`, which the caller checked), then patches the outer IPv4 total length and
+/// checksum (RFC 1624, from the template's checksum for length 0), the UDP length and
+/// source port. The UDP checksum stays 0 (RFC 7348 §5). Returns the new frame's offset
+/// and length in `buf`.
 #[inline]
 pub(crate) fn encap(
     buf: &mut [u8],
-    off: &mut usize,
-    len: &mut usize,
+    h: &Headers,
     outer: &OuterHeader,
     sport: u16,
-) {
-    let start = *off - OUTER_LEN;
+) -> (usize, usize) {
+    let start = h.l2 - OUTER_LEN;
     // Inner L2: the remote VTEP's MAC and ours (a kernel VXLAN device on the far side
     // drops inner frames not addressed to it).
-    buf[*off..*off + 12].copy_from_slice(&outer.inner_l2);
-    let hdr = &mut buf[start..*off];
+    let (dst, src) = inner_macs(outer);
+    set_l2(&mut buf[h.l2..h.end], src, dst);
+    let hdr = &mut buf[start..h.l2];
     hdr.copy_from_slice(&outer.bytes);
     // Outer IPv4 = IPv4 20 + UDP 8 + VXLAN 8 + inner frame.
-    let ip_total = u16::try_from(*len + (OUTER_LEN - ethernet::HEADER_LEN)).unwrap_or(u16::MAX);
-    let ip = OuterHeader::IP;
-    hdr[ip + 2..ip + 4].copy_from_slice(&ip_total.to_be_bytes());
-    let c = checksum::update_u16(outer.ip_checksum_base(), 0, ip_total);
-    hdr[ip + ipv4::CHECKSUM_OFFSET..ip + ipv4::CHECKSUM_OFFSET + 2]
-        .copy_from_slice(&c.to_be_bytes());
-    let udp = OuterHeader::UDP;
-    hdr[udp..udp + 2].copy_from_slice(&sport.to_be_bytes());
-    hdr[udp + 4..udp + 6].copy_from_slice(&(ip_total - 20).to_be_bytes());
-    *off = start;
-    *len += OUTER_LEN;
+    let ip_total = u16::try_from(h.len() + (OUTER_LEN - ethernet::HEADER_LEN)).unwrap_or(u16::MAX);
+    Ipv4Packet::new_unchecked(&mut hdr[OuterHeader::IP..OuterHeader::UDP])
+        .set_total_len_incremental(ip_total);
+    let mut udp = UdpPacket::new_unchecked(&mut hdr[OuterHeader::UDP..OuterHeader::VXLAN]);
+    udp.set_src_port(sport);
+    udp.set_len(ip_total - OUTER_IP_HEADER_LEN);
+    (start, h.len() + OUTER_LEN)
 }
 
-/// Turns the IPv4 frame `frame` (untagged, header at `IP`, lengths validated) into an
-/// ICMP destination unreachable / fragmentation needed (RFC 792, RFC 1191 §4) back to its
-/// sender, in place: Ethernet to the original source MAC from `port_mac`; IPv4 from
-/// `src_ip` to the original source, TTL 64, TOS 0xc0 (as Linux's `icmp_send`); ICMP
-/// type 3 code 4 with `mtu`, quoting the original IPv4 header and the first 8 bytes of its
-/// payload (RFC 792). Returns the new frame length, or `None` when `frame` cannot hold it.
-pub(crate) fn frag_needed(frame: &mut [u8], port_mac: Mac, src_ip: u32, mtu: u16) -> Option<usize> {
-    let (orig_src_mac, orig_src, quote) = {
-        let eth = EthernetFrame::new_unchecked(&*frame);
-        let ip = Ipv4Packet::new_unchecked(&frame[IP..]);
-        let hl = ip.header_len();
-        let data = usize::from(ip.total_len()).saturating_sub(hl).min(8);
-        (eth.src_addr(), ip.src_addr(), hl + data)
-    };
+/// Turns the parsed IPv4 frame `h` into an ICMP destination unreachable /
+/// fragmentation needed (RFC 792, RFC 1191 §4) back to its sender, in place in
+/// `buf[h.l2..rx_end]` (`rx_end`: the end of the frame as received, padding included):
+/// Ethernet to the original source MAC from `port_mac`; IPv4 from `src_ip` to the
+/// original source, TTL 64, TOS 0xc0 (as Linux's `icmp_send`); ICMP type 3 code 4 with
+/// `mtu`, quoting the original IPv4 header and the first 8 bytes of its payload
+/// (RFC 792). Returns the new frame length, or `None` when the frame cannot hold it.
+pub(crate) fn frag_needed(
+    buf: &mut [u8],
+    h: &Headers,
+    rx_end: usize,
+    port_mac: Mac,
+    src_ip: u32,
+    mtu: u16,
+) -> Option<usize> {
+    let hl = h.ip.header_len;
+    let quote = hl + usize::from(h.ip.total_len).saturating_sub(hl).min(8);
+    let frame = buf.get_mut(h.l2..rx_end)?;
+    let ip_at = h.l3 - h.l2;
+    let icmp_at = ip_at + ipv4::HEADER_LEN;
     let icmp_len = wire::icmpv4::HEADER_LEN + quote;
     let ip_total = ipv4::HEADER_LEN + icmp_len;
-    let new_len = IP + ip_total;
+    let new_len = ip_at + ip_total;
     if frame.len() < new_len {
         return None;
     }
     // Move the quoted header + 8 bytes behind the new IPv4 and ICMP headers (overlapping
     // move of at most 68 bytes; this is the error path, not the payload path).
-    let quote_at = IP + ipv4::HEADER_LEN + wire::icmpv4::HEADER_LEN;
-    frame.copy_within(IP..IP + quote, quote_at);
-    set_l2(frame, port_mac, orig_src_mac);
+    frame.copy_within(ip_at..ip_at + quote, icmp_at + wire::icmpv4::HEADER_LEN);
+    set_l2(frame, port_mac, h.src_mac);
     {
-        let mut ip = Ipv4Packet::new_unchecked(&mut frame[IP..IP + ip_total]);
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[ip_at..new_len]);
         ip.set_version_and_header_len(ipv4::HEADER_LEN);
         ip.set_dscp_ecn(0x30, 0); // TOS 0xc0: internetwork control
         ip.set_total_len(u16::try_from(ip_total).unwrap_or(u16::MAX));
@@ -177,10 +197,10 @@ pub(crate) fn frag_needed(frame: &mut [u8], port_mac: Mac, src_ip: u32, mtu: u16
         ip.set_ttl(64);
         ip.set_protocol(IpProtocol::ICMP);
         ip.set_src_addr(src_ip);
-        ip.set_dst_addr(orig_src);
+        ip.set_dst_addr(h.ip.src);
         ip.fill_checksum();
     }
-    let mut icmp = Icmpv4Packet::new_unchecked(&mut frame[IP + ipv4::HEADER_LEN..new_len]);
+    let mut icmp = Icmpv4Packet::new_unchecked(&mut frame[icmp_at..new_len]);
     icmp.set_frag_needed(mtu);
     icmp.fill_checksum();
     Some(new_len)

@@ -85,6 +85,16 @@ pub fn pseudo_header_sum(src: u32, dst: u32, protocol: u8, l4_len: u16) -> u32 {
     u32::from(fold(s))
 }
 
+/// What a CHECKSUM_PARTIAL TCP or UDP packet carries in its checksum field: the folded,
+/// *non-inverted* pseudo-header sum (Linux `__tcp_v4_send_check`:
+/// `th->check = ~tcp_v4_check(len, s, d, 0)`; `udp4_hwcsum` likewise), which the device
+/// is expected to finish over the L4 header and payload.
+#[inline]
+#[must_use]
+pub fn partial_pseudo_header(src: u32, dst: u32, protocol: u8, l4_len: u16) -> u16 {
+    fold(pseudo_header_sum(src, dst, protocol, l4_len))
+}
+
 /// RFC 1624 eqn. 3: the checksum after one 16-bit word of the covered data changes from
 /// `old` to `new`: `HC' = ~(~HC + ~m + m')`.
 ///
@@ -156,5 +166,14 @@ mod tests {
         // 10.0.1.2 -> 10.0.2.3, UDP, length 8.
         let s = pseudo_header_sum(0x0a00_0102, 0x0a00_0203, 17, 8);
         assert_eq!(s, 0x0a00 + 0x0102 + 0x0a00 + 0x0203 + 17 + 8);
+        assert_eq!(
+            partial_pseudo_header(0x0a00_0102, 0x0a00_0203, 17, 8),
+            0x171e
+        );
+        // A carry folds back in: ffff.ffff -> ffff.ffff, TCP, length 0x20.
+        assert_eq!(
+            partial_pseudo_header(0xffff_ffff, 0xffff_ffff, 6, 0x20),
+            0x0026
+        );
     }
 }

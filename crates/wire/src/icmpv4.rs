@@ -87,6 +87,14 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
         self.msg_type() == TYPE_DEST_UNREACHABLE && self.code() == CODE_FRAG_NEEDED
     }
 
+    /// Whether this is an ICMP error message (destination unreachable, source quench,
+    /// redirect, time exceeded, parameter problem: types 3, 4, 5, 11, 12 of RFC 792), about
+    /// which no ICMP error may be sent (RFC 1122 §3.2.2, RFC 1812 §4.3.2.7).
+    #[inline]
+    pub fn is_error(&self) -> bool {
+        matches!(self.msg_type(), 3 | 4 | 5 | 11 | 12)
+    }
+
     /// The next-hop MTU of a fragmentation-needed message (RFC 1191 §4).
     #[inline]
     pub fn next_hop_mtu(&self) -> u16 {
@@ -194,6 +202,30 @@ mod tests {
         assert_eq!(p.data(), &[0xde, 0xad, 0xbe, 0xef]);
         assert!(p.verify_checksum());
         assert!(!p.is_frag_needed());
+        assert!(!p.is_error());
+    }
+
+    #[test]
+    fn error_types() {
+        for (t, err) in [
+            (0, false),
+            (3, true),
+            (4, true),
+            (5, true),
+            (8, false),
+            (11, true),
+        ] {
+            let mut b = ECHO;
+            b[0] = t;
+            assert_eq!(
+                Icmpv4Packet::new_unchecked(&b[..1]).is_error(),
+                err,
+                "type {t}"
+            );
+        }
+        assert!(Icmpv4Packet::new_unchecked(&FRAG_NEEDED[..]).is_error());
+        assert!(Icmpv4Packet::new_unchecked(&[12u8][..]).is_error());
+        assert!(!Icmpv4Packet::new_unchecked(&[13u8][..]).is_error());
     }
 
     #[test]

@@ -332,6 +332,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.set_checksum(c);
     }
 
+    /// Sets the total length and patches the header checksum incrementally (RFC 1624
+    /// eqn. 3) from the old length: how a precomputed header template (the VXLAN outer
+    /// header) is finished per packet without summing the header again.
+    #[inline]
+    pub fn set_total_len_incremental(&mut self, v: u16) {
+        let c = checksum::update_u16(self.checksum(), self.total_len(), v);
+        self.set_total_len(v);
+        self.set_checksum(c);
+    }
+
     /// TTL − 1 with the RFC 1624 incremental checksum update, as a router forwards.
     /// Returns the new TTL. The caller checks `ttl() > 1` first; a TTL of 0 wraps to 255.
     #[inline]
@@ -488,6 +498,21 @@ mod tests {
         let mut c = PACKET;
         c[10] ^= 1;
         assert!(!Ipv4Packet::new_checked(&c[..]).unwrap().verify_checksum());
+    }
+
+    #[test]
+    fn set_total_len_incremental() {
+        let mut b = PACKET;
+        Ipv4Packet::new_unchecked(&mut b[..]).set_total_len_incremental(1500);
+        // Total 0x05dc, checksum 0x01d7 (summed word by word over the new header).
+        let expect: [u8; 20] = [
+            0x45, 0x00, 0x05, 0xdc, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x01, 0x01, 0xd7, 0x0a, 0x00,
+            0x01, 0x02, 0x0a, 0x00, 0x02, 0x03,
+        ];
+        assert_eq!(b[..20], expect);
+        assert_eq!(b[20..], PACKET[20..]);
+        let p = Ipv4Packet::new_unchecked(&b[..20]);
+        assert!(p.verify_checksum());
     }
 
     #[test]

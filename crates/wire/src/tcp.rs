@@ -127,6 +127,14 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         !checksum::fold(s + u32::from(!self.checksum()))
     }
 
+    /// Whether the checksum field holds what a CHECKSUM_PARTIAL sender leaves there for
+    /// `src` -> `dst` ([`checksum::partial_pseudo_header`] over the segment length), so
+    /// that [`Self::fill_checksum`] completes it.
+    #[inline]
+    pub fn checksum_is_partial(&self, src: u32, dst: u32) -> bool {
+        self.checksum() == checksum::partial_pseudo_header(src, dst, 6, self.seg_len())
+    }
+
     /// Whether the checksum is right.
     #[inline]
     pub fn verify_checksum(&self, src: u32, dst: u32) -> bool {
@@ -205,6 +213,22 @@ mod tests {
         let expect = !(s as u16);
         assert_eq!(p.checksum(), expect);
         assert_eq!(&b[16..18], &expect.to_be_bytes());
+    }
+
+    #[test]
+    fn partial_checksum_completed() {
+        // Partial: the pseudo-header sum 0a00+0102+0a00+0203+0006+0016 = 0x1721.
+        let mut b = SEGMENT;
+        b[16..18].copy_from_slice(&[0x17, 0x21]);
+        let mut p = TcpPacket::new_unchecked(&mut b[..]);
+        assert!(p.checksum_is_partial(SRC, DST));
+        assert!(!p.checksum_is_partial(DST, DST));
+        p.fill_checksum(SRC, DST);
+        assert!(p.verify_checksum(SRC, DST));
+        assert!(!p.checksum_is_partial(SRC, DST));
+        let mut full = SEGMENT;
+        TcpPacket::new_unchecked(&mut full[..]).fill_checksum(SRC, DST);
+        assert_eq!(b, full);
     }
 
     #[test]

@@ -112,6 +112,14 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         }
     }
 
+    /// Whether the checksum field holds what a CHECKSUM_PARTIAL sender leaves there for
+    /// `src` -> `dst` ([`checksum::partial_pseudo_header`] over the length field), so
+    /// that [`Self::fill_checksum`] completes it.
+    #[inline]
+    pub fn checksum_is_partial(&self, src: u32, dst: u32) -> bool {
+        self.checksum() == checksum::partial_pseudo_header(src, dst, 17, self.len())
+    }
+
     /// Whether the checksum is right; a zero checksum (none sent) verifies.
     #[inline]
     pub fn verify_checksum(&self, src: u32, dst: u32) -> bool {
@@ -227,6 +235,19 @@ mod tests {
         p.payload_mut().copy_from_slice(b"podfwd!");
         p.fill_checksum(SRC, DST);
         assert_eq!(buf, with_checksum());
+    }
+
+    #[test]
+    fn partial_checksum_completed() {
+        // Partial: the pseudo-header sum 0a00+0102+0a00+0203+0011+000f = 0x1725.
+        let mut d = DATAGRAM;
+        d[6..8].copy_from_slice(&[0x17, 0x25]);
+        let mut p = UdpPacket::new_unchecked(&mut d[..]);
+        assert!(p.checksum_is_partial(SRC, DST));
+        assert!(!p.checksum_is_partial(SRC, DST + 1));
+        p.fill_checksum(SRC, DST);
+        assert_eq!(d, with_checksum());
+        assert!(!UdpPacket::new_unchecked(&d[..]).checksum_is_partial(SRC, DST));
     }
 
     #[test]
