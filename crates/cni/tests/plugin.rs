@@ -740,3 +740,30 @@ fn add_without_podfwd_is_try_again_later() {
     assert_eq!(bed.pod().link_names(), vec!["lo"]);
     assert!(bed.allocations().is_empty());
 }
+
+#[test]
+fn the_shipped_conflist_works() {
+    if !netns_ready() {
+        return;
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/cni/10-podfwd.conflist");
+    let list: Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(list["plugins"][0]["type"], "podfwd");
+    // Derived as a runtime does (SPEC.md section 3): the plugin object plus cniVersion and
+    // name; only the socket and the IPAM data dir are moved into the test's temp dir.
+    let bed = Bed::with_version(list["cniVersion"].as_str().unwrap());
+    let mut conf = list["plugins"][0].clone();
+    conf["cniVersion"] = list["cniVersion"].clone();
+    conf["name"] = "podfwd-test".into();
+    conf["socket"] = json!(bed.dir.0.join("podfwd.sock"));
+    conf["ipam"]["dataDir"] = json!(bed.ipam_dir());
+    let r = bed.run("ADD", &conf, &[]);
+    let r = r.ok();
+    assert_eq!(r["ips"][0]["address"], "10.0.1.2/32");
+    let mtu = bed.pod().ip_json(&["link", "show", "dev", "eth0"])[0]["mtu"].clone();
+    assert_eq!(mtu, 1450);
+    conf["prevResult"] = r.clone();
+    let d = bed.run("DEL", &conf, &[]);
+    assert_eq!(d.code, Some(0), "{}", d.raw);
+    assert!(bed.allocations().is_empty());
+}
