@@ -147,6 +147,8 @@ impl Drop for Netns {
 struct FakePodfwd {
     path: PathBuf,
     requests: Arc<Mutex<Vec<Value>>>,
+    /// Answer `endpoint_add` with `{"ok":false}`.
+    refuse_add: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -157,7 +159,8 @@ impl FakePodfwd {
         listener.set_nonblocking(true).unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, s) = (requests.clone(), stop.clone());
+        let refuse_add = Arc::new(AtomicBool::new(false));
+        let (r, s, refuse) = (requests.clone(), stop.clone(), refuse_add.clone());
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 let Ok((conn, _)) = listener.accept() else {
@@ -168,10 +171,15 @@ impl FakePodfwd {
                 let mut reader = BufReader::new(&conn);
                 let mut line = String::new();
                 while reader.read_line(&mut line).unwrap_or(0) > 0 {
-                    r.lock()
-                        .unwrap()
-                        .push(serde_json::from_str(line.trim_end()).unwrap());
-                    (&conn).write_all(b"{\"ok\":true}\n").unwrap();
+                    let req: Value = serde_json::from_str(line.trim_end()).unwrap();
+                    let answer: &[u8] =
+                        if req["op"] == "endpoint_add" && refuse.load(Ordering::Relaxed) {
+                            b"{\"ok\":false,\"error\":\"no room for another endpoint\"}\n"
+                        } else {
+                            b"{\"ok\":true}\n"
+                        };
+                    r.lock().unwrap().push(req);
+                    (&conn).write_all(answer).unwrap();
                     line.clear();
                 }
             }
@@ -179,6 +187,7 @@ impl FakePodfwd {
         Self {
             path,
             requests,
+            refuse_add,
             stop,
             thread: Some(thread),
         }
@@ -766,4 +775,60 @@ fn the_shipped_conflist_works() {
     let d = bed.run("DEL", &conf, &[]);
     assert_eq!(d.code, Some(0), "{}", d.raw);
     assert!(bed.allocations().is_empty());
+}
+
+#[test]
+fn podfwd_refusing_the_endpoint_rolls_back() {
+    if !netns_ready() {
+        return;
+    }
+    let bed = Bed::new();
+    bed.podfwd().refuse_add.store(true, Ordering::Relaxed);
+    let e = bed.run("ADD", &bed.conf(), &[]);
+    assert!(e.err(102)["details"]
+        .as_str()
+        .unwrap()
+        .contains("no room for another endpoint"));
+    assert!(bed.host_veths().is_empty());
+    assert_eq!(bed.pod().link_names(), vec!["lo"]);
+    assert!(bed.allocations().is_empty());
+    assert_eq!(bed.podfwd().ops("endpoint_del").len(), 1);
+}
+
+#[test]
+fn ipam_exhausted_passes_its_error_on_and_rolls_back() {
+    if !netns_ready() {
+        return;
+    }
+    let bed = Bed::new();
+    let mut conf = bed.conf();
+    conf["ipam"]["ranges"] = json!([[{"subnet": "10.0.1.0/24",
+        "rangeStart": "10.0.1.10", "rangeEnd": "10.0.1.10"}]]);
+    let r = bed.run("ADD", &conf, &[]);
+    let first = r.ok()["interfaces"][0]["name"].as_str().unwrap().to_owned();
+    // A second pod (its own namespace) finds the range full.
+    let other = Netns::new(format!("{}-pod2", bed.id));
+    let out = invoke(
+        Some(&bed.node),
+        &[
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", "second"),
+            ("CNI_NETNS", &other.path()),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_PATH", HOST_LOCAL_DIR),
+        ],
+        conf.to_string().as_bytes(),
+    );
+    assert_ne!(out.code, Some(0));
+    assert!(
+        out.stdout["details"]
+            .as_str()
+            .unwrap()
+            .contains("host-local"),
+        "IPAM's error passed on: {}",
+        out.raw
+    );
+    assert_eq!(bed.host_veths(), vec![first], "only the first pod's veth");
+    assert_eq!(other.link_names(), vec!["lo"]);
+    assert_eq!(bed.allocations(), vec![Ipv4Addr::new(10, 0, 1, 10)]);
 }
