@@ -343,7 +343,12 @@ fn add_steps(
     )?;
     fail_at("after-register")?;
 
-    Ok(result(conf, att, &hl, &pl, ip, ipam.dns).to_string())
+    let ours = result(conf, att, &hl, &pl, ip, ipam.dns);
+    Ok(match &conf.prev_result {
+        Some(prev) => merge_prev(prev, ours),
+        None => ours,
+    }
+    .to_string())
 }
 
 fn lookup(h: &mut Netlink, name: &str) -> Result<Link> {
@@ -394,13 +399,58 @@ fn result(
     })
 }
 
-/// The pod's IPv4 address from a prevResult.
-fn prev_ip(conf: &NetConf) -> Option<Ipv4Addr> {
-    conf.prev_result
-        .as_ref()?
-        .get("ips")?
+/// ADD after other plugins in a chain (SPEC.md: a plugin given `prevResult` must pass it
+/// on, with its own changes): their interfaces, ips and routes first, ours appended, our
+/// `ips[].interface` shifted past theirs; their dns unless we have one.
+fn merge_prev(prev: &Value, mut ours: Value) -> Value {
+    let list = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut ifs = list(prev, "interfaces");
+    let shift = ifs.len() as u64;
+    ifs.extend(list(&ours, "interfaces"));
+    let mut ips = list(prev, "ips");
+    for mut ip in list(&ours, "ips") {
+        if let Some(i) = ip["interface"].as_u64() {
+            ip["interface"] = (i + shift).into();
+        }
+        ips.push(ip);
+    }
+    let mut routes = list(prev, "routes");
+    routes.extend(list(&ours, "routes"));
+    ours["interfaces"] = ifs.into();
+    ours["ips"] = ips.into();
+    ours["routes"] = routes.into();
+    if ours["dns"].as_object().is_none_or(|d| d.is_empty()) {
+        if let Some(d) = prev.get("dns") {
+            ours["dns"] = d.clone();
+        }
+    }
+    ours
+}
+
+/// The pod's IPv4 address from a prevResult: the /32 on our container interface
+/// (`ips[].interface` naming an interface called `ifname` with a sandbox), else, for a
+/// result without interface indices, the first IPv4 address.
+fn prev_ip(conf: &NetConf, ifname: &str) -> Option<Ipv4Addr> {
+    let prev = conf.prev_result.as_ref()?;
+    let ifs = prev.get("interfaces").and_then(Value::as_array);
+    let ours = |ip: &Value| {
+        let Some(i) = ip.get("interface").and_then(Value::as_u64) else {
+            return ifs.is_none();
+        };
+        ifs.and_then(|l| l.get(usize::try_from(i).ok()?))
+            .is_some_and(|f| {
+                f["name"] == ifname && f["sandbox"].as_str().is_some_and(|s| !s.is_empty())
+            })
+    };
+    prev.get("ips")?
         .as_array()?
         .iter()
+        .filter(|ip| ours(ip))
         .find_map(|ip| ip.get("address")?.as_str()?.split('/').next()?.parse().ok())
 }
 
@@ -414,7 +464,7 @@ fn del(conf: &NetConf, stdin: &[u8], att: &Attachment) -> Result<()> {
     let link = host
         .link(&host_name)
         .map_err(nl_err(format!("looking up {host_name}")))?;
-    let ip = prev_ip(conf).or_else(|| {
+    let ip = prev_ip(conf, &att.ifname).or_else(|| {
         let l = link.as_ref()?;
         host.routes().ok()?.into_iter().find_map(|r| {
             (r.oif == Some(l.index) && r.prefix == 32 && r.gateway.is_none()).then_some(r.dst)
@@ -465,7 +515,7 @@ fn check(conf: &NetConf, stdin: &[u8], att: &Attachment) -> Result<()> {
             "the runtime must pass the ADD result as prevResult",
         ));
     }
-    let ip = prev_ip(conf)
+    let ip = prev_ip(conf, &att.ifname)
         .ok_or_else(|| check_failed("prevResult has no IPv4 address in ips".into()))?;
     ipam::exec_compat(&ipam_bin, "CHECK", stdin, &conf.cni_version)?;
     client::call_ok(&conf.socket(), &Request::Ping)?;
@@ -577,6 +627,35 @@ fn gc(conf: &NetConf, stdin: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn add_in_a_chain_appends_to_prev_result() {
+        let prev = json!({"cniVersion": "1.0.0",
+            "interfaces": [{"name": "lo", "sandbox": "/run/netns/x"}],
+            "ips": [{"address": "127.0.0.1/8", "interface": 0}],
+            "routes": [], "dns": {"nameservers": ["10.0.0.10"]}});
+        let ours = json!({"cniVersion": "1.0.0",
+            "interfaces": [{"name": "lxc1"}, {"name": "eth0"}],
+            "ips": [{"address": "10.0.1.5/32", "interface": 1}],
+            "routes": [{"dst": "0.0.0.0/0", "gw": "169.254.1.1"}], "dns": {}});
+        let m = merge_prev(&prev, ours);
+        assert_eq!(m["interfaces"].as_array().unwrap().len(), 3);
+        assert_eq!(m["ips"][1]["interface"], 2);
+        assert_eq!(m["interfaces"][2]["name"], "eth0");
+        assert_eq!(m["routes"].as_array().unwrap().len(), 1);
+        assert_eq!(m["dns"]["nameservers"][0], "10.0.0.10");
+
+        let mut ours_named = m.clone();
+        ours_named["interfaces"][2]["sandbox"] = "/run/netns/x".into();
+        let conf = NetConf::parse(
+            json!({"cniVersion": "1.0.0", "name": "n", "prevResult": ours_named})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(prev_ip(&conf, "eth0"), Some(Ipv4Addr::new(10, 0, 1, 5)));
+        assert_eq!(prev_ip(&conf, "eth1"), None);
+    }
 
     #[test]
     fn host_veth_name_is_stable_and_short() {
