@@ -10,10 +10,11 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # Debian packages the build, the tests and the demo need: every tool a script or test
 # runs (python3: bench/compare, scripts/soak, the bpf and podfwd namespace tests; jq:
 # scripts/soak; netsniff-ng: trafgen;
-# prometheus: promtool; iproute2: ip, ss; procps: sysctl, free; util-linux: mountpoint).
+# prometheus: promtool; iproute2: ip, ss; procps: sysctl, free; util-linux: mountpoint;
+# containernetworking-plugins: host-local in /usr/lib/cni for the podfwd-cni tests).
 PODFWD_APT_PACKAGES=(clang llvm libelf-dev zlib1g-dev pkg-config m4 libbpf-dev bpftool
     iproute2 ethtool iputils-ping iputils-arping iperf3 netsniff-ng sockperf tshark
-    prometheus curl procps python3 jq util-linux)
+    prometheus curl procps python3 jq util-linux containernetworking-plugins)
 
 need_root() {
     [ "$(id -u)" = 0 ] || die "podfwd's setup and namespace tests need root (network namespaces, XDP, AF_XDP)"

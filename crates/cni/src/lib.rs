@@ -1,0 +1,11 @@
+//! The CNI plugin `podfwd` (binary `podfwd-cni`): see docs/cni.md.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod ipam;
+pub mod netns;
+pub mod nl;
+pub mod plugin;
