@@ -1,7 +1,7 @@
 //! The CNI plugin `podfwd` (binary `podfwd-cni`): see docs/cni.md.
 #![forbid(unsafe_code)]
 
-pub mod api;
+pub use podfwd_api as api;
 pub mod client;
 pub mod config;
 pub mod error;

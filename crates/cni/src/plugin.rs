@@ -176,7 +176,7 @@ impl Undo {
             // Also when endpoint_add was never sent: podfwd may have seen the link appear,
             // and deleting an unknown endpoint is a no-op for it.
             let req = Request::EndpointDel {
-                interface: name.clone(),
+                interface: Some(name.clone()),
                 ip: self.ip,
             };
             match client::call(&conf.socket(), &req) {
@@ -338,7 +338,7 @@ fn add_steps(
         &Request::EndpointAdd {
             ip,
             interface: host_name.to_owned(),
-            container_id: att.container_id.clone(),
+            container_id: Some(att.container_id.clone()),
         },
     )?;
     fail_at("after-register")?;
@@ -472,7 +472,7 @@ fn del(conf: &NetConf, stdin: &[u8], att: &Attachment) -> Result<()> {
     });
     // podfwd first, while the veth still exists, so it detaches before the link goes.
     let req = Request::EndpointDel {
-        interface: host_name.clone(),
+        interface: Some(host_name.clone()),
         ip,
     };
     match client::call(&conf.socket(), &req) {

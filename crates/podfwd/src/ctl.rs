@@ -1,6 +1,6 @@
 //! The root-only control socket: a unix stream socket (mode 0600 in a 0700 directory)
 //! whose peers must also be root by their credentials (`SO_PEERCRED`). One request line,
-//! one answer line per connection ([`crate::api`]); the answers come from the control
+//! one answer line per connection ([`podfwd_api`]); the answers come from the control
 //! thread, through [`ControlRequest::Api`].
 
 use std::io::{BufRead, BufReader, Write};
@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::api::{Request, Response};
 use crate::views::ControlRequest;
+use podfwd_api::{Request, Response};
 
 /// The longest request line accepted.
 const MAX_LINE: u64 = 64 * 1024;

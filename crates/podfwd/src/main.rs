@@ -7,7 +7,6 @@
 //! add|del|list` change it over its root-only control socket.
 #![forbid(unsafe_code)]
 
-mod api;
 mod control;
 mod ctl;
 mod http;
@@ -23,6 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use podfwd_api as api;
 use podfwd_config::Config;
 
 use crate::ifaces::IfaceInfo;

@@ -20,7 +20,7 @@ use crate::stats::{now_ms, PortShared, WorkerShared};
 #[derive(Debug)]
 pub enum ControlRequest {
     /// An API request; the answer goes back on the sender.
-    Api(crate::api::Request, mpsc::Sender<crate::api::Response>),
+    Api(podfwd_api::Request, mpsc::Sender<podfwd_api::Response>),
 }
 
 /// One remote node as shown by `status`.

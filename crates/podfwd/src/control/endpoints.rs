@@ -15,8 +15,8 @@ use std::net::Ipv4Addr;
 use route::PortRole;
 
 use super::{port_of, port_view, Control, Host, Port};
-use crate::api::{EndpointInfo, Origin, Request, Response};
 use crate::views::PortView;
+use podfwd_api::{EndpointInfo, Origin, Request, Response};
 
 /// Fill-ring and in-flight frames each interface needs in a worker's UMEM (see
 /// `start::check_umem`).
@@ -26,10 +26,13 @@ impl<H: Host> Control<H> {
     /// Answer one control API request.
     pub fn handle(&mut self, req: Request) -> Response {
         match req {
-            Request::Ping => Response::done(format!(
-                "podfwd on node {} is running ({} mode)",
-                self.cfg.node.name, self.cfg.mode
-            )),
+            Request::Ping => Response {
+                pod_mtu: self.pod_mtu(),
+                ..Response::done(format!(
+                    "podfwd on node {} is running ({} mode)",
+                    self.cfg.node.name, self.cfg.mode
+                ))
+            },
             Request::Reload => Response::from_result(self.reload()),
             Request::EndpointAdd {
                 ip,
@@ -45,6 +48,21 @@ impl<H: Host> Control<H> {
                 ..Response::default()
             },
         }
+    }
+
+    /// The MTU pods should get: the uplink's, less the 50-byte VXLAN overhead in tunnel
+    /// mode.
+    fn pod_mtu(&self) -> Option<u32> {
+        let up = self
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.role == PortRole::Uplink)?;
+        let overhead = match self.cfg.mode {
+            route::Mode::Tunnel => route::OUTER_LEN as u32,
+            route::Mode::Native => 0,
+        };
+        Some(u32::from(up.info.mtu).saturating_sub(overhead))
     }
 
     /// Serve the pod `ip` behind `interface`, live.

@@ -34,12 +34,12 @@ use xsk::{BindMode, SocketConfig};
 pub use host::{Host, Kernel};
 pub use start::{run, RunError};
 
-use crate::api::{EndpointInfo, Origin};
 use crate::ifaces::{IfaceError, IfaceInfo};
 use crate::neigh::NeighTable;
 use crate::stats::WorkerShared;
 use crate::views::{NodeView, PortView, StatusView};
 use crate::worker::{OpenSocket, WorkerRequest};
+use podfwd_api::{EndpointInfo, Origin};
 use wire::ethernet::fmt_mac;
 
 /// How often the control thread makes the kernel re-validate remote nodes' neighbour

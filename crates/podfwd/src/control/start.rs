@@ -323,7 +323,7 @@ fn check_umem(cfg: &Config, nports: usize) -> Result<(), RunError> {
 /// The endpoints to serve at start: the config's, then those a previous podfwd added
 /// over the API (the state file) whose interface still exists — their ports are added to
 /// `ports`; the others are dropped (the pod went while podfwd was down) and logged.
-fn restore_endpoints(cfg: &Config, ports: &mut Vec<Port>) -> Vec<crate::api::EndpointInfo> {
+fn restore_endpoints(cfg: &Config, ports: &mut Vec<Port>) -> Vec<podfwd_api::EndpointInfo> {
     let mut endpoints = super::config_endpoints(cfg);
     for e in super::endpoints::load_state(&super::state_file(cfg)) {
         let clash = endpoints

@@ -8,8 +8,8 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::*;
-use crate::api::{Request, Response};
 use crate::ifaces::IfaceError;
+use podfwd_api::{Request, Response};
 
 const MAC_ETH0: [u8; 6] = [2, 0, 0xc6, 0x12, 0, 1];
 const MAC_LXC0: [u8; 6] = [0xfe, 0xee, 0, 0, 1, 1];
@@ -475,6 +475,14 @@ fn an_endpoint_is_added_live_and_persisted() {
             "endpoint 10.0.1.9 on lxc0: 10.0.1.2 on lxc0 is served already; remove it first"
         )
     );
+}
+
+#[test]
+fn ping_tells_the_pod_mtu() {
+    let (mut c, _, _f) = control(true, Vec::new());
+    let r = c.handle(Request::Ping);
+    assert!(r.ok);
+    assert_eq!(r.pod_mtu, Some(1450), "tunnel mode: uplink 1500 - 50");
 }
 
 #[test]

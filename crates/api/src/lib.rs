@@ -9,10 +9,18 @@
 //! {"op":"endpoint_list"}                                     -> {"ok":true,"endpoints":[...]}
 //! any failure                                                -> {"ok":false,"error":"..."}
 //! ```
+//!
+//! `ping` also answers `pod_mtu`: the MTU pods should get (the uplink's, less 50 bytes
+//! in tunnel mode), which the CNI plugin uses when its network config sets none. Deleting
+//! an endpoint that is not served answers `ok` (a runtime repeats DEL).
+#![forbid(unsafe_code)]
 
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
+
+/// Where podfwd listens unless its config's `control.socket` says otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/podfwd/podfwd.sock";
 
 /// A request on the control socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +91,9 @@ pub struct Response {
     /// For `endpoint_list`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<Vec<EndpointInfo>>,
+    /// For `ping`: the MTU pods should get.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_mtu: Option<u32>,
 }
 
 impl Response {
@@ -94,6 +105,21 @@ impl Response {
             message: Some(message.into()),
             ..Response::default()
         }
+    }
+
+    /// Done, nothing to say.
+    #[must_use]
+    pub fn ok() -> Response {
+        Response {
+            ok: true,
+            ..Response::default()
+        }
+    }
+
+    /// Not done, with why.
+    #[must_use]
+    pub fn error(error: impl Into<String>) -> Response {
+        Response::refused(error)
     }
 
     /// Not done, with why.
