@@ -534,7 +534,7 @@ fn neigh_msg(ip: Ipv4Addr, ifindex: u32) -> NeighbourMessage {
     m
 }
 
-fn kernel_error(op: &str, code: i32, ext_ack: Option<String>) -> Error {
+pub(crate) fn kernel_error(op: &str, code: i32, ext_ack: Option<String>) -> Error {
     Error::Kernel {
         op: op.to_owned(),
         source: io::Error::from_raw_os_error(code.saturating_neg()),
