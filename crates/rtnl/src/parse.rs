@@ -80,6 +80,8 @@ pub(crate) enum Msg {
     DelAddress(Address),
     NewRoute(Route),
     DelRoute(Route),
+    /// A route with `RTM_F_CLONED`: a cache entry, or the answer to `RTM_GETROUTE`.
+    ClonedRoute(Route),
     NewNeighbour(Neighbour),
     DelNeighbour(Neighbour),
     /// Anything else (IPv6, other families, cloned routes, proxy entries, NOOP, ...).
@@ -110,8 +112,14 @@ pub(crate) fn decode(frame: &Frame<'_>) -> Result<Msg, String> {
         RouteNetlinkMessage::DelLink(m) => Msg::DelLink(m.header.index),
         RouteNetlinkMessage::NewAddress(m) => address(&m).map_or(Msg::Ignored, Msg::NewAddress),
         RouteNetlinkMessage::DelAddress(m) => address(&m).map_or(Msg::Ignored, Msg::DelAddress),
-        RouteNetlinkMessage::NewRoute(m) => route(&m).map_or(Msg::Ignored, Msg::NewRoute),
-        RouteNetlinkMessage::DelRoute(m) => route(&m).map_or(Msg::Ignored, Msg::DelRoute),
+        RouteNetlinkMessage::NewRoute(m) => match route(&m) {
+            Some(r) if m.header.flags.contains(RouteFlags::Cloned) => Msg::ClonedRoute(r),
+            Some(r) => Msg::NewRoute(r),
+            None => Msg::Ignored,
+        },
+        RouteNetlinkMessage::DelRoute(m) if !m.header.flags.contains(RouteFlags::Cloned) => {
+            route(&m).map_or(Msg::Ignored, Msg::DelRoute)
+        }
         RouteNetlinkMessage::NewNeighbour(m) => {
             neighbour(&m).map_or(Msg::Ignored, Msg::NewNeighbour)
         }
@@ -223,11 +231,11 @@ fn gateway(attrs: &[RouteAttribute]) -> Option<Ipv4Addr> {
     })
 }
 
-/// An IPv4 route; `None` for other families and for cached clones (`RTM_F_CLONED`,
-/// PMTU exceptions), which are not FIB entries.
+/// An IPv4 route; `None` for other families. [`decode`] tells cached clones
+/// (`RTM_F_CLONED`: PMTU exceptions, `RTM_GETROUTE` answers) apart: not FIB entries.
 pub(crate) fn route(m: &RouteMessage) -> Option<Route> {
     let h = &m.header;
-    if h.address_family != AddressFamily::Inet || h.flags.contains(RouteFlags::Cloned) {
+    if h.address_family != AddressFamily::Inet {
         return None;
     }
     let mut table = u32::from(h.table);

@@ -261,9 +261,13 @@ impl Rtnl {
         m.header.table = u8::try_from(table).unwrap_or(252);
         m.attributes.push(RouteAttribute::Table(table));
         let msg = RouteNetlinkMessage::GetRoute(m);
-        let replies = self.dump(&format!("RTM_GETROUTE dump table {table}"), &msg, || {
+        let replies = match self.dump(&format!("RTM_GETROUTE dump table {table}"), &msg, || {
             *intr += 1;
-        })?;
+        }) {
+            // A filtered dump of a table that does not exist (yet): ENOENT.
+            Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(Vec::new()),
+            r => r?,
+        };
         Ok(replies
             .into_iter()
             .filter_map(|m| match m {
@@ -396,8 +400,10 @@ impl Rtnl {
         let mut m = RouteMessage::default();
         m.header.address_family = AddressFamily::Inet;
         m.header.destination_prefix_length = 32;
+        // RTM_F_LOOKUP_TABLE: report the table the match came from (else "main").
+        m.header.flags = RouteFlags::LookupTable;
         if fib_match {
-            m.header.flags = RouteFlags::FibMatch;
+            m.header.flags |= RouteFlags::FibMatch;
         }
         m.attributes
             .push(RouteAttribute::Destination(RouteAddress::Inet(dst)));
@@ -423,7 +429,7 @@ impl Rtnl {
         replies
             .into_iter()
             .find_map(|m| match m {
-                Msg::NewRoute(r) => Some(r),
+                Msg::NewRoute(r) | Msg::ClonedRoute(r) => Some(r),
                 _ => None,
             })
             .ok_or_else(|| Error::Decode {

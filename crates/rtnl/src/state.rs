@@ -265,7 +265,7 @@ impl NodeState {
             Msg::DelNeighbour(n) => {
                 a.changes.neighbours = self.neighbours.remove(&(n.ifindex, n.ip)).is_some();
             }
-            Msg::Done(_) | Msg::Error(..) | Msg::Ignored => {}
+            Msg::Done(_) | Msg::Error(..) | Msg::ClonedRoute(_) | Msg::Ignored => {}
         }
         a
     }

@@ -255,7 +255,11 @@ fn blackhole_has_no_next_hop_and_clones_are_ignored() {
 
     let mut m = route_msg(TABLE_MAIN, "10.0.4.7/32", Some("198.18.1.254"), 4);
     m.header.flags = RouteFlags::Cloned;
-    assert_eq!(one(RouteNetlinkMessage::NewRoute(m)), Msg::Ignored);
+    let mut s = NodeState::default();
+    let msg = one(RouteNetlinkMessage::NewRoute(m));
+    assert!(matches!(msg, Msg::ClonedRoute(_)), "{msg:?}");
+    assert!(!s.apply(msg).changes.routes, "a clone is not a FIB entry");
+    assert!(s.routes(TABLE_MAIN).is_empty());
 }
 
 #[test]
