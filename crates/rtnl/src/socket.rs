@@ -106,6 +106,18 @@ impl Rtnl {
         })
     }
 
+    /// Ask for an event-socket receive buffer of `bytes` (`SO_RCVBUF`; default 4 MiB;
+    /// the kernel caps it at `net.core.rmem_max` and doubles it for bookkeeping).
+    /// Smaller means overruns, hence full re-dumps, under bursts of changes.
+    ///
+    /// # Errors
+    /// The setsockopt failed.
+    pub fn set_event_buffer(&mut self, bytes: usize) -> Result<()> {
+        self.events
+            .set_rx_buf_sz(bytes)
+            .map_err(|e| Error::socket("SO_RCVBUF", e))
+    }
+
     /// How long a request waits for the kernel's answer (default 2 s).
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;

@@ -550,6 +550,7 @@ fn link_down_redumps_routes() {
     let mut monitor = Command::new("ip")
         .args(["-n", &ns.0 .0, "monitor", "route"])
         .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("ip monitor");
     thread::sleep(Duration::from_millis(300));
@@ -602,6 +603,8 @@ fn overrun_resyncs_by_full_redump() {
     ns.run(|| {
         let ns = handle;
         let mut nl = Rtnl::open().expect("open");
+        // A small buffer (the kernel's minimum is about 2 KiB, doubled) overflows for sure.
+        nl.set_event_buffer(4096).expect("SO_RCVBUF");
         let mut state = NodeState::new(&[201]);
         nl.refresh(&mut state).expect("refresh");
         let lines: String = (0..N)
@@ -616,17 +619,16 @@ fn overrun_resyncs_by_full_redump() {
         ns.batch(&lines);
         let c = nl.poll_events(&mut state).expect("poll_events");
         assert_eq!(state.routes(201).len(), N, "{:?}", state.stats);
-        let rmem_max: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
-        if rmem_max <= 1 << 20 {
-            assert!(state.stats.overruns >= 1, "{:?}", state.stats);
-            assert!(c.resynced && c.routes, "{c:?}");
-            assert_eq!(state.stats.full_dumps, 2);
-        } else {
-            println!("rmem_max {rmem_max}: the socket may hold all {N} notifications");
-        }
+        assert!(state.stats.overruns >= 1, "{:?}", state.stats);
+        assert!(c.resynced && c.routes, "{c:?}");
+        assert_eq!(state.stats.full_dumps, 2);
+        println!("{N} route additions: {:?}", state.stats);
+        // Quiet again afterwards, and following single changes.
+        assert!(!nl.poll_events(&mut state).unwrap().any());
+        ns.ip(&["route", "del", "10.0.0.0/32", "table", "201"]);
+        poll_until(&mut nl, &mut state, "one route less", |s, _| {
+            s.routes(201).len() == N - 1
+        });
     });
 }
 
@@ -666,10 +668,10 @@ fn managed_neighbour_becomes_reachable_by_itself() {
         nl.refresh(&mut state).expect("refresh");
         assert!(state.neighbour(gw, v0).is_none());
 
+        let start = Instant::now();
         nl.ensure_managed_neighbour(gw, v0)
             .expect("managed neighbour");
         nl.ensure_managed_neighbour(gw, v0).expect("idempotent");
-        let start = Instant::now();
         let c = poll_until(
             &mut nl,
             &mut state,
@@ -680,11 +682,9 @@ fn managed_neighbour_becomes_reachable_by_itself() {
             },
         );
         assert!(c.neighbours);
-        assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "{:?}",
-            start.elapsed()
-        );
+        let took = start.elapsed();
+        println!("managed neighbour REACHABLE after {took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
         assert!(state.neighbour(gw, v0).unwrap().managed);
         let n = nl.neighbour(gw, v0).expect("get").expect("entry");
         assert!(n.managed && n.usable_mac() == Some(V1_MAC), "{n:?}");
