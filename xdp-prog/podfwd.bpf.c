@@ -35,7 +35,7 @@
 #include <bpf/bpf_endian.h>
 
 #define MAX_QUEUES 16 /* queues per interface slot in the XSKMAP key */
-#define MAX_SLOTS 64
+#define MAX_SLOTS 512 /* interfaces: the uplink and up to 511 pods */
 
 #define ROLE_UPLINK 1
 #define ROLE_POD 2

@@ -54,7 +54,7 @@ pub const PROGRAM_NAME: &str = "podfwd_steer";
 /// Queues per interface in the XSKMAP key (`slot * MAX_QUEUES + queue`).
 pub const MAX_QUEUES: u32 = 16;
 /// Interfaces (slots) the maps hold.
-pub const MAX_SLOTS: u32 = 64;
+pub const MAX_SLOTS: u32 = 512;
 
 const MAP_XSKS: &str = "xsks";
 const MAP_IFACES: &str = "ifaces";

@@ -31,7 +31,7 @@ pub const MAX_VNI: u32 = (1 << 24) - 1;
 pub const MAX_WORKERS: usize = 16;
 /// Most local endpoints: the XDP program's interface table holds 64 interfaces, the
 /// uplink and one veth per pod.
-pub const MAX_ENDPOINTS: usize = 63;
+pub const MAX_ENDPOINTS: usize = 511;
 /// UMEM frames per worker when not given.
 pub const DEFAULT_FRAMES: u32 = 16384;
 /// Fewest UMEM frames per worker: enough to fill the rings of a few sockets.

@@ -389,7 +389,7 @@ impl Checker<'_> {
                 self.err(
                     pos(&e.value.ip),
                     format!("endpoints[{i}]"),
-                    format!("more than {MAX_ENDPOINTS} endpoints: one podfwd serves at most {MAX_ENDPOINTS} pods (the XDP program's interface table holds 64 interfaces, the uplink included)"),
+                    format!("more than {MAX_ENDPOINTS} endpoints: one podfwd serves at most {MAX_ENDPOINTS} pods (the XDP program's interface table holds 512 interfaces, the uplink included)"),
                 );
             }
             let ip = self.endpoint_ip(raw, local, i, &e.value, &mut ips);

@@ -277,7 +277,15 @@ fn control_cmd(target: &Target, req: &api::Request, json: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(r) => {
-            eprintln!("error: {}", r.error.unwrap_or_else(|| "refused".into()));
+            let what = if matches!(req, api::Request::Reload) {
+                "reload refused: "
+            } else {
+                ""
+            };
+            eprintln!(
+                "error: {what}{}",
+                r.error.unwrap_or_else(|| "refused".into())
+            );
             ExitCode::FAILURE
         }
         Err(e) => {

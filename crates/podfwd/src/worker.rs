@@ -33,6 +33,32 @@ use crate::stats::{now_ms, LocalStats, WorkerShared};
 pub const RX_BATCH: usize = 256;
 /// Frames moved into a fill ring per iteration at most.
 const FILL_BATCH: usize = 512;
+/// Fewest frames a port keeps parked on its fill ring (what a new pod's socket starts
+/// with). A port whose RX batch takes half of its target or more gets its target
+/// quadrupled (up to its ring size, within half the UMEM for all ports together); one that
+/// received nothing for a second gets it halved. Frames parked on a fill ring belong to
+/// the kernel until it uses them, so an idle pod holds only this many, and 256 idle pods
+/// do not starve a busy one.
+pub const MIN_FILL: usize = 64;
+/// Frames each pod port needs in a worker's UMEM: [`MIN_FILL`] parked, half as many in
+/// flight.
+pub const FRAMES_PER_POD: usize = MIN_FILL * 3 / 2;
+/// Frames that stay free in a UMEM for frames in flight between rings.
+pub const FRAMES_IN_FLIGHT: usize = 1024;
+
+/// Frames a worker's UMEM needs for the uplink's fill ring of `uplink_fill` frames and
+/// `pods` pod ports.
+#[must_use]
+pub fn umem_frames_needed(uplink_fill: usize, pods: usize) -> usize {
+    uplink_fill + pods * FRAMES_PER_POD + FRAMES_IN_FLIGHT
+}
+
+/// A port that received nothing for this many iterations is cold: it is looked at only
+/// every [`COLD_EVERY`]th iteration (and after every sleep), so the cost of an
+/// iteration follows the busy ports, not the number of pods.
+const HOT_ITERS: u64 = 1024;
+/// See [`HOT_ITERS`].
+const COLD_EVERY: u64 = 16;
 /// How long a worker keeps polling its rings after the last frame before it sleeps
 /// (`PODFWD_SPIN_US` overrides it, for experiments). While it spins it yields the CPU
 /// on every empty poll: on a machine where the traffic's own processes share the cores,
@@ -101,6 +127,14 @@ struct LoopState {
     idle_since: Option<Instant>,
     /// Loop iterations, to read the clock only every 64th busy one.
     iterations: u64,
+    /// Per port: frames to keep parked on its fill ring (see [`MIN_FILL`]).
+    fill_target: Vec<usize>,
+    /// Per port: received since the last decay of `fill_target`.
+    rx_recent: Vec<bool>,
+    /// Per port: the iteration it last received in (see [`HOT_ITERS`]).
+    last_rx: Vec<u64>,
+    /// Look at every port in the next iteration (after a sleep).
+    scan_all: bool,
     last_publish: Instant,
     last_xdp_stats: Instant,
     spin: Duration,
@@ -173,6 +207,11 @@ impl Worker {
             .store(u64::from(umem.frame_count()), Relaxed);
         let n = sockets.len();
         let now = Instant::now();
+        // What start-up parked on each fill ring is where each port's target starts.
+        let fill_target = sockets
+            .iter()
+            .map(|s| s.fill_parked().max(MIN_FILL))
+            .collect();
         Ok(Worker {
             sockets: sockets.into_iter().map(Some).collect(),
             retired: Vec::new(),
@@ -192,6 +231,10 @@ impl Worker {
                 tx_stalled: vec![false; n],
                 idle_since: None,
                 iterations: 0,
+                fill_target,
+                rx_recent: vec![false; n],
+                last_rx: vec![0; n],
+                scan_all: true,
                 last_publish: now,
                 last_xdp_stats: now,
                 spin: spin_window(),
@@ -275,46 +318,99 @@ impl Worker {
     /// frames received.
     pub fn poll_once(&mut self, snap: &Snapshot) -> usize {
         for s in self.sockets.iter_mut().flatten() {
-            s.complete(&mut self.umem, 1024);
+            if s.tx_outstanding() > 0 {
+                s.complete(&mut self.umem, 1024);
+            }
         }
+        let it = self.state.iterations;
+        let scan_all = self.state.scan_all || it % COLD_EVERY == 0;
+        self.state.scan_all = false;
         let mut work = 0;
         for p in 0..self.sockets.len() {
-            work += self.receive_port(p, snap);
+            if scan_all || it.wrapping_sub(self.state.last_rx[p]) < HOT_ITERS {
+                work += self.receive_port(p, snap);
+            }
         }
         self.flush_tx();
         self.state.iterations = self.state.iterations.wrapping_add(1);
         work
     }
 
-    /// Top up port `p`'s fill ring and run one RX batch of it through the pipeline.
+    /// Run one RX batch of port `p` through the pipeline and top its fill ring up.
     fn receive_port(&mut self, p: usize, snap: &Snapshot) -> usize {
+        let mut rx = std::mem::take(&mut self.state.rx);
+        rx.clear();
         let Some(sock) = self.sockets[p].as_mut() else {
+            self.state.rx = rx;
             return 0;
         };
-        if sock.fill(&mut self.umem, FILL_BATCH) > 0 && sock.fill_needs_wakeup() {
+        let got = sock.rx_batch(&mut self.umem, &mut rx, RX_BATCH);
+        if got * 2 >= self.state.fill_target[p] {
+            self.grow_fill(p);
+        }
+        self.refill(p);
+        if got > 0 {
+            let Ok(rx_port) = PortId::try_from(p) else {
+                unreachable!("ports are counted in u16 by construction");
+            };
+            let bytes = self.pipeline.process_batch(
+                snap,
+                rx_port,
+                &rx,
+                &mut UmemFrames(&mut self.umem),
+                &mut self.state.tx,
+            );
+            self.local.batches += 1;
+            self.local.ports[p][0] += got as u64;
+            self.local.ports[p][1] += bytes;
+            self.state.rx_recent[p] = true;
+            self.state.last_rx[p] = self.state.iterations;
+        }
+        self.state.rx = rx;
+        got
+    }
+
+    /// Park frames on port `p`'s fill ring up to its target, right after an RX batch
+    /// took some, so that a burst finds the ring full again soon.
+    fn refill(&mut self, p: usize) {
+        let Some(sock) = self.sockets[p].as_mut() else {
+            return;
+        };
+        let target = self.state.fill_target[p];
+        let parked = sock.fill_parked();
+        if parked < target
+            && sock.fill(&mut self.umem, (target - parked).min(FILL_BATCH)) > 0
+            && sock.fill_needs_wakeup()
+        {
             self.local.rx_wakeups += 1;
             let _ = sock.wakeup_rx();
         }
-        let rx = &mut self.state.rx;
-        rx.clear();
-        let got = sock.rx_batch(&mut self.umem, rx, RX_BATCH);
-        if got == 0 {
-            return 0;
+    }
+
+    /// Quadruple port `p`'s fill target, within its ring and half the UMEM for all ports.
+    fn grow_fill(&mut self, p: usize) {
+        let ring = self.umem.config().fill_size as usize;
+        let budget = self.umem.frame_count() as usize / 2;
+        let total: usize = self.state.fill_target.iter().sum();
+        let cur = self.state.fill_target[p];
+        let room = budget.saturating_sub(total);
+        self.state.fill_target[p] = (cur * 4).min(ring).min(cur + room).max(cur);
+    }
+
+    /// Halve the fill target of every port that received nothing since the last call
+    /// (once a second).
+    fn decay_fill(&mut self) {
+        for (t, seen) in self
+            .state
+            .fill_target
+            .iter_mut()
+            .zip(self.state.rx_recent.iter_mut())
+        {
+            if !*seen {
+                *t = (*t / 2).max(MIN_FILL);
+            }
+            *seen = false;
         }
-        let Ok(rx_port) = PortId::try_from(p) else {
-            unreachable!("ports are counted in u16 by construction");
-        };
-        let bytes = self.pipeline.process_batch(
-            snap,
-            rx_port,
-            rx,
-            &mut UmemFrames(&mut self.umem),
-            &mut self.state.tx,
-        );
-        self.local.batches += 1;
-        self.local.ports[p][0] += got as u64;
-        self.local.ports[p][1] += bytes;
-        got
     }
 
     /// Push every port's TX queue onto its ring (what does not fit is `tx_ring_full`),
@@ -379,6 +475,7 @@ impl Worker {
         if now.duration_since(self.state.last_xdp_stats) >= Duration::from_secs(1) {
             self.publish_xdp_stats();
             self.reclaim_retired();
+            self.decay_fill();
             self.state.last_xdp_stats = now;
         }
         while let Some(req) = self.requests.as_ref().and_then(|r| r.try_recv().ok()) {
@@ -429,8 +526,9 @@ impl Worker {
             SLEEP
         };
         let _ = self.poll.poll(&mut self.events, Some(timeout));
-        // After a sleep every ring gets one more kick.
+        // After a sleep every ring gets one more kick, and every port is looked at.
         self.state.tx_stalled.fill(false);
+        self.state.scan_all = true;
         self.state.idle_since = None;
     }
 
@@ -504,6 +602,8 @@ impl Worker {
         if let Some(sock) = self.sockets[p].as_mut() {
             sock.fill(&mut self.umem, fill);
         }
+        self.state.fill_target[p] = fill.max(MIN_FILL);
+        self.state.last_rx[p] = self.state.iterations;
         new_fd
     }
 
@@ -575,6 +675,9 @@ impl Worker {
         self.xsk_base.resize(n, XdpStatistics::default());
         self.xsk_last.resize(n, XdpStatistics::default());
         self.state.tx_stalled.resize(n, false);
+        self.state.fill_target.resize(n, MIN_FILL);
+        self.state.rx_recent.resize(n, false);
+        self.state.last_rx.resize(n, 0);
         self.state.tx.set_ports(n);
     }
 

@@ -252,6 +252,11 @@ impl XskSocket {
         umem.give_frames(max.min(room), |addrs| fill.push_slice(addrs))
     }
 
+    /// Frames on the fill ring the kernel has not taken yet (parked for RX).
+    pub fn fill_parked(&self) -> usize {
+        self.fill.occupancy() as usize
+    }
+
     /// True if the kernel asked for a syscall ([`XskSocket::wakeup_rx`]) to process the
     /// fill ring; always true when need_wakeup is off.
     pub fn fill_needs_wakeup(&self) -> bool {

@@ -18,10 +18,6 @@ use super::{port_of, port_view, Control, Host, Port};
 use crate::views::PortView;
 use podfwd_api::{EndpointInfo, Origin, Request, Response};
 
-/// Fill-ring and in-flight frames each interface needs in a worker's UMEM (see
-/// `start::check_umem`).
-const FRAMES_PER_PORT: u64 = 128;
-
 impl<H: Host> Control<H> {
     /// Answer one control API request.
     pub fn handle(&mut self, req: Request) -> Response {
@@ -151,12 +147,20 @@ impl<H: Host> Control<H> {
         if interface == self.cfg.node.uplink {
             return Err(format!("endpoint {ip}: {interface} is the uplink"));
         }
-        let live = self.ports.iter().flatten().count() as u64;
-        let frames = u64::from(self.cfg.umem.frames);
-        if (live + 1) * FRAMES_PER_PORT > frames {
+        let live = self
+            .endpoints
+            .iter()
+            .filter(|e| e.origin == Origin::Api)
+            .count();
+        let frames = self.cfg.umem.frames as usize;
+        let need = crate::worker::umem_frames_needed(self.fill * self.start_ports, live + 1);
+        if need > frames {
             return Err(format!(
-                "endpoint {ip}: umem.frames {frames} is too few for {} interfaces ({FRAMES_PER_PORT} frames each); raise umem.frames in {} and restart podfwd",
+                "endpoint {ip}: umem.frames {frames} is too few for {} more pods ({} frames each, besides {} for the {} interfaces podfwd started with); raise umem.frames in {} and restart podfwd",
                 live + 1,
+                crate::worker::FRAMES_PER_POD,
+                self.fill * self.start_ports,
+                self.start_ports,
                 self.cfg.source
             ));
         }

@@ -97,8 +97,10 @@ pub struct Control<H: Host> {
     /// Where the API's endpoints are kept across restarts.
     state_file: PathBuf,
     workers: Vec<WorkerHandle>,
-    /// Frames put on a new socket's fill ring before it is registered.
+    /// Frames put on the fill ring of each socket podfwd started with.
     fill: usize,
+    /// How many interfaces podfwd started with (each holds `fill` frames parked).
+    start_ports: usize,
     neigh: NeighTable,
     /// The MACs the published snapshot was built with (see [`neigh_key`]).
     last_key: Vec<Option<[u8; 6]>>,
@@ -376,6 +378,7 @@ impl<H: Host> Control<H> {
             last_key: neigh_key(&cfg, &endpoints, &neigh),
             state_file: state_file(&cfg),
             cfg,
+            start_ports: ports.len(),
             ports,
             endpoints,
             workers,
@@ -612,6 +615,13 @@ impl<H: Host> Control<H> {
         now: &IfaceInfo,
         kind: fn(OpenSocket) -> WorkerRequest,
     ) -> Result<(), String> {
+        // A re-created interface gets what it had; a pod added later starts with few
+        // frames parked and gets more once it receives.
+        let fill = if port < self.start_ports {
+            self.fill
+        } else {
+            crate::worker::MIN_FILL
+        };
         for (w, worker) in self.workers.iter().enumerate() {
             let queue = u32::try_from(w).map_err(|_| format!("worker {w}: too many workers"))?;
             let (reply, answer) = mpsc::channel::<Result<RawFd, String>>();
@@ -621,7 +631,7 @@ impl<H: Host> Control<H> {
                     port,
                     config: socket_config(now.ifindex, queue),
                     tx_budget: TX_BUDGET,
-                    fill: self.fill,
+                    fill,
                     reply,
                 }))
                 .map_err(|_| format!("worker {w} is not running"))?;

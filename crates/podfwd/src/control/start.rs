@@ -78,6 +78,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         .collect::<Result<_, RunError>>()?;
     let endpoints = restore_endpoints(&cfg, &mut ports);
     check_umem(&cfg, ports.len())?;
+    let ucfg = umem_config(&cfg, ports.len());
     let ctl_listener = crate::ctl::bind(&cfg.control.socket).map_err(RunError::Other)?;
     let listener = std::net::TcpListener::bind(cfg.metrics.listen).map_err(|e| {
         RunError::Other(format!(
@@ -87,7 +88,6 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     })?;
     let mut steering = Steering::load(&steering_config(&cfg))?;
     let xdp_modes = attach_all(&mut steering, &ports)?;
-    let ucfg = umem_config(&cfg, ports.len());
     let fill = ucfg.fill_size as usize;
     let (workers, handles) = bind_workers(&cfg, &ucfg, &ports, &mut steering)?;
     let mut control = Control::new(
@@ -174,11 +174,13 @@ fn attach_all(steering: &mut Steering, ports: &[Port]) -> Result<Vec<String>, Ru
     Ok(modes)
 }
 
-/// Ring sizes for `nports` interfaces: fill rings get at most half the UMEM between
-/// them; the rest is for frames on RX and TX rings and in flight.
+/// Ring sizes for the `nports` interfaces podfwd starts with: their fill rings get at
+/// most half the UMEM between them (at most 2048 frames each); the rest is for frames
+/// on RX and TX rings, in flight, and for pods added later, which start with
+/// [`crate::worker::MIN_FILL`] frames and get more as they receive.
 fn umem_config(cfg: &Config, nports: usize) -> UmemConfig {
     let nports = u32::try_from(nports).unwrap_or(u32::MAX).max(1);
-    let per_port = (cfg.umem.frames / (2 * nports)).clamp(64, 4096);
+    let per_port = (cfg.umem.frames / (2 * nports)).clamp(64, 2048);
     UmemConfig {
         frame_count: cfg.umem.frames,
         frame_size: cfg.umem.frame_size,
