@@ -233,6 +233,30 @@ fn neigh_key(cfg: &Config, endpoints: &[EndpointInfo], neigh: &NeighTable) -> Ve
         .collect()
 }
 
+/// `neigh` with each remote node's next hop MAC under `(node IP, uplink)`: the MAC of
+/// the address the kernel's FIB sends that node's traffic to — the node itself when it
+/// is on-link, else the gateway (a router between subnets). A node whose next hop is not
+/// on the uplink has no entry (its frames are `no_neighbour`; logged by the caller's
+/// readiness).
+fn node_neighbours<H: Host>(host: &mut H, cfg: &Config, mut neigh: NeighTable) -> NeighTable {
+    let uplink = &cfg.node.uplink;
+    for n in &cfg.nodes {
+        let Some((via, dev)) = host.next_hop(n.ip) else {
+            continue; // no FIB view (or no route): the node's own entry, if any
+        };
+        let key = (n.ip, uplink.clone());
+        if dev != *uplink {
+            neigh.remove(&key);
+        } else if via != n.ip {
+            match neigh.get(&(via, dev)).copied() {
+                Some(mac) => neigh.insert(key, mac),
+                None => neigh.remove(&key),
+            };
+        }
+    }
+    neigh
+}
+
 /// The addresses the neighbour table has no entry for.
 fn missing_neighbours(
     cfg: &Config,
@@ -354,7 +378,9 @@ impl<H: Host> Control<H> {
         workers: Vec<WorkerHandle>,
         fill: usize,
     ) -> Result<Control<H>, route::RouteError> {
+        host.sync();
         let neigh = host.neighbours();
+        let neigh = node_neighbours(&mut host, &cfg, neigh);
         for ip in missing_neighbours(&cfg, &endpoints, &neigh) {
             host.resolve(ip);
         }
@@ -503,6 +529,7 @@ impl<H: Host> Control<H> {
     /// changes, a new snapshot if anything changed, interface problems, steering
     /// counters, health. Each interface is looked up once.
     pub fn refresh(&mut self) {
+        self.host.sync();
         let observed: Vec<Option<Result<IfaceInfo, IfaceError>>> = self
             .ports
             .iter()
@@ -530,7 +557,8 @@ impl<H: Host> Control<H> {
     /// gratuitous ARP would stay stale forever. Using each node's entry every
     /// [`NEIGH_REPROBE`] makes the kernel confirm it (unicast probe, then broadcast).
     pub fn refresh_neighbours(&mut self) -> Vec<Option<[u8; 6]>> {
-        self.neigh = self.host.neighbours();
+        let neigh = self.host.neighbours();
+        self.neigh = node_neighbours(&mut self.host, &self.cfg, neigh);
         for ip in missing_neighbours(&self.cfg, &self.endpoints, &self.neigh) {
             self.host.resolve(ip);
         }

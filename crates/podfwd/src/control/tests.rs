@@ -29,12 +29,17 @@ struct State {
     detached: Vec<String>,
     steering_updates: usize,
     refuse_steering: bool,
+    /// FIB answers: destination -> (next hop address, interface).
+    hops: HashMap<Ipv4Addr, (Ipv4Addr, String)>,
 }
 
 #[derive(Debug, Clone, Default)]
 struct Fake(Rc<RefCell<State>>);
 
 impl Host for Fake {
+    fn next_hop(&mut self, dst: Ipv4Addr) -> Option<(Ipv4Addr, String)> {
+        self.0.borrow().hops.get(&dst).cloned()
+    }
     fn lookup(&self, name: &str) -> Result<IfaceInfo, IfaceError> {
         self.0
             .borrow()
@@ -597,4 +602,41 @@ fn a_reload_keeps_the_api_endpoints() {
         e.contains("the interface set changed") || e.contains("also served as added over the API"),
         "{e}"
     );
+}
+
+#[test]
+fn a_node_behind_a_router_gets_the_routers_mac() {
+    const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
+    const ROUTER_MAC: [u8; 6] = [2, 0, 0xc6, 0x12, 0, 0xfe];
+    let (mut c, fake, _f) = control(true, Vec::new());
+    assert_eq!(c.snapshot().load().nodes[0].next_hop_mac, Some(MAC_NODE_B));
+    // The FIB now says node b is behind the router, whose MAC is not known yet: the
+    // kernel is asked to resolve it, and node b is unresolved meanwhile (not the stale
+    // direct MAC).
+    fake.0
+        .borrow_mut()
+        .hops
+        .insert(NODE_B, (ROUTER, "eth0".into()));
+    c.refresh();
+    assert_eq!(c.snapshot().load().nodes[0].next_hop_mac, None);
+    assert!(fake.0.borrow().resolved.contains(&NODE_B));
+    fake.0
+        .borrow_mut()
+        .neigh
+        .insert((ROUTER, "eth0".into()), ROUTER_MAC);
+    c.refresh();
+    let snap = c.snapshot().load_full();
+    assert_eq!(snap.nodes[0].next_hop_mac, Some(ROUTER_MAC));
+    assert_eq!(
+        snap.nodes[0].outer.as_ref().map(|o| o.bytes[..6].to_vec()),
+        Some(ROUTER_MAC.to_vec()),
+        "the VXLAN outer header goes to the router"
+    );
+    // A route out of another interface: podfwd sends only on the uplink.
+    fake.0
+        .borrow_mut()
+        .hops
+        .insert(NODE_B, (ROUTER, "eth1".into()));
+    c.refresh();
+    assert_eq!(c.snapshot().load().nodes[0].next_hop_mac, None);
 }
