@@ -74,6 +74,7 @@ impl<H: Host> Control<H> {
         if let Some(done) = self.check_new_endpoint(ip, interface)? {
             return Ok(done);
         }
+        self.host.sync(); // the interface may be seconds old
         let info = self
             .host
             .lookup(interface)

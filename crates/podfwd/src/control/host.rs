@@ -26,6 +26,12 @@ pub trait Host {
     fn next_hop(&mut self, _dst: Ipv4Addr) -> Option<(Ipv4Addr, String)> {
         None
     }
+    /// The PodCIDR routes in kernel table `table`: `(prefix, gateway)` for each unicast
+    /// route with a gateway (the owner node's IP, as a BGP daemon installs them; the
+    /// first usable hop of a multipath one).
+    fn learned_routes(&mut self, _table: u32) -> Vec<(ipnet::Ipv4Net, Ipv4Addr)> {
+        Vec::new()
+    }
     /// Interface facts now.
     ///
     /// # Errors
@@ -72,12 +78,15 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// The node with `steering` loaded; opens the rtnetlink view (without it, podfwd
-    /// falls back to sysfs and /proc/net/arp, logged).
+    /// The node with `steering` loaded; opens the rtnetlink view of the main table and
+    /// `learned` (a table PodCIDRs are learned from); without rtnetlink, podfwd falls
+    /// back to sysfs and /proc/net/arp (logged).
     #[must_use]
-    pub fn new(steering: Steering) -> Kernel {
+    pub fn new(steering: Steering, learned: Option<u32>) -> Kernel {
+        let mut tables = vec![rtnl::TABLE_MAIN];
+        tables.extend(learned);
         let nl = rtnl::Rtnl::open().and_then(|mut r| {
-            let mut st = rtnl::NodeState::default();
+            let mut st = rtnl::NodeState::new(&tables);
             r.refresh(&mut st)?;
             Ok((r, st))
         });
@@ -116,6 +125,19 @@ impl Host for Kernel {
                 log::warn!("rtnetlink re-dump: {e}");
             }
         }
+    }
+    fn learned_routes(&mut self, table: u32) -> Vec<(ipnet::Ipv4Net, Ipv4Addr)> {
+        let Some((_, st)) = &self.nl else {
+            return Vec::new();
+        };
+        st.routes(table)
+            .iter()
+            .filter(|r| r.kind == rtnl::RouteKind::Unicast)
+            .filter_map(|r| {
+                let hop = r.next_hops.iter().find(|h| h.is_usable())?;
+                Some((r.dst, hop.gateway?))
+            })
+            .collect()
     }
     fn next_hop(&mut self, dst: Ipv4Addr) -> Option<(Ipv4Addr, String)> {
         let (r, st) = self.nl.as_mut()?;

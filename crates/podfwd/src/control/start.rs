@@ -91,7 +91,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     let fill = ucfg.fill_size as usize;
     let (workers, handles) = bind_workers(&cfg, &ucfg, &ports, &mut steering)?;
     let mut control = Control::new(
-        Kernel::new(steering),
+        Kernel::new(steering, cfg.routes.table),
         config_path,
         cfg,
         endpoints,
