@@ -139,8 +139,8 @@ fn delivered_local() -> u64 {
     let text = stdout(&nsx("a", &["curl", "-sf", "http://127.0.0.1:9475/metrics"]));
     text.lines()
         .find_map(|l| l.strip_prefix("podfwd_actions_total{action=\"delivered_local\"} "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0)
 }
 
 /// SIGTERM and the exit code (at most 10 s).
