@@ -287,8 +287,33 @@ fn add_steps(
     undo.ip = Some(ip);
     fail_at("after-ipam")?;
 
+    address_pod(pod, &att.ifname, ip, gw)?;
+    address_host(host, hl.index, host_name, ip, gw)?;
+
+    let hl = lookup(host, host_name)?;
     let pl = lookup(pod, &att.ifname)?;
-    let ifn = &att.ifname;
+
+    client::call_ok(
+        &conf.socket(),
+        &Request::EndpointAdd {
+            ip,
+            interface: host_name.to_owned(),
+            container_id: Some(att.container_id.clone()),
+        },
+    )?;
+    fail_at("after-register")?;
+
+    let ours = result(conf, att, &hl, &pl, ip, ipam.dns);
+    Ok(match &conf.prev_result {
+        Some(prev) => merge_prev(prev, ours),
+        None => ours,
+    }
+    .to_string())
+}
+
+/// The pod side: up, its /32, a link route to the gateway and the default route via it.
+fn address_pod(pod: &mut Netlink, ifn: &str, ip: Ipv4Addr, gw: Ipv4Addr) -> Result<()> {
+    let pl = lookup(pod, ifn)?;
     pod.set_up(pl.index)
         .map_err(nl_err(format!("setting {ifn} up")))?;
     pod.add_addr(pl.index, ip, 32, AddressScope::Universe)
@@ -313,42 +338,34 @@ fn add_steps(
     .map_err(nl_err(format!(
         "adding default via {gw} dev {ifn} src {ip}"
     )))?;
+    Ok(())
+}
 
+/// The host side: the gateway address (so the node answers the pod's ARP for it), up,
+/// and the pod's /32 routed to it.
+fn address_host(
+    host: &mut Netlink,
+    index: u32,
+    host_name: &str,
+    ip: Ipv4Addr,
+    gw: Ipv4Addr,
+) -> Result<()> {
     // The node answers ARP for the gateway because every host veth holds it (scope link,
     // so it is never picked as a source for other traffic) — as scripts/topology does.
-    host.add_addr(hl.index, gw, 32, AddressScope::Link)
+    host.add_addr(index, gw, 32, AddressScope::Link)
         .map_err(nl_err(format!("adding {gw}/32 to {host_name}")))?;
-    host.set_up(hl.index)
+    host.set_up(index)
         .map_err(nl_err(format!("setting {host_name} up")))?;
     host.add_route(&Route {
         dst: ip,
         prefix: 32,
         gateway: None,
-        oif: Some(hl.index),
+        oif: Some(index),
         scope: RouteScope::Link,
         src: None,
     })
     .map_err(nl_err(format!("adding route {ip}/32 dev {host_name}")))?;
-
-    let hl = lookup(host, host_name)?;
-    let pl = lookup(pod, &att.ifname)?;
-
-    client::call_ok(
-        &conf.socket(),
-        &Request::EndpointAdd {
-            ip,
-            interface: host_name.to_owned(),
-            container_id: Some(att.container_id.clone()),
-        },
-    )?;
-    fail_at("after-register")?;
-
-    let ours = result(conf, att, &hl, &pl, ip, ipam.dns);
-    Ok(match &conf.prev_result {
-        Some(prev) => merge_prev(prev, ours),
-        None => ours,
-    }
-    .to_string())
+    Ok(())
 }
 
 fn lookup(h: &mut Netlink, name: &str) -> Result<Link> {

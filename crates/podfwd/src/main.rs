@@ -137,24 +137,7 @@ fn main() -> ExitCode {
     }
     logger.format_timestamp_millis().init();
     match cli.cmd {
-        Cmd::Check { config } => match podfwd_config::Config::load_all(&config) {
-            Ok(cfg) => match check_report(&cfg) {
-                Ok(report) => {
-                    print!("{report}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                }
-            },
-            Err(errors) => {
-                for e in errors {
-                    eprintln!("error: {e}");
-                }
-                ExitCode::from(2)
-            }
-        },
+        Cmd::Check { config } => check_cmd(&config),
         Cmd::Run { config, .. } => match control::run(&config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -269,6 +252,28 @@ fn check_report(cfg: &Config) -> Result<String, route::RouteError> {
     s +=
         "(check reads no interface: MACs and MTUs above are placeholders, neighbours unresolved)\n";
     Ok(s)
+}
+
+/// `podfwd check`: the snapshot the dataplane would build, or every config error.
+fn check_cmd(config: &std::path::Path) -> ExitCode {
+    match podfwd_config::Config::load_all(config) {
+        Ok(cfg) => match check_report(&cfg) {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Err(errors) => {
+            for e in errors {
+                eprintln!("error: {e}");
+            }
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// One request on the control socket; prints what was done, or the endpoint list.
