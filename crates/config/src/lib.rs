@@ -78,6 +78,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// The local control API.
     pub control: ControlConfig,
+    /// PodCIDRs learned from a routing engine.
+    pub routes: RoutesConfig,
     /// The file path (or source name) used in messages.
     pub source: String,
 }
@@ -168,6 +170,14 @@ impl Default for UmemConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct MetricsConfig {
     pub listen: SocketAddr,
+}
+
+/// PodCIDR routes a routing engine (BIRD, FRR) installs into a kernel table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RoutesConfig {
+    /// The kernel routing table to follow: each route `PodCIDR via NODE-IP` in it makes
+    /// NODE-IP the owner of PodCIDR (a remote node), live. `None`: only `nodes:`.
+    pub table: Option<u32>,
 }
 
 /// The local control API: a unix socket only root can use.

@@ -30,6 +30,8 @@ pub(crate) struct RawConfig {
     pub metrics: Option<S<RawMetrics>>,
     #[serde(default)]
     pub control: Option<S<RawControl>>,
+    #[serde(default)]
+    pub routes: Option<S<RawRoutes>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +92,13 @@ pub(crate) struct RawUmem {
 pub(crate) struct RawMetrics {
     #[serde(default)]
     pub listen: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoutes {
+    #[serde(default)]
+    pub table: Option<S<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,13 +8,13 @@ use ipnet::Ipv4Net;
 use wire::ethernet::{mac_is_unicast, parse_mac};
 
 use crate::raw::{
-    RawConfig, RawControl, RawEndpoint, RawMetrics, RawNode, RawRemoteNode, RawUmem, RawVxlan,
-    RawWorkers, S,
+    RawConfig, RawControl, RawEndpoint, RawMetrics, RawNode, RawRemoteNode, RawRoutes, RawUmem,
+    RawVxlan, RawWorkers, S,
 };
 use crate::{
     Config, ConfigError, ControlConfig, EndpointConfig, MetricsConfig, Mode, NodeConfig,
-    RemoteNodeConfig, UmemConfig, VxlanConfig, WorkersConfig, DEFAULT_GATEWAY, IFNAMSIZ,
-    MAX_ENDPOINTS, MAX_UMEM_FRAMES, MAX_VNI, MAX_WORKERS, MIN_UMEM_FRAMES,
+    RemoteNodeConfig, RoutesConfig, UmemConfig, VxlanConfig, WorkersConfig, DEFAULT_GATEWAY,
+    IFNAMSIZ, MAX_ENDPOINTS, MAX_UMEM_FRAMES, MAX_VNI, MAX_WORKERS, MIN_UMEM_FRAMES,
 };
 
 /// A place in the file (1-based).
@@ -228,6 +228,7 @@ pub(crate) fn validate(
     let umem = c.check_umem(raw.umem.as_ref());
     let metrics = c.check_metrics(raw.metrics.as_ref());
     let control = c.check_control(raw.control.as_ref());
+    let routes = c.check_routes(raw.routes.as_ref());
 
     if !c.errors.is_empty() {
         // Report in file order, whatever order the checks ran in.
@@ -265,6 +266,7 @@ pub(crate) fn validate(
             umem,
             metrics,
             control,
+            routes,
             source: source.to_owned(),
         }),
         // Every `None` above pushed an error; this arm is only a safety net.
@@ -688,6 +690,25 @@ impl Checker<'_> {
             }
         }
         metrics
+    }
+
+    /// `routes.table`: a kernel routing table other than main, local and default.
+    fn check_routes(&mut self, raw: Option<&S<RawRoutes>>) -> RoutesConfig {
+        let mut routes = RoutesConfig::default();
+        if let Some(t) = raw.and_then(|r| r.value.table.as_ref()) {
+            match u32::try_from(t.value) {
+                Ok(id @ 1..=252 | id @ 256..) => routes.table = Some(id),
+                _ => self.err(
+                    pos(t),
+                    "routes.table",
+                    format!(
+                        "table {} cannot hold learned PodCIDRs: use a table of its own, 1-252 or 256 and up (e.g. 201), not main (254), local (255) or default (253)",
+                        t.value
+                    ),
+                ),
+            }
+        }
+        routes
     }
 
     /// `control.socket`: an absolute path.

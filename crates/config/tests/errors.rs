@@ -86,7 +86,7 @@ cases! {
     syntax_error_tab: "  vni: 1\n" => "\tvni: 1\n",
         "node-a.yaml:10:9: vxlan: YAML syntax error: while scanning a plain scalar, found a tab; check the indentation (spaces only) and quoting";
     unknown_field_top: "mode: tunnel\n" => "mdoe: tunnel\n",
-        "node-a.yaml:6:1: mdoe: unknown field `mdoe`: the fields allowed here are node, mode, cluster_cidr, gateway, vxlan, endpoints, nodes, workers, umem, metrics, control; check the spelling and the indentation";
+        "node-a.yaml:6:1: mdoe: unknown field `mdoe`: the fields allowed here are node, mode, cluster_cidr, gateway, vxlan, endpoints, nodes, workers, umem, metrics, control, routes; check the spelling and the indentation";
     unknown_field_nested: "    interface: lxc1\n" => "    interface: lxc1\n    mac: aa\n",
         "node-a.yaml:17:5: endpoints[1].mac: unknown field `mac`: the fields allowed here are ip, interface; check the spelling and the indentation";
     missing_field_node: "  uplink: eth0\n" => "",
@@ -207,6 +207,8 @@ cases! {
         "node-a.yaml:31:11: metrics.listen: `localhost` is not a socket address: write ip:port, e.g. 127.0.0.1:9475";
     control_socket_relative: "  listen: 127.0.0.1:9475\n" => "  listen: 127.0.0.1:9475\ncontrol:\n  socket: run/podfwd.sock\n",
         "node-a.yaml:33:11: control.socket: `run/podfwd.sock` is not an absolute socket path: write e.g. /run/podfwd/podfwd.sock";
+    routes_table_main: "  listen: 127.0.0.1:9475\n" => "  listen: 127.0.0.1:9475\nroutes:\n  table: 254\n",
+        "node-a.yaml:33:10: routes.table: table 254 cannot hold learned PodCIDRs: use a table of its own, 1-252 or 256 and up (e.g. 201), not main (254), local (255) or default (253)";
 }
 
 #[test]

@@ -277,7 +277,12 @@ impl Pipeline {
                     port: local.uplink,
                     outer,
                 };
-                (eg, uplink.mtu.saturating_sub(OUTER_LEN as u16))
+                (
+                    eg,
+                    uplink
+                        .mtu
+                        .saturating_sub(u16::try_from(OUTER_LEN).unwrap_or(u16::MAX)),
+                )
             }
             Mode::Native => {
                 let dst = node.next_hop_mac.ok_or(DropReason::NoNeighbour)?;

@@ -15,6 +15,7 @@ use wire::udp::{self, UdpPacket};
 use crate::parse::Headers;
 
 /// The outer IPv4 header of the VXLAN template has no options (RFC 7348 §5).
+#[allow(clippy::cast_possible_truncation)] // 20 bytes; `u16::try_from` is not const
 const OUTER_IP_HEADER_LEN: u16 = (OuterHeader::UDP - OuterHeader::IP) as u16;
 
 /// Sets source and destination MAC of the Ethernet frame `frame`.

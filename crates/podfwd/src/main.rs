@@ -7,12 +7,14 @@
 //! add|del|list` change it over its root-only control socket.
 #![forbid(unsafe_code)]
 
+mod caps;
 mod control;
 mod ctl;
 mod http;
 mod ifaces;
 mod metrics;
 mod neigh;
+mod notify;
 mod stats;
 mod status;
 mod views;

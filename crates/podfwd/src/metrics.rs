@@ -48,17 +48,14 @@ struct Family {
 const COUNTER: MetricType = MetricType::COUNTER;
 const GAUGE: MetricType = MetricType::GAUGE;
 
-#[allow(clippy::cast_precision_loss)] // counters stay far below 2^53
 fn n(x: u64) -> f64 {
     x as f64
 }
 
-#[allow(clippy::cast_precision_loss)] // element counts
 fn c(x: usize) -> f64 {
     x as f64
 }
 
-#[allow(clippy::cast_precision_loss)] // milliseconds since the epoch fit an f64 exactly
 fn secs(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }

@@ -97,12 +97,10 @@ pub fn rates(before: &Value, after: &Value) -> Option<Value> {
     if t1 <= t0 || after["uptime_s"].as_u64() < before["uptime_s"].as_u64() {
         return None;
     }
-    #[allow(clippy::cast_precision_loss)] // a few seconds in ms
     let secs = (t1 - t0) as f64 / 1000.0;
     // Per-second rate of one counter; None when it went backwards (restart).
     let per_s = |a: &Value, b: &Value| -> Option<f64> {
         let (a, b) = (a.as_u64().unwrap_or(0), b.as_u64().unwrap_or(0));
-        #[allow(clippy::cast_precision_loss)]
         b.checked_sub(a).map(|d| d as f64 / secs)
     };
     let sum = |v: &Value| -> u64 {

@@ -128,6 +128,10 @@ pub struct StatusView {
     pub started_ms: u64,
     /// Interfaces that disappeared, were re-created or are down (checked every second).
     pub iface_problems: Vec<String>,
+    /// Remote nodes learned from `routes.table`.
+    pub learned_routes: usize,
+    /// Routes in `routes.table` ignored (outside the cluster CIDR, or our PodCIDR).
+    pub learned_ignored: usize,
 }
 
 impl StatusView {

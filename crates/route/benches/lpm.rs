@@ -39,7 +39,7 @@ fn prefixes(n: usize, rng: &mut Rng) -> Vec<(Ipv4Net, u32)> {
                 rng.u32()
             };
             let net = Ipv4Net::new(Ipv4Addr::from(addr), len).unwrap().trunc();
-            (net, i as u32)
+            (net, u32::try_from(i).unwrap())
         })
         .collect()
 }
@@ -50,7 +50,7 @@ fn addresses(table: &[(Ipv4Net, u32)], rng: &mut Rng) -> Vec<u32> {
     (0..LOOKUPS)
         .map(|i| match i % 4 {
             0 | 1 => {
-                let (net, _) = table[rng.next() as usize % table.len()];
+                let (net, _) = table[usize::try_from(rng.next() % table.len() as u64).unwrap()];
                 let host = u32::from(net.hostmask()) & rng.u32();
                 u32::from(net.network()) | host
             }
@@ -101,7 +101,7 @@ fn pod_routes(pods: usize, rng: &mut Rng) -> Vec<(Ipv4Net, u32)> {
         let addr = 0x0a00_0000 + (rng.next() % (400 << 8)) as u32;
         table.push((
             Ipv4Net::new(Ipv4Addr::from(addr), 32).unwrap(),
-            400 + i as u32,
+            400 + u32::try_from(i).unwrap(),
         ));
     }
     table

@@ -117,6 +117,7 @@ impl Lpm {
             return Ok(());
         }
         let l2 = self.child(Slot::Root(hi))?;
+        #[allow(clippy::cast_possible_truncation)] // the third octet: the truncation is the point
         let mid = usize::from((addr >> 8) as u8);
         if len <= 24 {
             let span = 1usize << (24 - len);
@@ -124,6 +125,7 @@ impl Lpm {
             return Ok(());
         }
         let l3 = self.child(Slot::Ply(l2, mid))?;
+        #[allow(clippy::cast_possible_truncation)] // the last octet: the truncation is the point
         let lo = usize::from(addr as u8);
         let span = 1usize << (32 - len);
         self.plies[l3][lo..lo + span].fill(leaf);
@@ -154,6 +156,7 @@ impl Lpm {
 
     /// The value of the longest prefix containing `addr` (host byte order).
     #[inline]
+    #[allow(clippy::cast_possible_truncation)] // `as u8` takes the third and last octet
     pub fn lookup(&self, addr: u32) -> Option<u32> {
         let mut e = self.root[(addr >> 16) as usize];
         if e & LEAF == 0 {

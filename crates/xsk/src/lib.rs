@@ -30,14 +30,6 @@
 //! with `chunk_mut`/`chunk`, pushed to TX or freed; anything else panics or is refused,
 //! so safe code never touches memory the kernel may be writing.
 
-// Ring sizes, indices and lengths cross between u32 (kernel ABI), usize and u64: every
-// narrowing or sign-changing cast is checked or justified where it is made.
-#![warn(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    clippy::ptr_as_ptr
-)]
-
 pub mod accounting;
 pub mod error;
 pub mod if_xdp;

@@ -137,8 +137,10 @@ pub(crate) fn recvfrom_wakeup(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-/// Raises RLIMIT_MEMLOCK to infinity once per process, best effort: kernels since 5.11
-/// charge the UMEM to the memory cgroup instead, so failure is only logged.
+/// Raises RLIMIT_MEMLOCK to infinity once per process, best effort. `XDP_UMEM_REG`
+/// charges the UMEM to the user's RLIMIT_MEMLOCK unless the caller has CAP_IPC_LOCK
+/// (net/xdp/xdp_umem.c `xdp_umem_account_pages`, still so in 6.18: unlike BPF maps it is
+/// not memcg-accounted), so failure is only logged: with CAP_IPC_LOCK it does not matter.
 pub(crate) fn raise_memlock_once() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -150,7 +152,7 @@ pub(crate) fn raise_memlock_once() {
         let rc = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) };
         if rc != 0 {
             log::debug!(
-                "raising RLIMIT_MEMLOCK failed ({}); fine on kernels that account UMEM to the memory cgroup",
+                "raising RLIMIT_MEMLOCK failed ({}); fine with CAP_IPC_LOCK, else the UMEM must fit the limit",
                 io::Error::last_os_error()
             );
         }

@@ -149,7 +149,7 @@ fn packet_socket(ifindex: u32) -> OwnedFd {
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
     let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_family = u16::try_from(libc::AF_PACKET).unwrap();
     sll.sll_protocol = proto;
     sll.sll_ifindex = ifindex as i32;
     // SAFETY: sll is a valid sockaddr_ll and its size is passed.
@@ -157,7 +157,7 @@ fn packet_socket(ifindex: u32) -> OwnedFd {
         libc::bind(
             fd.as_raw_fd(),
             (&sll as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            u32::try_from(std::mem::size_of::<libc::sockaddr_ll>()).unwrap(),
         )
     };
     assert_eq!(rc, 0, "bind AF_PACKET: {}", std::io::Error::last_os_error());
@@ -172,7 +172,7 @@ fn packet_socket(ifindex: u32) -> OwnedFd {
             libc::SOL_SOCKET,
             libc::SO_RCVTIMEO,
             (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as u32,
+            u32::try_from(std::mem::size_of::<libc::timeval>()).unwrap(),
         )
     };
     assert_eq!(rc, 0);
@@ -190,7 +190,7 @@ fn receive_frames(fd: &OwnedFd, tag: u32, want: usize) -> Vec<Vec<u8>> {
         if n < 0 {
             continue; // timeout: check the deadline
         }
-        let f = &buf[..n as usize];
+        let f = &buf[..usize::try_from(n).unwrap()];
         if f.len() >= 22 && f[12..14] == ETHERTYPE.to_be_bytes() && f[14..18] == tag.to_be_bytes() {
             let seq = u32::from_be_bytes(f[18..22].try_into().unwrap()) as usize;
             if seq < want {
@@ -213,7 +213,7 @@ fn frame(dst: [u8; 6], src: [u8; 6], tag: u32, seq: u32) -> Vec<u8> {
     f.extend_from_slice(&ETHERTYPE.to_be_bytes());
     f.extend_from_slice(&tag.to_be_bytes());
     f.extend_from_slice(&seq.to_be_bytes());
-    f.extend((0..78).map(|i| (i as u8) ^ (seq as u8)));
+    f.extend((0..78u8).map(|i| i ^ u8::try_from(seq % 256).unwrap()));
     f
 }
 
@@ -228,7 +228,7 @@ fn build(umem: &mut Umem, frames: &[Vec<u8>], offset: u64) -> Vec<XdpDesc> {
             chunk[off..off + f.len()].copy_from_slice(f);
             XdpDesc {
                 addr,
-                len: f.len() as u32,
+                len: u32::try_from(f.len()).unwrap(),
                 options: 0,
             }
         })

@@ -108,7 +108,9 @@ pub fn frame(
     l4: L4,
     payload_len: usize,
 ) -> Vec<u8> {
-    let payload: Vec<u8> = (0..payload_len).map(|i| (i * 7 + 3) as u8).collect();
+    let payload: Vec<u8> = (0..payload_len)
+        .map(|i| u8::try_from((i * 7 + 3) % 256).unwrap())
+        .collect();
     let b = PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src, dst, ttl);
     let mut out = Vec::new();
     match l4 {

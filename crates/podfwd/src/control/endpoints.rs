@@ -55,7 +55,7 @@ impl<H: Host> Control<H> {
             .flatten()
             .find(|p| p.role == PortRole::Uplink)?;
         let overhead = match self.cfg.mode {
-            route::Mode::Tunnel => route::OUTER_LEN as u32,
+            route::Mode::Tunnel => u32::try_from(route::OUTER_LEN).unwrap_or(u32::MAX),
             route::Mode::Native => 0,
         };
         Some(u32::from(up.info.mtu).saturating_sub(overhead))
@@ -74,6 +74,7 @@ impl<H: Host> Control<H> {
         if let Some(done) = self.check_new_endpoint(ip, interface)? {
             return Ok(done);
         }
+        self.host.sync(); // the interface may be seconds old
         let info = self
             .host
             .lookup(interface)

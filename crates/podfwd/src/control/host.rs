@@ -1,6 +1,10 @@
-//! The node's kernel as the control thread sees it: interfaces, the neighbour table and
-//! the XDP steering program. [`Host`] is what [`super::Control`] talks to; [`Kernel`] is
-//! the real one (sysfs, /proc/net/arp, bpf_links), and the control tests use a fake.
+//! The node's kernel as the control thread sees it: interfaces, routes, the neighbour
+//! table and the XDP steering program. [`Host`] is what [`super::Control`] talks to;
+//! [`Kernel`] is the real one — one rtnetlink view of links, routes and neighbours
+//! (`crates/rtnl`: dumps, then the multicast groups, re-dumped on overruns and link-down),
+//! the kernel's own FIB lookup for next hops, kernel-managed neighbour entries
+//! (`NTF_EXT_MANAGED`) so the kernel keeps each next hop resolved although it never
+//! sees the frames podfwd forwards, and bpf_links — and the control tests use a fake.
 
 use std::net::Ipv4Addr;
 use std::os::fd::RawFd;
@@ -13,6 +17,21 @@ use crate::neigh::{self, NeighTable};
 
 /// What the control thread asks of the kernel after start-up.
 pub trait Host {
+    /// Bring the view of the node up to date (pending route, link and neighbour
+    /// changes); called once per refresh, before the questions below.
+    fn sync(&mut self) {}
+    /// The next hop toward `dst` per the kernel's FIB: the address whose MAC a frame
+    /// to `dst` goes to (the gateway, or `dst` itself when on-link) and the interface.
+    /// `None` when there is no route (or the host cannot tell).
+    fn next_hop(&mut self, _dst: Ipv4Addr) -> Option<(Ipv4Addr, String)> {
+        None
+    }
+    /// The PodCIDR routes in kernel table `table`: `(prefix, gateway)` for each unicast
+    /// route with a gateway (the owner node's IP, as a BGP daemon installs them; the
+    /// first usable hop of a multipath one).
+    fn learned_routes(&mut self, _table: u32) -> Vec<(ipnet::Ipv4Net, Ipv4Addr)> {
+        Vec::new()
+    }
     /// Interface facts now.
     ///
     /// # Errors
@@ -46,11 +65,44 @@ pub trait Host {
     fn detach(&mut self, name: &str) -> Result<(), String>;
 }
 
-/// The real node: sysfs, the kernel's neighbour table, the loaded steering program.
+/// The real node: rtnetlink for links, routes and neighbours, the loaded steering
+/// program.
 #[derive(Debug)]
 pub struct Kernel {
     /// The loaded program and its links.
     pub steering: Steering,
+    nl: Option<(rtnl::Rtnl, rtnl::NodeState)>,
+    /// Managed neighbour entries are refused (kernel < 5.16): fall back to making the
+    /// kernel resolve by sending it a datagram.
+    unmanaged: bool,
+}
+
+impl Kernel {
+    /// The node with `steering` loaded; opens the rtnetlink view of the main table and
+    /// `learned` (a table PodCIDRs are learned from); without rtnetlink, podfwd falls
+    /// back to sysfs and /proc/net/arp (logged).
+    #[must_use]
+    pub fn new(steering: Steering, learned: Option<u32>) -> Kernel {
+        let mut tables = vec![rtnl::TABLE_MAIN];
+        tables.extend(learned);
+        let nl = rtnl::Rtnl::open().and_then(|mut r| {
+            let mut st = rtnl::NodeState::new(&tables);
+            r.refresh(&mut st)?;
+            Ok((r, st))
+        });
+        let nl = match nl {
+            Ok(v) => Some(v),
+            Err(e) => {
+                log::warn!("rtnetlink unavailable ({e}): reading sysfs and /proc/net/arp instead, next hops are the nodes themselves");
+                None
+            }
+        };
+        Kernel {
+            steering,
+            nl,
+            unmanaged: false,
+        }
+    }
 }
 
 /// The steering program's role for a port role.
@@ -63,14 +115,86 @@ pub fn bpf_role(role: PortRole) -> Role {
 }
 
 impl Host for Kernel {
+    fn sync(&mut self) {
+        let Some((r, st)) = self.nl.as_mut() else {
+            return;
+        };
+        if let Err(e) = r.poll_events(st) {
+            log::debug!("rtnetlink events: {e}; re-reading the node");
+            if let Err(e) = r.refresh(st) {
+                log::warn!("rtnetlink re-dump: {e}");
+            }
+        }
+    }
+    fn learned_routes(&mut self, table: u32) -> Vec<(ipnet::Ipv4Net, Ipv4Addr)> {
+        let Some((_, st)) = &self.nl else {
+            return Vec::new();
+        };
+        st.routes(table)
+            .iter()
+            .filter(|r| r.kind == rtnl::RouteKind::Unicast)
+            .filter_map(|r| {
+                let hop = r.next_hops.iter().find(|h| h.is_usable())?;
+                Some((r.dst, hop.gateway?))
+            })
+            .collect()
+    }
+    fn next_hop(&mut self, dst: Ipv4Addr) -> Option<(Ipv4Addr, String)> {
+        let (r, st) = self.nl.as_mut()?;
+        let hop = r.fib_lookup(dst).ok()?;
+        let dev = st.link(hop.oif)?.name.clone();
+        Some((hop.via(dst), dev))
+    }
     fn lookup(&self, name: &str) -> Result<IfaceInfo, IfaceError> {
-        ifaces::lookup(name)
+        let Some((_, st)) = &self.nl else {
+            return ifaces::lookup(name);
+        };
+        let l = st
+            .link_by_name(name)
+            .ok_or_else(|| IfaceError::NotFound(name.to_owned()))?;
+        Ok(IfaceInfo {
+            name: l.name.clone(),
+            ifindex: l.ifindex,
+            mac: l.mac.unwrap_or([0; 6]),
+            mtu: u16::try_from(l.mtu).unwrap_or(u16::MAX),
+            up: l.is_up(),
+        })
     }
     fn neighbours(&mut self) -> NeighTable {
-        neigh::read()
+        let Some((_, st)) = &self.nl else {
+            return neigh::read();
+        };
+        st.neighbours()
+            .values()
+            .filter_map(|n| {
+                let mac = n.usable_mac()?;
+                let dev = st.link(n.ifindex)?.name.clone();
+                Some(((n.ip, dev), mac))
+            })
+            .collect()
     }
     fn resolve(&mut self, ip: Ipv4Addr) {
-        neigh::trigger(ip);
+        let managed = match self.nl.as_mut() {
+            Some((r, _)) if !self.unmanaged => r
+                .fib_lookup(ip)
+                .and_then(|hop| r.ensure_managed_neighbour(hop.via(ip), hop.oif)),
+            _ => {
+                neigh::trigger(ip);
+                return;
+            }
+        };
+        match managed {
+            Ok(()) => {}
+            Err(rtnl::Error::ManagedUnsupported { .. }) => {
+                log::warn!("kernel-managed neighbour entries unsupported (Linux < 5.16): resolving by datagram instead");
+                self.unmanaged = true;
+                neigh::trigger(ip);
+            }
+            Err(e) => {
+                log::debug!("managed neighbour for {ip}: {e}");
+                neigh::trigger(ip);
+            }
+        }
     }
     fn attach(&mut self, name: &str, role: PortRole) -> Result<String, String> {
         self.steering

@@ -96,6 +96,12 @@ pub struct Control<H: Host> {
     endpoints: Vec<EndpointInfo>,
     /// Where the API's endpoints are kept across restarts.
     state_file: PathBuf,
+    /// The remote nodes of the config file; `cfg.nodes` is these plus the ones learned
+    /// from `routes.table`.
+    file_nodes: Vec<podfwd_config::RemoteNodeConfig>,
+    /// Learned routes ignored (outside the cluster CIDR, our own PodCIDR, or a PodCIDR
+    /// the config file gives another node), as last seen.
+    learned_ignored: Vec<(ipnet::Ipv4Net, Ipv4Addr)>,
     workers: Vec<WorkerHandle>,
     /// Frames put on the fill ring of each socket podfwd started with.
     fill: usize,
@@ -233,6 +239,69 @@ fn neigh_key(cfg: &Config, endpoints: &[EndpointInfo], neigh: &NeighTable) -> Ve
         .collect()
 }
 
+/// `neigh` with each remote node's next hop MAC under `(node IP, uplink)`: the MAC of
+/// the address the kernel's FIB sends that node's traffic to — the node itself when it
+/// is on-link, else the gateway (a router between subnets). A node whose next hop is not
+/// on the uplink has no entry (its frames are `no_neighbour`; logged by the caller's
+/// readiness).
+fn node_neighbours<H: Host>(host: &mut H, cfg: &Config, mut neigh: NeighTable) -> NeighTable {
+    let uplink = &cfg.node.uplink;
+    for n in &cfg.nodes {
+        let Some((via, dev)) = host.next_hop(n.ip) else {
+            continue; // no FIB view (or no route): the node's own entry, if any
+        };
+        let key = (n.ip, uplink.clone());
+        if dev != *uplink {
+            neigh.remove(&key);
+        } else if via != n.ip {
+            match neigh.get(&(via, dev)).copied() {
+                Some(mac) => neigh.insert(key, mac),
+                None => neigh.remove(&key),
+            };
+        }
+    }
+    neigh
+}
+
+/// The remote nodes: `file_nodes` plus one per route of `learned` (`PodCIDR via
+/// NODE-IP`) that the file does not cover; and the learned routes ignored (outside the
+/// cluster CIDR, or overlapping this node's PodCIDR). See
+/// [`Control::follow_learned_routes`].
+fn merge_learned(
+    cfg: &Config,
+    file_nodes: &[podfwd_config::RemoteNodeConfig],
+    learned: Vec<(ipnet::Ipv4Net, Ipv4Addr)>,
+) -> (
+    Vec<podfwd_config::RemoteNodeConfig>,
+    Vec<(ipnet::Ipv4Net, Ipv4Addr)>,
+) {
+    let overlaps = |a: &ipnet::Ipv4Net, b: &ipnet::Ipv4Net| {
+        a.contains(&b.network()) || b.contains(&a.network())
+    };
+    let mut nodes = file_nodes.to_vec();
+    let mut ignored = Vec::new();
+    for (prefix, gw) in learned {
+        let prefix = prefix.trunc();
+        if !cfg.cluster_cidr.contains(&prefix) || overlaps(&prefix, &cfg.node.pod_cidr) {
+            ignored.push((prefix, gw));
+            continue;
+        }
+        if nodes
+            .iter()
+            .any(|n| overlaps(&n.pod_cidr, &prefix) || n.ip == gw)
+        {
+            continue; // the config file's entry (or an earlier route) wins
+        }
+        nodes.push(podfwd_config::RemoteNodeConfig {
+            name: gw.to_string(),
+            ip: gw,
+            pod_cidr: prefix,
+            vtep_mac: None,
+        });
+    }
+    (nodes, ignored)
+}
+
 /// The addresses the neighbour table has no entry for.
 fn missing_neighbours(
     cfg: &Config,
@@ -347,14 +416,20 @@ impl<H: Host> Control<H> {
     pub fn new(
         mut host: H,
         config_path: &Path,
-        cfg: Config,
+        mut cfg: Config,
         endpoints: Vec<EndpointInfo>,
         ports: Vec<Port>,
         xdp_modes: Vec<String>,
         workers: Vec<WorkerHandle>,
         fill: usize,
     ) -> Result<Control<H>, route::RouteError> {
+        host.sync();
+        let file_nodes = cfg.nodes.clone();
+        if let Some(t) = cfg.routes.table {
+            cfg.nodes = merge_learned(&cfg, &file_nodes, host.learned_routes(t)).0;
+        }
         let neigh = host.neighbours();
+        let neigh = node_neighbours(&mut host, &cfg, neigh);
         for ip in missing_neighbours(&cfg, &endpoints, &neigh) {
             host.resolve(ip);
         }
@@ -377,6 +452,8 @@ impl<H: Host> Control<H> {
             config_path: config_path.to_owned(),
             last_key: neigh_key(&cfg, &endpoints, &neigh),
             state_file: state_file(&cfg),
+            file_nodes,
+            learned_ignored: Vec::new(),
             cfg,
             start_ports: ports.len(),
             ports,
@@ -462,7 +539,12 @@ impl<H: Host> Control<H> {
             .filter(|e| e.origin == Origin::Api)
             .cloned()
             .collect();
-        let new_cfg = validate_reload(path, &self.cfg, &api)?;
+        let mut new_cfg = validate_reload(path, &self.cfg, &api)?;
+        let file_nodes = new_cfg.nodes.clone();
+        if let Some(table) = new_cfg.routes.table {
+            let learned = self.host.learned_routes(table);
+            new_cfg.nodes = merge_learned(&new_cfg, &file_nodes, learned).0;
+        }
         let mut endpoints = config_endpoints(&new_cfg);
         endpoints.extend(api);
         let snap = build_snapshot(
@@ -478,8 +560,10 @@ impl<H: Host> Control<H> {
             .map_err(|e| format!("{}: XDP steering update: {e}", path.display()))?;
         self.generation += 1;
         self.publish(snap);
+        self.file_nodes = file_nodes;
         self.cfg = new_cfg;
         self.endpoints = endpoints;
+        self.follow_learned_routes(); // the same nodes: shows the counts, logs what is ignored
         self.last_key.clear(); // refresh neighbours for the new tables right away
         Ok(format!("reloaded {}", path.display()))
     }
@@ -503,15 +587,17 @@ impl<H: Host> Control<H> {
     /// changes, a new snapshot if anything changed, interface problems, steering
     /// counters, health. Each interface is looked up once.
     pub fn refresh(&mut self) {
+        self.host.sync();
         let observed: Vec<Option<Result<IfaceInfo, IfaceError>>> = self
             .ports
             .iter()
             .map(|p| p.as_ref().map(|p| self.host.lookup(&p.info.name)))
             .collect();
+        let learned = self.follow_learned_routes();
         let key = self.refresh_neighbours();
         let recovered = self.recover_interfaces(&observed);
         let changed = self.follow_port_changes(&observed);
-        if key != self.last_key || recovered || changed {
+        if key != self.last_key || recovered || changed || learned {
             self.publish_routes(key);
         }
         self.report_problems(&observed);
@@ -522,6 +608,51 @@ impl<H: Host> Control<H> {
         self.report_health();
     }
 
+    /// With `routes.table` set: make the remote nodes the config file's plus one per
+    /// learned PodCIDR route (`PodCIDR via NODE-IP`), named by its IP. The config file
+    /// wins for a PodCIDR or node IP it lists (a static entry, as a router prefers its
+    /// static routes to a protocol's); learned prefixes outside the cluster CIDR, or
+    /// overlapping this node's PodCIDR, are ignored, shown and logged once. Returns
+    /// whether the nodes changed.
+    pub fn follow_learned_routes(&mut self) -> bool {
+        let Some(table) = self.cfg.routes.table else {
+            return false;
+        };
+        let (nodes, ignored) =
+            merge_learned(&self.cfg, &self.file_nodes, self.host.learned_routes(table));
+        for (p, gw) in ignored.iter().filter(|i| !self.learned_ignored.contains(i)) {
+            log::warn!(
+                "learned route {p} via {gw} in table {table} ignored: outside the cluster CIDR {} or overlapping this node's PodCIDR {}",
+                self.cfg.cluster_cidr, self.cfg.node.pod_cidr
+            );
+        }
+        {
+            let mut st = self.view();
+            st.learned_routes = nodes.len() - self.file_nodes.len();
+            st.learned_ignored = ignored.len();
+        }
+        self.learned_ignored = ignored;
+        if nodes == self.cfg.nodes {
+            return false;
+        }
+        for n in nodes.iter().filter(|n| !self.cfg.nodes.contains(n)) {
+            log::info!(
+                "learned: PodCIDR {} on node {} (table {table})",
+                n.pod_cidr,
+                n.ip
+            );
+        }
+        for n in self.cfg.nodes.iter().filter(|n| !nodes.contains(n)) {
+            log::info!(
+                "withdrawn: PodCIDR {} of node {} (table {table})",
+                n.pod_cidr,
+                n.name
+            );
+        }
+        self.cfg.nodes = nodes;
+        true
+    }
+
     /// Re-read the neighbour table and ask the kernel to resolve what is missing;
     /// returns the MACs the snapshot depends on.
     ///
@@ -530,7 +661,8 @@ impl<H: Host> Control<H> {
     /// gratuitous ARP would stay stale forever. Using each node's entry every
     /// [`NEIGH_REPROBE`] makes the kernel confirm it (unicast probe, then broadcast).
     pub fn refresh_neighbours(&mut self) -> Vec<Option<[u8; 6]>> {
-        self.neigh = self.host.neighbours();
+        let neigh = self.host.neighbours();
+        self.neigh = node_neighbours(&mut self.host, &self.cfg, neigh);
         for ip in missing_neighbours(&self.cfg, &self.endpoints, &self.neigh) {
             self.host.resolve(ip);
         }

@@ -71,6 +71,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|e| RunError::Other(format!("cannot install signal handlers: {e}")))?;
     let cfg = Config::load(config_path)?;
+    crate::caps::check(&cfg).map_err(RunError::Other)?;
     let _node_lock = node_lock()?;
     let mut ports: Vec<Port> = port_names(&cfg)
         .into_iter()
@@ -91,7 +92,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     let fill = ucfg.fill_size as usize;
     let (workers, handles) = bind_workers(&cfg, &ucfg, &ports, &mut steering)?;
     let mut control = Control::new(
-        Kernel { steering },
+        Kernel::new(steering, cfg.routes.table),
         config_path,
         cfg,
         endpoints,
@@ -120,6 +121,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
             .map_err(|e| RunError::Other(format!("cannot start the control socket thread: {e}")))?
     };
     control.log_started();
+    crate::notify::ready("forwarding");
     let result = control_loop(&mut control, &mut signals, &req_rx);
     side_stop.store(true, Relaxed);
     let _ = ctl.join();

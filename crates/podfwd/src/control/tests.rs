@@ -29,12 +29,23 @@ struct State {
     detached: Vec<String>,
     steering_updates: usize,
     refuse_steering: bool,
+    /// FIB answers: destination -> (next hop address, interface).
+    hops: HashMap<Ipv4Addr, (Ipv4Addr, String)>,
+    /// Routes of the learned table.
+    learned: Vec<(ipnet::Ipv4Net, Ipv4Addr)>,
 }
 
 #[derive(Debug, Clone, Default)]
 struct Fake(Rc<RefCell<State>>);
 
 impl Host for Fake {
+    fn learned_routes(&mut self, table: u32) -> Vec<(ipnet::Ipv4Net, Ipv4Addr)> {
+        assert_eq!(table, 201);
+        self.0.borrow().learned.clone()
+    }
+    fn next_hop(&mut self, dst: Ipv4Addr) -> Option<(Ipv4Addr, String)> {
+        self.0.borrow().hops.get(&dst).cloned()
+    }
     fn lookup(&self, name: &str) -> Result<IfaceInfo, IfaceError> {
         self.0
             .borrow()
@@ -596,5 +607,94 @@ fn a_reload_keeps_the_api_endpoints() {
     assert!(
         e.contains("the interface set changed") || e.contains("also served as added over the API"),
         "{e}"
+    );
+}
+
+#[test]
+fn a_node_behind_a_router_gets_the_routers_mac() {
+    const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
+    const ROUTER_MAC: [u8; 6] = [2, 0, 0xc6, 0x12, 0, 0xfe];
+    let (mut c, fake, _f) = control(true, Vec::new());
+    assert_eq!(c.snapshot().load().nodes[0].next_hop_mac, Some(MAC_NODE_B));
+    // The FIB now says node b is behind the router, whose MAC is not known yet: the
+    // kernel is asked to resolve it, and node b is unresolved meanwhile (not the stale
+    // direct MAC).
+    fake.0
+        .borrow_mut()
+        .hops
+        .insert(NODE_B, (ROUTER, "eth0".into()));
+    c.refresh();
+    assert_eq!(c.snapshot().load().nodes[0].next_hop_mac, None);
+    assert!(fake.0.borrow().resolved.contains(&NODE_B));
+    fake.0
+        .borrow_mut()
+        .neigh
+        .insert((ROUTER, "eth0".into()), ROUTER_MAC);
+    c.refresh();
+    let snap = c.snapshot().load_full();
+    assert_eq!(snap.nodes[0].next_hop_mac, Some(ROUTER_MAC));
+    assert_eq!(
+        snap.nodes[0].outer.as_ref().map(|o| o.bytes[..6].to_vec()),
+        Some(ROUTER_MAC.to_vec()),
+        "the VXLAN outer header goes to the router"
+    );
+    // A route out of another interface: podfwd sends only on the uplink.
+    fake.0
+        .borrow_mut()
+        .hops
+        .insert(NODE_B, (ROUTER, "eth1".into()));
+    c.refresh();
+    assert_eq!(c.snapshot().load().nodes[0].next_hop_mac, None);
+}
+
+#[test]
+fn pod_cidrs_are_learned_from_the_routing_table_live() {
+    let (mut c, fake, file) = control(true, Vec::new());
+    file.write(&(yaml(&file, false) + "routes: {table: 201}\n"));
+    let node_c = Ipv4Addr::new(198, 18, 0, 3);
+    let net = |s: &str| s.parse::<ipnet::Ipv4Net>().unwrap();
+    fake.0.borrow_mut().learned = vec![
+        (net("10.0.3.0/24"), node_c),                       // node c: learned
+        (net("10.0.2.0/24"), Ipv4Addr::new(198, 18, 0, 9)), // node b's: the file wins
+        (net("192.168.7.0/24"), node_c),                    // outside the cluster: ignored
+        (net("10.0.1.0/25"), node_c),                       // inside our own PodCIDR: ignored
+    ];
+    assert!(c.reload().is_ok());
+    let snap = c.snapshot().load_full();
+    let nodes: Vec<_> = snap
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.ip, n.pod_cidr.to_string()))
+        .collect();
+    assert_eq!(
+        nodes,
+        [
+            ("node-b", NODE_B, "10.0.2.0/24".to_owned()),
+            ("198.18.0.3", node_c, "10.0.3.0/24".to_owned())
+        ]
+    );
+    {
+        let st = c.status();
+        let st = st.lock().unwrap();
+        assert_eq!((st.learned_routes, st.learned_ignored), (1, 2));
+    }
+    c.refresh();
+    assert!(
+        fake.0.borrow().resolved.contains(&node_c),
+        "its next hop is resolved"
+    );
+    // Withdrawn (the node's BGP daemon stopped): gone at the next refresh.
+    fake.0
+        .borrow_mut()
+        .learned
+        .retain(|(p, _)| *p != net("10.0.3.0/24"));
+    let g = c.snapshot().load().generation;
+    c.refresh();
+    let snap = c.snapshot().load_full();
+    assert!(snap.generation > g);
+    assert_eq!(snap.nodes.len(), 1);
+    assert!(
+        snap.lookup(u32::from(Ipv4Addr::new(10, 0, 3, 5))).is_none(),
+        "no_route from now on"
     );
 }
