@@ -138,6 +138,11 @@ impl Drop for TempFile {
 /// podfwd's config for `me` in the routed bed, the other nodes in `peers`; its own
 /// control socket, so it never meets the two-node bed's podfwds.
 fn node_config(me: &str, peers: &[&str], mode: &str) -> TempFile {
+    node_config_with(me, peers, mode, None)
+}
+
+/// [`node_config`], following kernel table `table` (`routes.table`) if given.
+fn node_config_with(me: &str, peers: &[&str], mode: &str, table: Option<u32>) -> TempFile {
     let mut y = format!(
         "node:\n  name: node-{me}\n  ip: {}\n  uplink: eth0\n  pod_cidr: {}\n\
          mode: {mode}\ncluster_cidr: 10.0.0.0/16\ngateway: 169.254.1.1\n\
@@ -148,7 +153,11 @@ fn node_config(me: &str, peers: &[&str], mode: &str) -> TempFile {
     for i in 0..2u8 {
         y += &format!("  - ip: {}\n    interface: lxc{i}\n", pod_ip(me, i));
     }
-    y += "nodes:\n";
+    y += if peers.is_empty() {
+        "nodes: []\n"
+    } else {
+        "nodes:\n"
+    };
     for p in peers {
         y += &format!(
             "  - name: node-{p}\n    ip: {}\n    pod_cidr: {}\n",
@@ -161,6 +170,9 @@ fn node_config(me: &str, peers: &[&str], mode: &str) -> TempFile {
          metrics:\n  listen: 127.0.0.1:9475\ncontrol:\n  socket: /run/podfwd/{}-node-{me}.sock\n",
         pf()
     );
+    if let Some(t) = table {
+        y += &format!("routes:\n  table: {t}\n");
+    }
     let path = std::env::temp_dir().join(format!(
         "podfwd-{}-node-{me}.{mode}-{}.yaml",
         pf(),
@@ -674,5 +686,75 @@ fn podfwd_native_across_the_router() {
         },
     );
     podfwd_across_router("native");
+    drop(birds);
+}
+
+/// The issue's whole case: no node list anywhere. podfwd (tunnel) on each node follows
+/// table 201, which BIRD fills from the route reflector; pods reach a node's pods once
+/// BGP has its PodCIDR, a node that joins later is reachable without touching any
+/// config, and a node whose BGP goes away is dropped from podfwd's routes.
+#[test]
+fn podfwd_follows_pod_cidrs_from_bird() {
+    require_root!();
+    let _g = setup();
+    let _bed = RoutedBed::up("a,b,c", 1450);
+    let cfg: Vec<TempFile> = ["a", "b", "c"]
+        .iter()
+        .map(|n| node_config_with(n, &[], "tunnel", Some(201)))
+        .collect();
+    let birds = [Bird::start("router"), Bird::start("a"), Bird::start("b")];
+    let start = Instant::now();
+    let pa = Podfwd::start("a", &cfg[0].0);
+    let pb = Podfwd::start("b", &cfg[1].0);
+    wait_for(
+        "a0 -> b0 with the PodCIDRs from BIRD",
+        Duration::from_secs(20),
+        || ping("a0", &pod_ip("b", 0), 1) == 1,
+    );
+    println!(
+        "podfwd from table 201: first a0 -> b0 reply {:.2} s after bird and podfwd started",
+        start.elapsed().as_secs_f64()
+    );
+    assert_eq!(ping("b1", &pod_ip("a", 1), 3), 3, "b1 -> a1");
+    let bytes = iperf("a0", "b0", &pod_ip("b", 0), 3);
+    assert!(
+        bytes > 10_000_000,
+        "iperf3 a0 -> b0 moved only {bytes} bytes"
+    );
+    assert!(u(&pa.status()["actions"]["encapsulated"]) > 1000);
+
+    // Node c joins: bird and podfwd on c; a and b keep running with their configs.
+    let bird_c = Bird::start("c");
+    let pc = Podfwd::start("c", &cfg[2].0);
+    let t = wait_for(
+        "a0 -> c0 after node c joined",
+        Duration::from_secs(20),
+        || ping("a0", &pod_ip("c", 0), 1) == 1,
+    );
+    println!(
+        "node c joined: a0 -> c0 answered after {:.2} s",
+        t.as_secs_f64()
+    );
+    assert_eq!(ping("c1", &pod_ip("b", 1), 3), 3, "c1 -> b1");
+
+    // Node c's BGP goes away: its PodCIDR leaves node a's table 201 and podfwd's routes.
+    drop(bird_c);
+    wait_for(
+        "10.0.13.0/24 withdrawn from node a's table 201",
+        Duration::from_secs(9),
+        || route_for(&routes("a", Some("201")), "10.0.13.0/24").is_none(),
+    );
+    // podfwd drops the route on the table event (a ping with a reply in flight may
+    // still get through, so allow a few seconds).
+    wait_for(
+        "a0 -> c0 fails once 10.0.13.0/24 is withdrawn",
+        Duration::from_secs(5),
+        || ping("a0", &pod_ip("c", 0), 1) == 0,
+    );
+    assert_eq!(ping("a0", &pod_ip("b", 0), 2), 2, "a0 -> b0 unaffected");
+    for p in [pc, pb, pa] {
+        let (st, log) = p.stop_with_log();
+        assert_eq!(st.code(), Some(0), "{log}");
+    }
     drop(birds);
 }
