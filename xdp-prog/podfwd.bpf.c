@@ -15,6 +15,8 @@
  *  - uplink, tunnel mode: unfragmented IPv4 (IHL respected) UDP to
  *    node_ip:vxlan_port -> redirect.
  *  - uplink, native mode: IPv4 dst inside the PodCIDR -> redirect.
+ *  - uplink, hybrid mode: the tunnel rule for traffic to the node IP, the native
+ *    rule for the rest.
  *
  * Redirects use bpf_redirect_map(..., XDP_PASS): when no socket is registered
  * for the queue, the lower flag bits are the fallback action, so the frame is
@@ -42,6 +44,7 @@
 
 #define MODE_TUNNEL 1
 #define MODE_NATIVE 2
+#define MODE_HYBRID 3 /* VXLAN to us (tunnel rule) or IPv4 to our PodCIDR (native rule) */
 
 #ifndef ETH_P_8021Q
 #define ETH_P_8021Q 0x8100
@@ -193,13 +196,14 @@ int podfwd_steer(struct xdp_md *ctx)
 	if ((void *)(iph + 1) > data_end)
 		return count(STAT_PASSED_MALFORMED, XDP_PASS);
 
-	if (c->mode == MODE_NATIVE) {
+	if (c->mode == MODE_NATIVE ||
+	    (c->mode == MODE_HYBRID && iph->daddr != c->node_ip)) {
 		if (!in_net(iph->daddr, c->pod_net, c->pod_mask))
 			return count(STAT_PASSED_NOT_CLUSTER, XDP_PASS);
 		return steer(ctx, ifc);
 	}
 
-	if (c->mode == MODE_TUNNEL) {
+	if (c->mode == MODE_TUNNEL || c->mode == MODE_HYBRID) {
 		struct udphdr *udp;
 		__u32 ihl = iph->ihl;
 

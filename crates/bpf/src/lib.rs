@@ -58,6 +58,7 @@ const ROLE_UPLINK: u32 = 1;
 const ROLE_POD: u32 = 2;
 const MODE_TUNNEL: u8 = 1;
 const MODE_NATIVE: u8 = 2;
+const MODE_HYBRID: u8 = 3;
 
 /// `struct cfg` in podfwd.bpf.c: five be32 fields, be16 port, u8 mode, u8 pad.
 const CFG_LEN: usize = 24;
@@ -373,6 +374,7 @@ fn encode_cfg(cfg: &SteeringConfig) -> Result<[u8; CFG_LEN], BpfError> {
     out[22] = match cfg.mode {
         Mode::Tunnel => MODE_TUNNEL,
         Mode::Native => MODE_NATIVE,
+        Mode::Hybrid => MODE_HYBRID,
     };
     Ok(out)
 }
@@ -833,6 +835,8 @@ mod tests {
         assert_eq!(&b[0..8], &[0; 8]);
         assert_eq!(&b[8..16], &[10, 0, 1, 5, 255, 255, 255, 255]);
         assert_eq!(b[22], MODE_NATIVE);
+        c.mode = Mode::Hybrid;
+        assert_eq!(encode_cfg(&c).unwrap()[22], MODE_HYBRID);
     }
 
     #[test]

@@ -292,7 +292,7 @@ impl Checker<'_> {
         }
     }
 
-    /// `mode`: `tunnel` (the default) or `native`.
+    /// `mode`: `tunnel` (the default), `native` or `hybrid`.
     fn check_mode(&mut self, mode: Option<&S<String>>) -> Option<Mode> {
         let Some(m) = mode else {
             return Some(Mode::Tunnel);
@@ -303,7 +303,7 @@ impl Checker<'_> {
             self.err(
                 pos(m),
                 "mode",
-                format!("unknown mode `{name}`: use `tunnel` (VXLAN between nodes) or `native` (the underlay routes PodCIDRs)"),
+                format!("unknown mode `{name}`: use `tunnel` (VXLAN between nodes), `native` (the underlay routes PodCIDRs) or `hybrid` (native to on-link nodes, VXLAN to nodes behind a router)"),
             );
         }
         mode

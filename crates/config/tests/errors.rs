@@ -120,7 +120,7 @@ cases! {
     node_ip_not_unicast: "  ip: 198.18.0.1\n" => "  ip: 0.0.0.0\n",
         "node-a.yaml:3:7: node.ip: 0.0.0.0 cannot be a node's underlay address: use a unicast address";
     bad_mode: "mode: tunnel" => "mode: vxlan",
-        "node-a.yaml:6:7: mode: unknown mode `vxlan`: use `tunnel` (VXLAN between nodes) or `native` (the underlay routes PodCIDRs)";
+        "node-a.yaml:6:7: mode: unknown mode `vxlan`: use `tunnel` (VXLAN between nodes), `native` (the underlay routes PodCIDRs) or `hybrid` (native to on-link nodes, VXLAN to nodes behind a router)";
 
     // PodCIDRs
     pod_cidr_overlaps_own: "    pod_cidr: 10.0.3.0/24" => "    pod_cidr: 10.0.1.0/25",

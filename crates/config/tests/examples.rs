@@ -48,6 +48,22 @@ fn all_four_examples_load() {
             "node-a",
             Mode::Native,
         ),
+        (
+            "node-a.hybrid.yaml",
+            "node-a",
+            [198, 18, 0, 1],
+            1,
+            "node-b",
+            Mode::Hybrid,
+        ),
+        (
+            "node-b.hybrid.yaml",
+            "node-b",
+            [198, 18, 0, 2],
+            2,
+            "node-a",
+            Mode::Hybrid,
+        ),
     ] {
         let c = example(file);
         assert_eq!(c.mode, mode, "{file}");

@@ -191,6 +191,9 @@ impl Pipeline {
             (PortRole::Uplink, Mode::Native) => self.run_batch(rx, mem, tx, |pl, f| {
                 pl.rx_uplink_native(snap, rx_port, port, f)
             }),
+            (PortRole::Uplink, Mode::Hybrid) => self.run_batch(rx, mem, tx, |pl, f| {
+                pl.rx_uplink_hybrid(snap, rx_port, port, f)
+            }),
         }
         bytes
     }
@@ -229,6 +232,23 @@ impl Pipeline {
         }
     }
 
+    /// Hybrid mode on the uplink: VXLAN for us is decapsulated (from nodes behind a
+    /// router), anything else is taken as native (from on-link nodes). The tunnel
+    /// checks write nothing before they pass, so a frame they hand back is untouched.
+    #[inline]
+    fn rx_uplink_hybrid(
+        &mut self,
+        snap: &Snapshot,
+        rx_port: PortId,
+        port: &PortInfo,
+        frame: &mut Frame,
+    ) -> Decision {
+        match self.rx_uplink_tunnel(snap, frame)? {
+            Verdict::Pass => self.rx_uplink_native(snap, rx_port, port, frame),
+            v => Ok(v),
+        }
+    }
+
     /// The port-role dispatch of [`Self::process`], without counting.
     pub(crate) fn decide(
         &mut self,
@@ -256,6 +276,7 @@ impl Pipeline {
             (PortRole::Pod, _) => self.rx_from_pod(snap, rx_port, port, frame),
             (PortRole::Uplink, Mode::Tunnel) => self.rx_uplink_tunnel(snap, frame),
             (PortRole::Uplink, Mode::Native) => self.rx_uplink_native(snap, rx_port, port, frame),
+            (PortRole::Uplink, Mode::Hybrid) => self.rx_uplink_hybrid(snap, rx_port, port, frame),
         }
     }
 }

@@ -20,7 +20,7 @@ mod verdict;
 
 use std::net::Ipv4Addr;
 
-use route::{Mode, PortId, PortInfo, Snapshot, Target, OUTER_LEN};
+use route::{PortId, PortInfo, Snapshot, Target, OUTER_LEN};
 use wire::ethernet::{self, mac_is_multicast, Mac};
 use wire::icmpv4::Icmpv4Packet;
 use wire::ipv4::IpProtocol;
@@ -270,8 +270,10 @@ impl Pipeline {
             Target::Remote(i) => i,
         };
         let node = snap.nodes.get(i as usize).ok_or(DropReason::NoRoute)?;
-        Ok(match local.mode {
-            Mode::Tunnel => {
+        // Tunnel mode encapsulates to every node, native to none, hybrid to those
+        // behind a router (decided on the control side, `Node::encap`).
+        Ok(match node.encap {
+            true => {
                 let outer = node.outer.as_ref().ok_or(DropReason::NoNeighbour)?;
                 let eg = Egress::Encap {
                     port: local.uplink,
@@ -284,7 +286,7 @@ impl Pipeline {
                         .saturating_sub(u16::try_from(OUTER_LEN).unwrap_or(u16::MAX)),
                 )
             }
-            Mode::Native => {
+            false => {
                 let dst = node.next_hop_mac.ok_or(DropReason::NoNeighbour)?;
                 let eg = Egress::Rewrite {
                     port: local.uplink,

@@ -1401,3 +1401,103 @@ fn no_icmp_error_about_an_icmp_error_or_a_later_fragment() {
     err[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
     assert_drop(&snap, LXC1, &err, DropReason::FrameTooBig);
 }
+
+// --------------------------------------------------------------- hybrid mode
+
+#[test]
+fn hybrid_routes_on_link_nodes_natively_and_tunnels_to_the_rest() {
+    let snap = hybrid_snapshot();
+    // Node B is on-link: the pod packet goes as it is, to B's MAC.
+    let out = run(&mut Pipeline::new(), &snap, LXC1, &from_pod1(REMOTE_B, 40));
+    assert_eq!(
+        out.v,
+        Verdict::Tx {
+            port: UPLINK,
+            action: Action::RoutedNative
+        }
+    );
+    assert_eq!(out.bytes[..6], NODE_B_MAC);
+    assert_eq!(out.bytes[30..34], REMOTE_B, "bare pod IP on the wire");
+    // Node D is behind a router: VXLAN to D's IP, outer MAC the router's.
+    let out = run(&mut Pipeline::new(), &snap, LXC1, &from_pod1(REMOTE_D, 40));
+    assert_eq!(
+        out.v,
+        Verdict::Tx {
+            port: UPLINK,
+            action: Action::Encapsulated
+        }
+    );
+    assert_eq!(out.bytes[..6], ROUTER_MAC);
+    assert_eq!(out.bytes[30..34], NODE_D, "outer destination: node D");
+    assert_valid(&out.bytes[50..]);
+    // A pod MTU of 1450 leaves room for the tunnel: a 1450-byte DF packet to D fits.
+    let out = run(
+        &mut Pipeline::new(),
+        &snap,
+        LXC1,
+        &from_pod1(REMOTE_D, 1450 - 28),
+    );
+    assert!(matches!(
+        out.v,
+        Verdict::Tx {
+            action: Action::Encapsulated,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn hybrid_takes_vxlan_and_native_frames_on_the_uplink() {
+    let snap = hybrid_snapshot();
+    let inner = inner_frame(POD1, 20);
+    let out = run(
+        &mut Pipeline::new(),
+        &snap,
+        UPLINK,
+        &vxlan_frame(NODE_A, 8472, 0x08, 1, &inner),
+    );
+    assert_eq!(
+        out.v,
+        Verdict::Tx {
+            port: LXC1,
+            action: Action::Decapsulated
+        }
+    );
+    let native = frame(
+        NODE_B_MAC,
+        UPLINK_MAC,
+        REMOTE_B,
+        POD1,
+        64,
+        L4::Udp { sport: 1, dport: 2 },
+        20,
+    );
+    let out = run(&mut Pipeline::new(), &snap, UPLINK, &native);
+    assert_eq!(
+        out.v,
+        Verdict::Tx {
+            port: LXC1,
+            action: Action::DeliveredLocal
+        }
+    );
+    // VXLAN checks still apply (wrong VNI), and the node's own traffic passes.
+    assert_drop(
+        &snap,
+        UPLINK,
+        &vxlan_frame(NODE_A, 8472, 0x08, 7, &inner),
+        DropReason::WrongVni,
+    );
+    let to_node = frame(
+        NODE_B_MAC,
+        UPLINK_MAC,
+        NODE_B,
+        NODE_A,
+        64,
+        L4::Tcp {
+            sport: 179,
+            dport: 40000,
+        },
+        20,
+    );
+    assert_eq!(verdict(&snap, UPLINK, &to_node), Verdict::Pass);
+}

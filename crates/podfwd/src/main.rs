@@ -229,7 +229,17 @@ fn check_snapshot(cfg: &Config) -> Result<route::Snapshot, route::RouteError> {
         })
         .collect();
     let endpoints = control::config_endpoints(cfg);
-    control::build_snapshot(0, cfg, &endpoints, &ports, &NeighTable::new())
+    // Hybrid mode decides per node from the FIB at run time; `check` shows every node
+    // as on-link (native).
+    let behind_router = std::collections::BTreeSet::new();
+    control::build_snapshot(
+        0,
+        cfg,
+        &endpoints,
+        &ports,
+        &NeighTable::new(),
+        &behind_router,
+    )
 }
 
 /// `podfwd check`'s report: [`check_snapshot`] described, then the config's

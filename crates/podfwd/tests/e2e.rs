@@ -113,6 +113,14 @@ fn native_mode_end_to_end() {
 }
 
 /// One node runs podfwd, the other the kernel's own VXLAN device (flannel style).
+/// Hybrid mode on the one-L2 bed: every node is on-link, so pods' traffic is routed
+/// natively (tunnelling to nodes behind a router is tested in routed.rs).
+#[test]
+fn hybrid_mode_end_to_end() {
+    require_root!();
+    exercise("hybrid", 1450);
+}
+
 #[test]
 fn tunnel_interop_with_kernel_vxlan() {
     require_root!();

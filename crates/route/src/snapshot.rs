@@ -33,6 +33,10 @@ pub enum Mode {
     Tunnel,
     /// As they are, pod IPs on the wire; the underlay must route the PodCIDRs.
     Native,
+    /// Per node: native to nodes the kernel's FIB reaches on-link (the uplink's own
+    /// subnet), VXLAN to nodes behind a router (flannel's DirectRouting, Calico's
+    /// CrossSubnet).
+    Hybrid,
 }
 
 impl Mode {
@@ -42,13 +46,14 @@ impl Mode {
         match self {
             Mode::Tunnel => "tunnel",
             Mode::Native => "native",
+            Mode::Hybrid => "hybrid",
         }
     }
 
     /// The mode [`Mode::as_str`] names, if any.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Mode> {
-        [Mode::Tunnel, Mode::Native]
+        [Mode::Tunnel, Mode::Native, Mode::Hybrid]
             .into_iter()
             .find(|m| m.as_str() == name)
     }
@@ -196,6 +201,9 @@ pub struct Node {
     pub outer: Option<OuterHeader>,
     /// The node's VTEP MAC, when configured (see [`OuterHeader::inner_l2`]).
     pub vtep_mac: Option<[u8; 6]>,
+    /// Frames to it are VXLAN-encapsulated (tunnel mode; hybrid mode toward a node
+    /// behind a router), else routed natively.
+    pub encap: bool,
 }
 
 /// Where a destination pod address leads.
@@ -371,6 +379,11 @@ impl Snapshot {
                 l.vni, l.vxlan_port
             )?,
             Mode::Native => writeln!(s, "mode: native (the underlay routes the PodCIDRs)")?,
+            Mode::Hybrid => writeln!(
+                s,
+                "mode: hybrid (native to on-link nodes, VXLAN VNI {} UDP port {} to nodes behind a router, from the FIB)",
+                l.vni, l.vxlan_port
+            )?,
         }
         writeln!(
             s,
@@ -443,18 +456,13 @@ impl Snapshot {
                         .map_or("?", |e| self.port_name(e.port));
                     writeln!(s, "  {prefix:<width$} -> local pod on {port}")?;
                 }
-                Target::Remote(i) => {
-                    let how = match self.local.mode {
-                        Mode::Tunnel => "VXLAN to",
-                        Mode::Native => "via uplink to",
-                    };
-                    match self.nodes.get(i as usize) {
-                        Some(n) => {
-                            writeln!(s, "  {prefix:<width$} -> node {} ({how} {})", n.name, n.ip)?
-                        }
-                        None => writeln!(s, "  {prefix:<width$} -> node #{i}")?,
+                Target::Remote(i) => match self.nodes.get(i as usize) {
+                    Some(n) => {
+                        let how = if n.encap { "VXLAN to" } else { "via uplink to" };
+                        writeln!(s, "  {prefix:<width$} -> node {} ({how} {})", n.name, n.ip)?
                     }
-                }
+                    None => writeln!(s, "  {prefix:<width$} -> node #{i}")?,
+                },
             }
         }
         writeln!(s, "  {own:<width$} -> this node, no such pod: drop")
@@ -490,6 +498,8 @@ pub struct SnapshotBuilder {
     endpoints: Vec<Endpoint>,
     nodes: Vec<(String, Ipv4Addr, Ipv4Net, Option<[u8; 6]>)>,
     vteps: Vec<Option<[u8; 6]>>,
+    /// Per node, hybrid mode: whether it is on-link (native) rather than behind a router.
+    on_link: Vec<bool>,
 }
 
 impl SnapshotBuilder {
@@ -503,6 +513,7 @@ impl SnapshotBuilder {
             endpoints: Vec::new(),
             nodes: Vec::new(),
             vteps: Vec::new(),
+            on_link: Vec::new(),
         }
     }
 
@@ -536,6 +547,16 @@ impl SnapshotBuilder {
         self.nodes
             .push((name.to_owned(), ip, pod_cidr, next_hop_mac));
         self.vteps.push(None);
+        self.on_link.push(false);
+        self
+    }
+
+    /// Mark the node added last as on-link (the FIB reaches it without a gateway): in
+    /// hybrid mode its frames are routed natively instead of encapsulated.
+    pub fn on_link(&mut self, on_link: bool) -> &mut Self {
+        if let Some(v) = self.on_link.last_mut() {
+            *v = on_link;
+        }
         self
     }
 
@@ -560,6 +581,7 @@ impl SnapshotBuilder {
             endpoints,
             nodes,
             vteps,
+            on_link,
         } = self;
         let count = ports.len();
         let uplink = ports
@@ -584,6 +606,11 @@ impl SnapshotBuilder {
             entries.push((pod_cidr, idx | REMOTE_BIT));
             let vtep_mac = vteps.get(i).copied().flatten();
             let outer = next_hop_mac.map(|mac| outer_for(&local, uplink_mac, mac, ip, vtep_mac));
+            let encap = match local.mode {
+                Mode::Tunnel => true,
+                Mode::Native => false,
+                Mode::Hybrid => !on_link.get(i).copied().unwrap_or(false),
+            };
             built_nodes.push(Node {
                 name,
                 ip,
@@ -591,6 +618,7 @@ impl SnapshotBuilder {
                 next_hop_mac,
                 outer,
                 vtep_mac,
+                encap,
             });
         }
         for (i, ep) in endpoints.iter().enumerate() {

@@ -1,5 +1,5 @@
 //! Arbitrary bytes as a frame from a pod port and from the uplink, against the fixed
-//! two-node snapshot of tests/common, in tunnel and native mode. Must not panic; Tx
+//! two-node snapshot of tests/common, in tunnel, native and hybrid mode. Must not panic; Tx
 //! ports must exist; off/len must stay within the chunk; dropped or passed frames must
 //! be left untouched. `cargo +nightly fuzz run process` from crates/pipeline.
 #![no_main]
@@ -13,13 +13,14 @@ use libfuzzer_sys::fuzz_target;
 use pipeline::{Frame, Pipeline, Verdict};
 use route::{Mode, Snapshot};
 
-static SNAPS: OnceLock<[Snapshot; 2]> = OnceLock::new();
+static SNAPS: OnceLock<[Snapshot; 3]> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
     let snaps = SNAPS.get_or_init(|| {
         [
             common::snapshot(Mode::Tunnel),
             common::snapshot(Mode::Native),
+            common::hybrid_snapshot(),
         ]
     });
     // First byte: headroom (0..=254 in steps of 2, so encap sometimes lacks room) and,

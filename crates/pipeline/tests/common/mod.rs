@@ -44,13 +44,26 @@ pub const UPLINK_MTU: u16 = 1500;
 /// Pod MTU: uplink − 50 in tunnel mode, the uplink's in native mode.
 pub fn pod_mtu(mode: Mode) -> u16 {
     match mode {
-        Mode::Tunnel => UPLINK_MTU - 50,
+        Mode::Tunnel | Mode::Hybrid => UPLINK_MTU - 50,
         Mode::Native => UPLINK_MTU,
     }
 }
 
 /// Node A: uplink 0, three pods on lxc1..3, nodes B (resolved) and C (unresolved).
 pub fn snapshot(mode: Mode) -> Snapshot {
+    snapshot_with(mode, false)
+}
+
+/// [`snapshot`] in hybrid mode: node B on-link, node D (resolved, 10.0.4.0/24) behind a
+/// router.
+pub fn hybrid_snapshot() -> Snapshot {
+    snapshot_with(Mode::Hybrid, true)
+}
+
+pub const NODE_D: [u8; 4] = [198, 18, 5, 4];
+pub const REMOTE_D: [u8; 4] = [10, 0, 4, 5];
+
+fn snapshot_with(mode: Mode, hybrid_nodes: bool) -> Snapshot {
     let local = LocalNode {
         name: "node-a".into(),
         ip: Ipv4Addr::from(NODE_A),
@@ -79,13 +92,22 @@ pub fn snapshot(mode: Mode) -> Snapshot {
         Ipv4Addr::from(NODE_B),
         "10.0.2.0/24".parse().unwrap(),
         Some(NODE_B_MAC),
-    );
+    )
+    .on_link(hybrid_nodes);
     b.node(
         "node-c",
         Ipv4Addr::from(NODE_C),
         "10.0.3.0/24".parse().unwrap(),
         None,
     );
+    if hybrid_nodes {
+        b.node(
+            "node-d",
+            Ipv4Addr::from(NODE_D),
+            "10.0.4.0/24".parse().unwrap(),
+            Some(ROUTER_MAC),
+        );
+    }
     b.build().unwrap()
 }
 

@@ -55,7 +55,10 @@ impl<H: Host> Control<H> {
             .flatten()
             .find(|p| p.role == PortRole::Uplink)?;
         let overhead = match self.cfg.mode {
-            route::Mode::Tunnel => u32::try_from(route::OUTER_LEN).unwrap_or(u32::MAX),
+            // Hybrid: pods may talk to nodes behind a router, through VXLAN.
+            route::Mode::Tunnel | route::Mode::Hybrid => {
+                u32::try_from(route::OUTER_LEN).unwrap_or(u32::MAX)
+            }
             route::Mode::Native => 0,
         };
         Some(u32::from(up.info.mtu).saturating_sub(overhead))

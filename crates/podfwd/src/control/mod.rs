@@ -17,6 +17,7 @@ pub mod start;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
@@ -110,6 +111,8 @@ pub struct Control<H: Host> {
     neigh: NeighTable,
     /// The MACs the published snapshot was built with (see [`neigh_key`]).
     last_key: Vec<Option<[u8; 6]>>,
+    /// Remote nodes the FIB reaches through a gateway (see [`node_neighbours`]).
+    behind_router: BTreeSet<Ipv4Addr>,
     generation: u64,
     snap: Arc<ArcSwap<Snapshot>>,
     status: Arc<Mutex<StatusView>>,
@@ -160,7 +163,9 @@ pub fn config_endpoints(cfg: &Config) -> Vec<EndpointInfo> {
 }
 
 /// Build a route snapshot from the config, the endpoints, the port slots and the
-/// neighbour table. A vacant slot keeps its port id with an interface nothing routes to.
+/// neighbour table; `behind_router` are the remote nodes the FIB reaches through a
+/// gateway (hybrid mode tunnels to them). A vacant slot keeps its port id with an
+/// interface nothing routes to.
 ///
 /// # Errors
 /// When the route table refuses the entries (should not happen after validation).
@@ -170,6 +175,7 @@ pub fn build_snapshot(
     endpoints: &[EndpointInfo],
     ports: &[Option<Port>],
     neigh: &NeighTable,
+    behind_router: &BTreeSet<Ipv4Addr>,
 ) -> Result<Snapshot, route::RouteError> {
     let uplink = ports
         .iter()
@@ -210,7 +216,8 @@ pub fn build_snapshot(
     }
     for n in &cfg.nodes {
         let mac = neigh.get(&(n.ip, cfg.node.uplink.clone())).copied();
-        b.node(&n.name, n.ip, n.pod_cidr, mac);
+        b.node(&n.name, n.ip, n.pod_cidr, mac)
+            .on_link(!behind_router.contains(&n.ip));
         if let Some(v) = n.vtep_mac {
             b.vtep_mac(v);
         }
@@ -244,12 +251,21 @@ fn neigh_key(cfg: &Config, endpoints: &[EndpointInfo], neigh: &NeighTable) -> Ve
 /// is on-link, else the gateway (a router between subnets). A node whose next hop is not
 /// on the uplink has no entry (its frames are `no_neighbour`; logged by the caller's
 /// readiness).
-fn node_neighbours<H: Host>(host: &mut H, cfg: &Config, mut neigh: NeighTable) -> NeighTable {
+fn node_neighbours<H: Host>(
+    host: &mut H,
+    cfg: &Config,
+    mut neigh: NeighTable,
+    behind_router: &mut BTreeSet<Ipv4Addr>,
+) -> NeighTable {
     let uplink = &cfg.node.uplink;
+    behind_router.clear();
     for n in &cfg.nodes {
         let Some((via, dev)) = host.next_hop(n.ip) else {
             continue; // no FIB view (or no route): the node's own entry, if any
         };
+        if via != n.ip {
+            behind_router.insert(n.ip);
+        }
         let key = (n.ip, uplink.clone());
         if dev != *uplink {
             neigh.remove(&key);
@@ -429,12 +445,13 @@ impl<H: Host> Control<H> {
             cfg.nodes = merge_learned(&cfg, &file_nodes, host.learned_routes(t)).0;
         }
         let neigh = host.neighbours();
-        let neigh = node_neighbours(&mut host, &cfg, neigh);
+        let mut behind_router = BTreeSet::new();
+        let neigh = node_neighbours(&mut host, &cfg, neigh, &mut behind_router);
         for ip in missing_neighbours(&cfg, &endpoints, &neigh) {
             host.resolve(ip);
         }
         let ports: Vec<Option<Port>> = ports.into_iter().map(Some).collect();
-        let snap = build_snapshot(1, &cfg, &endpoints, &ports, &neigh)?;
+        let snap = build_snapshot(1, &cfg, &endpoints, &ports, &neigh, &behind_router)?;
         let mut view = StatusView {
             node: cfg.node.name.clone(),
             mode: cfg.mode.to_string(),
@@ -451,6 +468,7 @@ impl<H: Host> Control<H> {
             host,
             config_path: config_path.to_owned(),
             last_key: neigh_key(&cfg, &endpoints, &neigh),
+            behind_router,
             state_file: state_file(&cfg),
             file_nodes,
             learned_ignored: Vec::new(),
@@ -553,6 +571,7 @@ impl<H: Host> Control<H> {
             &endpoints,
             &self.ports,
             &self.neigh,
+            &self.behind_router,
         )
         .map_err(|e| format!("{}: route table: {e}", path.display()))?;
         self.host
@@ -662,7 +681,12 @@ impl<H: Host> Control<H> {
     /// [`NEIGH_REPROBE`] makes the kernel confirm it (unicast probe, then broadcast).
     pub fn refresh_neighbours(&mut self) -> Vec<Option<[u8; 6]>> {
         let neigh = self.host.neighbours();
-        self.neigh = node_neighbours(&mut self.host, &self.cfg, neigh);
+        let before = self.behind_router.clone();
+        self.neigh = node_neighbours(&mut self.host, &self.cfg, neigh, &mut self.behind_router);
+        if before != self.behind_router {
+            log::info!("nodes behind a router now: {:?}", self.behind_router);
+            self.last_key.clear(); // republish: hybrid mode re-decides per node
+        }
         for ip in missing_neighbours(&self.cfg, &self.endpoints, &self.neigh) {
             self.host.resolve(ip);
         }
@@ -839,6 +863,7 @@ impl<H: Host> Control<H> {
             &self.endpoints,
             &self.ports,
             &self.neigh,
+            &self.behind_router,
         ) {
             Ok(s) => {
                 for (old, new) in self.view().nodes.iter().zip(NodeView::of(&s)) {

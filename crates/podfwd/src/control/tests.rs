@@ -698,3 +698,56 @@ fn pod_cidrs_are_learned_from_the_routing_table_live() {
         "no_route from now on"
     );
 }
+
+#[test]
+fn hybrid_mode_decides_per_node_from_the_fib() {
+    const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
+    let (mut c, fake, file) = control(true, Vec::new());
+    file.write(&yaml(&file, true).replace("mode: tunnel", "mode: hybrid"));
+    let e = c.reload().unwrap_err();
+    assert!(
+        e.contains("node, mode, workers, umem or metrics changed"),
+        "{e}"
+    );
+    // Started in hybrid mode: node b on-link (native), node c behind the router (VXLAN).
+    let file2 = TempConfig::new("");
+    file2.write(&yaml(&file2, true).replace("mode: tunnel", "mode: hybrid"));
+    let cfg = Config::load(&file2.0).unwrap();
+    let node_c = Ipv4Addr::new(198, 18, 0, 3);
+    fake.0
+        .borrow_mut()
+        .hops
+        .insert(node_c, (ROUTER, "eth0".into()));
+    fake.0
+        .borrow_mut()
+        .hops
+        .insert(NODE_B, (NODE_B, "eth0".into()));
+    let eps = config_endpoints(&cfg);
+    let ports = vec![
+        Port::new(PortRole::Uplink, fake.lookup("eth0").unwrap()),
+        Port::new(PortRole::Pod, fake.lookup("lxc0").unwrap()),
+    ];
+    let modes = vec!["native".into(), "native".into()];
+    let mut h = Control::new(
+        fake.clone(),
+        &file2.0,
+        cfg,
+        eps,
+        ports,
+        modes,
+        Vec::new(),
+        64,
+    )
+    .unwrap();
+    let snap = h.snapshot().load_full();
+    let encap: Vec<(Ipv4Addr, bool)> = snap.nodes.iter().map(|n| (n.ip, n.encap)).collect();
+    assert_eq!(encap, [(NODE_B, false), (node_c, true)]);
+    // The route to node b changes to go through the router: re-decided.
+    fake.0
+        .borrow_mut()
+        .hops
+        .insert(NODE_B, (ROUTER, "eth0".into()));
+    h.refresh();
+    assert!(h.snapshot().load().nodes[0].encap);
+    assert_eq!(h.handle(Request::Ping).pod_mtu, Some(1450));
+}
