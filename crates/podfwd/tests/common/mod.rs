@@ -12,10 +12,19 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-/// Namespace prefix: `PODFWD_TEST_PF`, default `pft` (so suites run side by side can
-/// use different ones).
+/// Namespace prefix: `PODFWD_TEST_PF`, else the suite's own default ([`set_default_pf`]),
+/// else `pft` (so suites run side by side can use different ones).
 pub fn pf() -> String {
-    std::env::var("PODFWD_TEST_PF").unwrap_or_else(|_| "pft".to_owned())
+    std::env::var("PODFWD_TEST_PF")
+        .unwrap_or_else(|_| DEFAULT_PF.get().copied().unwrap_or("pft").to_owned())
+}
+
+static DEFAULT_PF: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// A suite whose bed must not collide with the others' (e.g. the routed bed, `pfr`) sets
+/// its default prefix before it builds anything; the first call wins.
+pub fn set_default_pf(prefix: &'static str) {
+    let _ = DEFAULT_PF.set(prefix);
 }
 
 static LOCK: Mutex<()> = Mutex::new(());

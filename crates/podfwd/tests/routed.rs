@@ -1,0 +1,760 @@
+//! The routed bed: nodes on three subnets behind a router namespace, PodCIDRs from BGP
+//! (BIRD 2), built by `scripts/topology-routed` under the prefix `pfr` (or
+//! `PODFWD_TEST_PF`) and torn down on drop.
+//!
+//! What it shows: the kernel-only reference needs the router to know every PodCIDR
+//! (static routes, or BIRD with the router as route reflector); tunnel mode needs only
+//! the node IPs routed, and its frames leave each node toward the router's MAC; native
+//! mode works across the router once the router routes the PodCIDRs (from BIRD).
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// Default prefix of this suite's bed: never the `pf`/`pft` of the two-node bed.
+const PF: &str = "pfr";
+
+/// Third octet of a node's underlay subnet (198.18.N.0/24) and PodCIDR (10.0.N.0/24).
+fn net(node: &str) -> u8 {
+    match node {
+        "a" => 11,
+        "b" => 12,
+        "c" => 13,
+        _ => panic!("no node {node} in the routed bed"),
+    }
+}
+
+fn node_ip(node: &str) -> String {
+    format!("198.18.{}.2", net(node))
+}
+
+fn pod_ip(node: &str, i: u8) -> String {
+    format!("10.0.{}.{}", net(node), i + 2)
+}
+
+fn pod_cidr(node: &str) -> String {
+    format!("10.0.{}.0/24", net(node))
+}
+
+/// Run `scripts/topology-routed ARGS` under this suite's prefix; panics on failure.
+fn routed(args: &[&str]) -> Output {
+    let out = run(Command::new(root().join("scripts/topology-routed"))
+        .args(args)
+        .env("PF", pf()));
+    assert!(
+        out.status.success(),
+        "topology-routed {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The routed bed; torn down on drop (every process in it, bird and podfwd included).
+struct RoutedBed;
+
+impl RoutedBed {
+    fn up(nodes: &str, pod_mtu: u16) -> RoutedBed {
+        routed(&["up", "--nodes", nodes, "--pod-mtu", &pod_mtu.to_string()]);
+        RoutedBed
+    }
+}
+
+impl Drop for RoutedBed {
+    fn drop(&mut self) {
+        let _ = Command::new(root().join("scripts/topology-routed"))
+            .arg("down")
+            .env("PF", pf())
+            .status();
+    }
+}
+
+/// Take the lock and set this suite's prefix (before anything names a namespace).
+fn setup() -> std::sync::MutexGuard<'static, ()> {
+    set_default_pf(PF);
+    lock()
+}
+
+/// A running bird on a node or the router; stopped on drop (also on panic).
+struct Bird {
+    who: String,
+}
+
+impl Bird {
+    fn start(who: &str) -> Bird {
+        routed(&["bird", "start", who]);
+        Bird {
+            who: who.to_owned(),
+        }
+    }
+
+    fn pid(&self) -> String {
+        let f = format!("/run/podfwd-bed/{}/bird-{}.pid", pf(), self.who);
+        std::fs::read_to_string(&f)
+            .unwrap_or_else(|e| panic!("{f}: {e}"))
+            .trim()
+            .to_owned()
+    }
+
+    fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .args([sig, &self.pid()])
+            .status()
+            .unwrap();
+        assert!(st.success(), "kill {sig} bird on {}", self.who);
+    }
+}
+
+impl Drop for Bird {
+    fn drop(&mut self) {
+        // SIGCONT first: a bird frozen by a test would not act on SIGTERM.
+        if let Ok(pid) =
+            std::fs::read_to_string(format!("/run/podfwd-bed/{}/bird-{}.pid", pf(), self.who))
+        {
+            let _ = Command::new("kill").args(["-CONT", pid.trim()]).status();
+        }
+        let _ = Command::new(root().join("scripts/topology-routed"))
+            .args(["bird", "stop", &self.who])
+            .env("PF", pf())
+            .status();
+    }
+}
+
+/// A file removed on drop.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// podfwd's config for `me` in the routed bed, the other nodes in `peers`; its own
+/// control socket, so it never meets the two-node bed's podfwds.
+fn node_config(me: &str, peers: &[&str], mode: &str) -> TempFile {
+    node_config_with(me, peers, mode, None)
+}
+
+/// [`node_config`], following kernel table `table` (`routes.table`) if given.
+fn node_config_with(me: &str, peers: &[&str], mode: &str, table: Option<u32>) -> TempFile {
+    let mut y = format!(
+        "node:\n  name: node-{me}\n  ip: {}\n  uplink: eth0\n  pod_cidr: {}\n\
+         mode: {mode}\ncluster_cidr: 10.0.0.0/16\ngateway: 169.254.1.1\n\
+         vxlan:\n  port: 8472\n  vni: 1\nendpoints:\n",
+        node_ip(me),
+        pod_cidr(me)
+    );
+    for i in 0..2u8 {
+        y += &format!("  - ip: {}\n    interface: lxc{i}\n", pod_ip(me, i));
+    }
+    y += if peers.is_empty() {
+        "nodes: []\n"
+    } else {
+        "nodes:\n"
+    };
+    for p in peers {
+        y += &format!(
+            "  - name: node-{p}\n    ip: {}\n    pod_cidr: {}\n",
+            node_ip(p),
+            pod_cidr(p)
+        );
+    }
+    y += &format!(
+        "workers:\n  count: 1\numem:\n  frames: 16384\n  frame_size: 4096\n\
+         metrics:\n  listen: 127.0.0.1:9475\ncontrol:\n  socket: /run/podfwd/{}-node-{me}.sock\n",
+        pf()
+    );
+    if let Some(t) = table {
+        y += &format!("routes:\n  table: {t}\n");
+    }
+    let path = std::env::temp_dir().join(format!(
+        "podfwd-{}-node-{me}.{mode}-{}.yaml",
+        pf(),
+        std::process::id()
+    ));
+    std::fs::write(&path, y).unwrap();
+    TempFile(path)
+}
+
+/// `ip route show [table T]` in a namespace.
+fn routes(n: &str, table: Option<&str>) -> String {
+    let mut args = vec!["ip", "route", "show"];
+    if let Some(t) = table {
+        args.extend(["table", t]);
+    }
+    stdout(&nsx(n, &args))
+}
+
+/// The route for `prefix` in a route listing, if any.
+fn route_for(listing: &str, prefix: &str) -> Option<String> {
+    listing
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(prefix))
+        .map(str::to_owned)
+}
+
+/// Wait until `cond` holds (polling every 100 ms); the time it took. Panics after `limit`.
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        sleep(Duration::from_millis(100));
+    }
+}
+
+/// A node's (or the router's) MAC on `dev`.
+fn mac(n: &str, dev: &str) -> String {
+    let o = stdout(&nsx(n, &["ip", "-br", "link", "show", "dev", dev]));
+    o.split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("no MAC for {dev} in {n}: {o}"))
+        .to_owned()
+}
+
+/// tshark on the router's interfaces toward `nodes` (ra, rb, ...): one line per frame,
+/// `interface|eth.src|eth.dst|ip.src|ip.dst|udp.dstport|icmp.type` (outer header first,
+/// comma-separated, for VXLAN). Returns once tshark captures.
+fn capture_router(nodes: &[&str], filter: &str, count: u32) -> Child {
+    let mut cmd = Command::new("ip");
+    // -f before the first -i: the capture filter of every interface.
+    cmd.args([
+        "netns",
+        "exec",
+        &ns("r"),
+        "tshark",
+        "-l",
+        "-n",
+        "-f",
+        filter,
+    ]);
+    for n in nodes {
+        cmd.args(["-i", &format!("r{n}")]);
+    }
+    cmd.args(["-c", &count.to_string(), "-a", "duration:15"])
+        .args([
+            "-d",
+            "udp.port==8472,vxlan",
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+        ]);
+    for f in [
+        "frame.interface_name",
+        "eth.src",
+        "eth.dst",
+        "ip.src",
+        "ip.dst",
+        "udp.dstport",
+        "icmp.type",
+    ] {
+        cmd.args(["-e", f]);
+    }
+    let mut c = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tshark");
+    // tshark says "Capturing on ..." once it captures; keep draining its stderr after.
+    let (tx, rx) = mpsc::channel();
+    let err = c.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if line.contains("Capturing on") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_secs(20)).is_ok(),
+        "tshark on the router did not start capturing"
+    );
+    sleep(Duration::from_millis(300));
+    c
+}
+
+fn captured(mut c: Child) -> Vec<Vec<String>> {
+    let mut s = String::new();
+    let _ = c.stdout.take().unwrap().read_to_string(&mut s);
+    let _ = c.wait();
+    s.lines()
+        .map(|l| l.split('|').map(str::to_owned).collect())
+        .collect()
+}
+
+/// The outer (first) value of a tshark field that repeats for encapsulated headers.
+fn outer(f: &str) -> &str {
+    f.split(',').next().unwrap_or("")
+}
+
+/// Every captured frame is a hop between a node and the router: the node sends to the
+/// router's MAC on that link, the router sends to the node's MAC. Returns the
+/// interfaces on which a node was seen sending.
+fn check_hops(lines: &[Vec<String>], nodes: &[&str]) -> Vec<String> {
+    let mut sending = Vec::new();
+    for f in lines {
+        let (iface, src, dst) = (f[0].as_str(), outer(&f[1]), outer(&f[2]));
+        let n = nodes
+            .iter()
+            .find(|n| iface == format!("r{n}"))
+            .unwrap_or_else(|| panic!("frame on an unexpected interface: {f:?}"));
+        let (router_mac, node_mac) = (mac("r", iface), mac(n, "eth0"));
+        if src == node_mac {
+            assert_eq!(
+                dst, router_mac,
+                "node {n} must send to the router's MAC on {iface}: {f:?}"
+            );
+            if !sending.contains(&f[0]) {
+                sending.push(f[0].clone());
+            }
+        } else {
+            assert_eq!(
+                (src, dst),
+                (router_mac.as_str(), node_mac.as_str()),
+                "{f:?}"
+            );
+        }
+    }
+    sending.sort();
+    sending
+}
+
+fn u(j: &serde_json::Value) -> u64 {
+    j.as_u64().unwrap_or(0)
+}
+
+/// The kernel-only reference across the router: static routes on the nodes (remote
+/// PodCIDRs via the router) and on the router (each PodCIDR to its node); bare pod IPs
+/// on the wire. Without the routes, nothing gets through.
+#[test]
+fn kernel_reference_needs_routes_on_the_router() {
+    require_root!();
+    let _g = setup();
+    let _bed = RoutedBed::up("a,b", 1500);
+    assert_eq!(
+        ping("a0", &pod_ip("b", 0), 2),
+        0,
+        "no PodCIDR routes yet: a0 -> b0 must fail"
+    );
+
+    routed(&["kernel", "native"]);
+    let cap = capture_router(&["a", "b"], "icmp", 8);
+    assert_eq!(ping("a0", &pod_ip("b", 0), 2), 2, "a0 -> b0 via the router");
+    let lines = captured(cap);
+    for l in &lines {
+        println!("router capture (kernel native): {}", l.join("|"));
+    }
+    assert_eq!(
+        lines.len(),
+        8,
+        "2 requests + 2 replies on ra and rb: {lines:?}"
+    );
+    for f in &lines {
+        let (s, d) = (f[3].as_str(), f[4].as_str());
+        assert!(
+            (s, d) == ("10.0.11.2", "10.0.12.2") || (s, d) == ("10.0.12.2", "10.0.11.2"),
+            "bare pod IPs on the wire: {f:?}"
+        );
+        assert_eq!(f[5], "", "no UDP (no tunnel): {f:?}");
+    }
+    assert_eq!(check_hops(&lines, &["a", "b"]), ["ra", "rb"]);
+    assert_eq!(ping("b1", &pod_ip("a", 1), 2), 2, "b1 -> a1 via the router");
+
+    routed(&["kernel", "off"]);
+    assert_eq!(ping("a0", &pod_ip("b", 0), 2), 0, "routes removed again");
+}
+
+/// BIRD: the router is the iBGP route reflector; every node announces its PodCIDR and
+/// installs the others' into table 201; the router installs all of them into its main
+/// table, so the nodes need one route for the whole cluster CIDR and no per-node route.
+#[test]
+fn bird_learns_withdraws_and_relearns_pod_cidrs() {
+    require_root!();
+    let _g = setup();
+    let _bed = RoutedBed::up("a,b,c", 1500);
+    // The nodes send the cluster CIDR to the router; the router knows no PodCIDR yet.
+    routed(&["kernel", "cluster"]);
+    assert_eq!(
+        ping("a0", &pod_ip("b", 0), 1),
+        0,
+        "the router knows no PodCIDR: a0 -> b0 must fail"
+    );
+
+    // The reference's experiment: pings fail until BIRD has converged.
+    let start = Instant::now();
+    let r = Bird::start("router");
+    let a = Bird::start("a");
+    let b = Bird::start("b");
+    let (mut t_a, mut t_b, mut t_r, mut t_ping) = (None, None, None, None);
+    let mut failed = 0;
+    while t_ping.is_none() || t_a.is_none() || t_b.is_none() || t_r.is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "BIRD did not converge within 15 s: a table 201:\n{}b table 201:\n{}router:\n{}",
+            routes("a", Some("201")),
+            routes("b", Some("201")),
+            routes("r", None)
+        );
+        if t_a.is_none() && route_for(&routes("a", Some("201")), "10.0.12.0/24").is_some() {
+            t_a = Some(start.elapsed());
+        }
+        if t_b.is_none() && route_for(&routes("b", Some("201")), "10.0.11.0/24").is_some() {
+            t_b = Some(start.elapsed());
+        }
+        let rt = routes("r", None);
+        if t_r.is_none()
+            && route_for(&rt, "10.0.11.0/24").is_some()
+            && route_for(&rt, "10.0.12.0/24").is_some()
+        {
+            t_r = Some(start.elapsed());
+        }
+        if t_ping.is_none() {
+            if ping("a0", &pod_ip("b", 0), 1) == 1 {
+                t_ping = Some(start.elapsed());
+            } else {
+                failed += 1;
+            }
+        } else {
+            sleep(Duration::from_millis(100));
+        }
+    }
+    println!(
+        "BIRD convergence from start: node a table 201 {:.2} s, node b table 201 {:.2} s, \
+         router main table {:.2} s, first a0 -> b0 reply {:.2} s ({failed} pings failed before)",
+        t_a.unwrap().as_secs_f64(),
+        t_b.unwrap().as_secs_f64(),
+        t_r.unwrap().as_secs_f64(),
+        t_ping.unwrap().as_secs_f64()
+    );
+    assert!(failed >= 1, "the first ping must fail before BGP converges");
+
+    // What BIRD installed.
+    let a201 = route_for(&routes("a", Some("201")), "10.0.12.0/24").unwrap();
+    println!("node a table 201: {a201}");
+    for w in ["via 198.18.12.2", "dev eth0", "proto bird", "onlink"] {
+        assert!(a201.contains(w), "node a table 201: {a201}");
+    }
+    let b201 = route_for(&routes("b", Some("201")), "10.0.11.0/24").unwrap();
+    assert!(
+        b201.contains("via 198.18.11.2") && b201.contains("onlink") && b201.contains("proto bird"),
+        "node b table 201: {b201}"
+    );
+    let rt = routes("r", None);
+    println!("router main table:\n{rt}");
+    for (p, via) in [
+        ("10.0.11.0/24", "via 198.18.11.2 dev ra proto bird"),
+        ("10.0.12.0/24", "via 198.18.12.2 dev rb proto bird"),
+    ] {
+        let l = route_for(&rt, p).unwrap();
+        assert!(l.contains(via), "router: {l}");
+    }
+    assert_eq!(
+        routes("r", None)
+            .lines()
+            .filter(|l| l.contains("static"))
+            .count(),
+        0,
+        "no static route on the router"
+    );
+    // Pod traffic both ways through the router, on BIRD's routes alone.
+    assert_eq!(ping("a0", &pod_ip("b", 0), 3), 3, "a0 -> b0");
+    assert_eq!(ping("b1", &pod_ip("a", 1), 3), 3, "b1 -> a1");
+
+    // Node b hangs (bird frozen, its TCP session still open): the router's hold timer
+    // (9 s; keepalives every 3 s) expires and 10.0.12.0/24 is withdrawn everywhere.
+    b.signal("-STOP");
+    let t = wait_for(
+        "10.0.12.0/24 withdrawn from node a's table 201 after node b hung",
+        Duration::from_secs(11),
+        || route_for(&routes("a", Some("201")), "10.0.12.0/24").is_none(),
+    );
+    println!(
+        "node b's bird frozen: withdrawn from node a after {:.2} s (hold time 9 s)",
+        t.as_secs_f64()
+    );
+    assert!(
+        t <= Duration::from_millis(9500),
+        "hold time 9 s: took {t:?}"
+    );
+    assert!(route_for(&routes("r", None), "10.0.12.0/24").is_none());
+    b.signal("-CONT");
+    let t = wait_for(
+        "10.0.12.0/24 back in node a's table 201 after node b's bird resumed",
+        Duration::from_secs(15),
+        || route_for(&routes("a", Some("201")), "10.0.12.0/24").is_some(),
+    );
+    println!(
+        "node b's bird resumed: relearned after {:.2} s",
+        t.as_secs_f64()
+    );
+
+    // bird stopped on node b (a clean shutdown: BGP Cease): withdrawn at once.
+    let stop = Instant::now();
+    drop(b);
+    wait_for(
+        "10.0.12.0/24 withdrawn from node a's table 201 after bird stopped on node b",
+        Duration::from_secs(9),
+        || route_for(&routes("a", Some("201")), "10.0.12.0/24").is_none(),
+    );
+    println!(
+        "bird stopped on node b: withdrawn from node a after {:.2} s",
+        stop.elapsed().as_secs_f64()
+    );
+    assert!(route_for(&routes("r", None), "10.0.12.0/24").is_none());
+    assert_eq!(
+        ping("a0", &pod_ip("b", 0), 1),
+        0,
+        "the router forgot 10.0.12.0/24: a0 -> b0 fails"
+    );
+    let b = Bird::start("b");
+    let t = wait_for(
+        "10.0.12.0/24 back in node a's table 201 after bird restarted on node b",
+        Duration::from_secs(15),
+        || route_for(&routes("a", Some("201")), "10.0.12.0/24").is_some(),
+    );
+    println!(
+        "bird restarted on node b: relearned after {:.2} s",
+        t.as_secs_f64()
+    );
+    assert_eq!(ping("a0", &pod_ip("b", 0), 3), 3, "a0 -> b0 again");
+
+    // Node c joins later: a and b learn it with their configs and birds untouched.
+    let conf_a = std::fs::read_to_string(format!("/run/podfwd-bed/{}/bird-a.conf", pf())).unwrap();
+    assert!(
+        !conf_a.contains("198.18.13."),
+        "node a's config names no other node"
+    );
+    let c = Bird::start("c");
+    let t = wait_for(
+        "10.0.13.0/24 learned by nodes a and b",
+        Duration::from_secs(15),
+        || {
+            [("a", "via 198.18.13.2"), ("b", "via 198.18.13.2")]
+                .iter()
+                .all(|(n, via)| {
+                    route_for(&routes(n, Some("201")), "10.0.13.0/24")
+                        .is_some_and(|l| l.contains(via))
+                })
+        },
+    );
+    println!(
+        "node c's bird started: learned by nodes a and b after {:.2} s",
+        t.as_secs_f64()
+    );
+    let c201 = routes("c", Some("201"));
+    assert!(
+        route_for(&c201, "10.0.11.0/24").is_some() && route_for(&c201, "10.0.12.0/24").is_some(),
+        "node c learned a and b: {c201}"
+    );
+    assert_eq!(ping("a0", &pod_ip("c", 0), 3), 3, "a0 -> c0");
+    assert_eq!(ping("c1", &pod_ip("b", 1), 3), 3, "c1 -> b1");
+    drop((c, b, a, r));
+}
+
+/// What podfwd must do across the router in either mode: pods on a and b ping and move
+/// TCP, and every frame leaves a node toward the router's MAC. Returns the capture.
+fn podfwd_across_router(mode: &str) {
+    let a_cfg = node_config("a", &["b"], mode);
+    let b_cfg = node_config("b", &["a"], mode);
+    let a = Podfwd::start("a", &a_cfg.0);
+    let b = Podfwd::start("b", &b_cfg.0);
+
+    assert_eq!(
+        ping("a0", &pod_ip("b", 0), 5),
+        5,
+        "a0 -> b0 across the router"
+    );
+    assert_eq!(
+        ping("b1", &pod_ip("a", 1), 5),
+        5,
+        "b1 -> a1 across the router"
+    );
+    assert_eq!(ping("a0", &pod_ip("a", 1), 3), 3, "a0 -> a1 on one node");
+
+    let filter = if mode == "tunnel" {
+        "udp port 8472"
+    } else {
+        "icmp"
+    };
+    let cap = capture_router(&["a", "b"], filter, 8);
+    assert_eq!(ping("a0", &pod_ip("b", 0), 2), 2);
+    let lines = captured(cap);
+    for l in &lines {
+        println!("router capture ({mode}): {}", l.join("|"));
+    }
+    assert_eq!(
+        lines.len(),
+        8,
+        "2 requests + 2 replies on ra and rb: {lines:?}"
+    );
+    for f in &lines {
+        let (s, d) = (f[3].as_str(), f[4].as_str());
+        if mode == "tunnel" {
+            // Outer node IPs (end to end: the router only forwards), inner pod IPs.
+            let (os, od) = (outer(s), outer(d));
+            assert!(
+                (os, od) == ("198.18.11.2", "198.18.12.2")
+                    || (os, od) == ("198.18.12.2", "198.18.11.2"),
+                "outer IPs are the node IPs: {f:?}"
+            );
+            assert!(
+                s.contains("10.0.1") && d.contains("10.0.1"),
+                "inner pod IPs: {f:?}"
+            );
+            assert_eq!(outer(&f[5]), "8472", "VXLAN port: {f:?}");
+        } else {
+            assert!(
+                (s, d) == ("10.0.11.2", "10.0.12.2") || (s, d) == ("10.0.12.2", "10.0.11.2"),
+                "bare pod IPs: {f:?}"
+            );
+            assert_eq!(f[5], "", "no UDP on the wire in native mode: {f:?}");
+        }
+    }
+    assert_eq!(
+        check_hops(&lines, &["a", "b"]),
+        ["ra", "rb"],
+        "both nodes send to the router's MAC"
+    );
+
+    let bytes = iperf("a0", "b0", &pod_ip("b", 0), 5);
+    println!("iperf3 a0 -> b0 across the router ({mode}): {bytes} bytes in 5 s");
+    assert!(
+        bytes > 10_000_000,
+        "iperf3 a0 -> b0 moved only {bytes} bytes"
+    );
+
+    let (sa, sb) = (a.status(), b.status());
+    if mode == "tunnel" {
+        assert!(u(&sa["actions"]["encapsulated"]) > 1000, "{sa}");
+        assert!(u(&sb["actions"]["decapsulated"]) > 1000, "{sb}");
+    } else {
+        assert!(u(&sa["actions"]["routed_native"]) > 1000, "{sa}");
+        assert!(u(&sb["actions"]["delivered_local"]) > 1000, "{sb}");
+    }
+    let (st_a, log_a) = a.stop_with_log();
+    assert_eq!(st_a.code(), Some(0), "{log_a}");
+    let (st_b, log_b) = b.stop_with_log();
+    assert_eq!(st_b.code(), Some(0), "{log_b}");
+    for n in ["a", "b"] {
+        assert_eq!(
+            xdp_attached(n),
+            Vec::<String>::new(),
+            "XDP left on node {n}"
+        );
+    }
+}
+
+/// Tunnel mode across the router: only the node IPs are routed (no PodCIDR anywhere in
+/// the underlay, no BGP); VXLAN between 198.18.11.2 and 198.18.12.2, each hop to the
+/// router's MAC (the next hop podfwd takes from the node's FIB).
+#[test]
+fn podfwd_tunnel_across_the_router() {
+    require_root!();
+    let _g = setup();
+    let _bed = RoutedBed::up("a,b", 1450);
+    assert_eq!(
+        route_for(&routes("r", None), "10.0.12.0/24"),
+        None,
+        "the router must not route PodCIDRs in this test"
+    );
+    podfwd_across_router("tunnel");
+}
+
+/// Native mode across the router: the router routes the PodCIDRs it learns from BIRD;
+/// podfwd sends bare pod packets to the router's MAC.
+#[test]
+fn podfwd_native_across_the_router() {
+    require_root!();
+    let _g = setup();
+    let _bed = RoutedBed::up("a,b", 1500);
+    let birds = [Bird::start("router"), Bird::start("a"), Bird::start("b")];
+    wait_for(
+        "the router learns 10.0.11.0/24 and 10.0.12.0/24 from BIRD",
+        Duration::from_secs(15),
+        || {
+            let rt = routes("r", None);
+            route_for(&rt, "10.0.11.0/24").is_some() && route_for(&rt, "10.0.12.0/24").is_some()
+        },
+    );
+    podfwd_across_router("native");
+    drop(birds);
+}
+
+/// The issue's whole case: no node list anywhere. podfwd (tunnel) on each node follows
+/// table 201, which BIRD fills from the route reflector; pods reach a node's pods once
+/// BGP has its PodCIDR, a node that joins later is reachable without touching any
+/// config, and a node whose BGP goes away is dropped from podfwd's routes.
+#[test]
+fn podfwd_follows_pod_cidrs_from_bird() {
+    require_root!();
+    let _g = setup();
+    let _bed = RoutedBed::up("a,b,c", 1450);
+    let cfg: Vec<TempFile> = ["a", "b", "c"]
+        .iter()
+        .map(|n| node_config_with(n, &[], "tunnel", Some(201)))
+        .collect();
+    let birds = [Bird::start("router"), Bird::start("a"), Bird::start("b")];
+    let start = Instant::now();
+    let pa = Podfwd::start("a", &cfg[0].0);
+    let pb = Podfwd::start("b", &cfg[1].0);
+    wait_for(
+        "a0 -> b0 with the PodCIDRs from BIRD",
+        Duration::from_secs(20),
+        || ping("a0", &pod_ip("b", 0), 1) == 1,
+    );
+    println!(
+        "podfwd from table 201: first a0 -> b0 reply {:.2} s after bird and podfwd started",
+        start.elapsed().as_secs_f64()
+    );
+    assert_eq!(ping("b1", &pod_ip("a", 1), 3), 3, "b1 -> a1");
+    let bytes = iperf("a0", "b0", &pod_ip("b", 0), 3);
+    assert!(
+        bytes > 10_000_000,
+        "iperf3 a0 -> b0 moved only {bytes} bytes"
+    );
+    assert!(u(&pa.status()["actions"]["encapsulated"]) > 1000);
+
+    // Node c joins: bird and podfwd on c; a and b keep running with their configs.
+    let bird_c = Bird::start("c");
+    let pc = Podfwd::start("c", &cfg[2].0);
+    let t = wait_for(
+        "a0 -> c0 after node c joined",
+        Duration::from_secs(20),
+        || ping("a0", &pod_ip("c", 0), 1) == 1,
+    );
+    println!(
+        "node c joined: a0 -> c0 answered after {:.2} s",
+        t.as_secs_f64()
+    );
+    assert_eq!(ping("c1", &pod_ip("b", 1), 3), 3, "c1 -> b1");
+
+    // Node c's BGP goes away: its PodCIDR leaves node a's table 201 and podfwd's routes.
+    drop(bird_c);
+    wait_for(
+        "10.0.13.0/24 withdrawn from node a's table 201",
+        Duration::from_secs(9),
+        || route_for(&routes("a", Some("201")), "10.0.13.0/24").is_none(),
+    );
+    // podfwd drops the route on the table event (a ping with a reply in flight may
+    // still get through, so allow a few seconds).
+    wait_for(
+        "a0 -> c0 fails once 10.0.13.0/24 is withdrawn",
+        Duration::from_secs(5),
+        || ping("a0", &pod_ip("c", 0), 1) == 0,
+    );
+    assert_eq!(ping("a0", &pod_ip("b", 0), 2), 2, "a0 -> b0 unaffected");
+    for p in [pc, pb, pa] {
+        let (st, log) = p.stop_with_log();
+        assert_eq!(st.code(), Some(0), "{log}");
+    }
+    drop(birds);
+}
