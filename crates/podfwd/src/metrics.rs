@@ -308,6 +308,18 @@ const CONTROL: &[Family] = &[
         samples: |s| one(c(s.v.nodes.len())),
     },
     Family {
+        name: "podfwd_route_learned",
+        kind: GAUGE,
+        help: "Routes of routes.table: used as remote nodes, or ignored (outside the cluster CIDR, or over this node's PodCIDR).",
+        labels: &["state"],
+        samples: |s| {
+            vec![
+                (vec!["used".into()], c(s.v.learned_routes)),
+                (vec!["ignored".into()], c(s.v.learned_ignored)),
+            ]
+        },
+    },
+    Family {
         name: "podfwd_route_endpoints",
         kind: GAUGE,
         help: "Local endpoints (pods) in the route table.",

@@ -58,6 +58,8 @@ pub fn to_json(v: &StatusView) -> Value {
         "endpoints": v.endpoints,
         "endpoints_resolved": v.endpoints_resolved,
         "nodes": v.nodes,
+        "learned_routes": v.learned_routes,
+        "learned_ignored": v.learned_ignored,
         "interfaces": ports,
         "workers": workers,
         "actions": actions,

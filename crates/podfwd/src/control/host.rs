@@ -114,6 +114,17 @@ pub fn bpf_role(role: PortRole) -> Role {
     }
 }
 
+/// The first usable next hop of the main table's route to `dst` (a plain longest-prefix
+/// match over the dumped table: no syscall, so it stays cheap for thousands of nodes;
+/// `ip rule` policy routing is not consulted).
+fn main_table_hop(st: &rtnl::NodeState, dst: Ipv4Addr) -> Option<rtnl::NextHop> {
+    let route = st.lookup(rtnl::TABLE_MAIN, dst)?;
+    if route.kind != rtnl::RouteKind::Unicast {
+        return None;
+    }
+    route.next_hops.iter().find(|h| h.is_usable()).copied()
+}
+
 impl Host for Kernel {
     fn sync(&mut self) {
         let Some((r, st)) = self.nl.as_mut() else {
@@ -140,8 +151,8 @@ impl Host for Kernel {
             .collect()
     }
     fn next_hop(&mut self, dst: Ipv4Addr) -> Option<(Ipv4Addr, String)> {
-        let (r, st) = self.nl.as_mut()?;
-        let hop = r.fib_lookup(dst).ok()?;
+        let (_, st) = self.nl.as_ref()?;
+        let hop = main_table_hop(st, dst)?;
         let dev = st.link(hop.oif)?.name.clone();
         Some((hop.via(dst), dev))
     }
@@ -175,9 +186,10 @@ impl Host for Kernel {
     }
     fn resolve(&mut self, ip: Ipv4Addr) {
         let managed = match self.nl.as_mut() {
-            Some((r, _)) if !self.unmanaged => r
-                .fib_lookup(ip)
-                .and_then(|hop| r.ensure_managed_neighbour(hop.via(ip), hop.oif)),
+            Some((r, st)) if !self.unmanaged => match main_table_hop(st, ip) {
+                Some(hop) => r.ensure_managed_neighbour(hop.via(ip), hop.oif),
+                None => return, // no route to it: nothing to resolve (and no datagram)
+            },
             _ => {
                 neigh::trigger(ip);
                 return;

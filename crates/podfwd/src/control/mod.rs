@@ -113,6 +113,8 @@ pub struct Control<H: Host> {
     last_key: Vec<Option<[u8; 6]>>,
     /// Remote nodes the FIB reaches through a gateway (see [`node_neighbours`]).
     behind_router: BTreeSet<Ipv4Addr>,
+    /// When the kernel was last asked to resolve each address.
+    asked: std::collections::HashMap<Ipv4Addr, Instant>,
     generation: u64,
     snap: Arc<ArcSwap<Snapshot>>,
     status: Arc<Mutex<StatusView>>,
@@ -469,6 +471,7 @@ impl<H: Host> Control<H> {
             config_path: config_path.to_owned(),
             last_key: neigh_key(&cfg, &endpoints, &neigh),
             behind_router,
+            asked: std::collections::HashMap::new(),
             state_file: state_file(&cfg),
             file_nodes,
             learned_ignored: Vec::new(),
@@ -687,13 +690,26 @@ impl<H: Host> Control<H> {
             log::info!("nodes behind a router now: {:?}", self.behind_router);
             self.last_key.clear(); // republish: hybrid mode re-decides per node
         }
+        // At most once a second per address: with thousands of nodes some may stay
+        // unresolved for long, and the refresh runs every 100 ms meanwhile.
+        let now = Instant::now();
+        self.asked
+            .retain(|_, t| now.duration_since(*t) < Duration::from_secs(1));
         for ip in missing_neighbours(&self.cfg, &self.endpoints, &self.neigh) {
-            self.host.resolve(ip);
+            if !self.asked.contains_key(&ip) {
+                self.asked.insert(ip, now);
+                self.host.resolve(ip);
+            }
         }
         if self.last_reprobe.elapsed() >= NEIGH_REPROBE {
             self.last_reprobe = Instant::now();
+            // Once per next hop: thousands of nodes behind one router share it.
+            let mut hops = BTreeSet::new();
             for n in &self.cfg.nodes {
-                self.host.resolve(n.ip);
+                let via = self.host.next_hop(n.ip).map_or(n.ip, |(via, _)| via);
+                if hops.insert(via) {
+                    self.host.resolve(via);
+                }
             }
         }
         neigh_key(&self.cfg, &self.endpoints, &self.neigh)
