@@ -696,8 +696,8 @@ impl<H: Host> Control<H> {
         self.asked
             .retain(|_, t| now.duration_since(*t) < Duration::from_secs(1));
         for ip in missing_neighbours(&self.cfg, &self.endpoints, &self.neigh) {
-            if !self.asked.contains_key(&ip) {
-                self.asked.insert(ip, now);
+            if let std::collections::hash_map::Entry::Vacant(e) = self.asked.entry(ip) {
+                e.insert(now);
                 self.host.resolve(ip);
             }
         }
