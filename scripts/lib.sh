@@ -11,10 +11,12 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # runs (python3: bench/compare, scripts/soak, the bpf and podfwd namespace tests; jq:
 # scripts/soak; netsniff-ng: trafgen;
 # prometheus: promtool; iproute2: ip, ss; procps: sysctl, free; util-linux: mountpoint;
-# containernetworking-plugins: host-local in /usr/lib/cni for the podfwd-cni tests).
+# containernetworking-plugins: host-local in /usr/lib/cni for the podfwd-cni tests;
+# containerd, runc, busybox-static: real containers in crates/podfwd/tests/containerd.rs).
 PODFWD_APT_PACKAGES=(clang llvm libelf-dev zlib1g-dev pkg-config m4 libbpf-dev bpftool
     iproute2 ethtool iputils-ping iputils-arping iperf3 netsniff-ng sockperf tshark
-    prometheus curl procps python3 jq util-linux containernetworking-plugins)
+    prometheus curl procps python3 jq util-linux containernetworking-plugins
+    containerd runc busybox-static)
 
 need_root() {
     [ "$(id -u)" = 0 ] || die "podfwd's setup and namespace tests need root (network namespaces, XDP, AF_XDP)"
