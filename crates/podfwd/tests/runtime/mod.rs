@@ -82,8 +82,13 @@ impl TempDir {
 }
 
 impl Drop for TempDir {
+    /// Also removes the nodes' endpoint state files under this prefix, which podfwd
+    /// leaves when a test stopped it (or failed) with plugin pods still attached.
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
+        for n in ["a", "b"] {
+            let _ = fs::remove_file(Path::new(&socket(n)).with_extension("endpoints.json"));
+        }
     }
 }
 
