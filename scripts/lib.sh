@@ -13,10 +13,12 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # prometheus: promtool; iproute2: ip, ss; procps: sysctl, free; util-linux: mountpoint;
 # containernetworking-plugins: host-local in /usr/lib/cni for the podfwd-cni tests;
 # systemd: systemd-analyze for the unit check in crates/podfwd/tests/deploy.rs;
-# bird2: BGP in the routed bed, scripts/topology-routed).
+# bird2: BGP in the routed bed, scripts/topology-routed;
+# containerd, runc, busybox-static: real containers in crates/podfwd/tests/containerd.rs).
 PODFWD_APT_PACKAGES=(clang llvm libelf-dev zlib1g-dev pkg-config m4 libbpf-dev bpftool
     iproute2 ethtool iputils-ping iputils-arping iperf3 netsniff-ng sockperf tshark
-    prometheus curl procps python3 jq util-linux containernetworking-plugins systemd bird2)
+    prometheus curl procps python3 jq util-linux containernetworking-plugins systemd bird2
+    containerd runc busybox-static)
 
 need_root() {
     [ "$(id -u)" = 0 ] || die "podfwd's setup and namespace tests need root (network namespaces, XDP, AF_XDP)"

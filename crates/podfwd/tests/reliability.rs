@@ -1,7 +1,7 @@
 //! Reliability (issue 6): hostile frames, bad operations, reloads, recovery, crashes,
 //! MTU and a bounded soak, on the two-node namespace bed with real packets.
 //!
-//! Run with `PODFWD_TEST_PF=pfr cargo test -p podfwd --test reliability -- --test-threads=1`.
+//! Run with `PODFWD_TEST_PF=pfz cargo test -p podfwd --test reliability -- --test-threads=1`.
 //! What each test shows and the figures measured: docs/reliability.md.
 
 mod common;

@@ -1,5 +1,5 @@
 //! The routed bed: nodes on three subnets behind a router namespace, PodCIDRs from BGP
-//! (BIRD 2), built by `scripts/topology-routed` under the prefix `pfr` (or
+//! (BIRD 2), built by `scripts/topology-routed` under the prefix `pfo` (or
 //! `PODFWD_TEST_PF`) and torn down on drop.
 //!
 //! What it shows: the kernel-only reference needs the router to know every PodCIDR
@@ -18,7 +18,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 /// Default prefix of this suite's bed: never the `pf`/`pft` of the two-node bed.
-const PF: &str = "pfr";
+const PF: &str = "pfo";
 
 /// Third octet of a node's underlay subnet (198.18.N.0/24) and PodCIDR (10.0.N.0/24).
 fn net(node: &str) -> u8 {

@@ -21,7 +21,7 @@ pub fn pf() -> String {
 
 static DEFAULT_PF: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
 
-/// A suite whose bed must not collide with the others' (e.g. the routed bed, `pfr`) sets
+/// A suite whose bed must not collide with the others' (e.g. the routed bed, `pfo`) sets
 /// its default prefix before it builds anything; the first call wins.
 pub fn set_default_pf(prefix: &'static str) {
     let _ = DEFAULT_PF.set(prefix);
