@@ -76,6 +76,8 @@ pub struct LocalStats {
     pub rx_wakeups: u64,
     /// RX batches processed.
     pub batches: u64,
+    /// Frames received on ports whose socket was closed since (removed endpoints).
+    pub closed_rx_packets: u64,
 }
 
 /// What one worker publishes (aligned so two workers' counters never share a line).
@@ -108,6 +110,8 @@ pub struct WorkerShared {
     pub rx_wakeups: AtomicU64,
     /// See [`LocalStats`].
     pub batches: AtomicU64,
+    /// See [`LocalStats`].
+    pub closed_rx_packets: AtomicU64,
     /// UMEM frames not on the free list (in rings, in the kernel, in flight).
     pub umem_in_use: AtomicU64,
     /// UMEM size in frames.
@@ -148,6 +152,7 @@ impl WorkerShared {
             tx_wakeups: AtomicU64::new(0),
             rx_wakeups: AtomicU64::new(0),
             batches: AtomicU64::new(0),
+            closed_rx_packets: AtomicU64::new(0),
             umem_in_use: AtomicU64::new(0),
             umem_frames: AtomicU64::new(0),
             generation: AtomicU64::new(0),
@@ -189,6 +194,8 @@ impl WorkerShared {
         self.tx_wakeups.store(local.tx_wakeups, Relaxed);
         self.rx_wakeups.store(local.rx_wakeups, Relaxed);
         self.batches.store(local.batches, Relaxed);
+        self.closed_rx_packets
+            .store(local.closed_rx_packets, Relaxed);
         for (dst, src) in self.ports.iter().zip(local.ports.iter()) {
             dst.rx_packets.store(src[0], Relaxed);
             dst.rx_bytes.store(src[1], Relaxed);

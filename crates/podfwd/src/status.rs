@@ -59,6 +59,7 @@ pub fn to_json(v: &StatusView) -> Value {
         "endpoints_resolved": v.endpoints_resolved,
         "nodes": v.nodes,
         "learned_routes": v.learned_routes,
+        "rx_packets_removed_ports": t.closed_rx_packets,
         "learned_ignored": v.learned_ignored,
         "interfaces": ports,
         "workers": workers,

@@ -295,6 +295,8 @@ pub struct Totals {
     pub passed: u64,
     /// Partial TCP/UDP checksums completed.
     pub csum_completed: u64,
+    /// Frames received on ports removed since (their interfaces' counters are gone).
+    pub closed_rx_packets: u64,
     /// Per port (port-id order), summed over workers.
     pub ports: Vec<PortTotals>,
     /// Per worker.
@@ -311,6 +313,7 @@ impl Totals {
             drops: [0; DropReason::COUNT],
             passed: 0,
             csum_completed: 0,
+            closed_rx_packets: 0,
             ports: vec![PortTotals::default(); nports],
             workers: Vec::with_capacity(workers.len()),
         };
@@ -323,6 +326,7 @@ impl Totals {
             }
             t.passed += w.passed.load(Relaxed);
             t.csum_completed += w.csum_completed.load(Relaxed);
+            t.closed_rx_packets += w.closed_rx_packets.load(Relaxed);
             for (dst, src) in t.ports.iter_mut().zip(&w.ports) {
                 dst.add(&PortTotals::read(src));
             }

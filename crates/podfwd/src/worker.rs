@@ -661,6 +661,10 @@ impl Worker {
         if let Ok(port) = PortId::try_from(p) {
             self.pipeline.forget_learned(port);
         }
+        // The port's counters start again for the next interface in the slot; what it
+        // received stays counted, so received = actions + passed + drops holds.
+        self.local.closed_rx_packets += self.local.ports[p][0];
+        self.local.ports[p] = [0; 4];
         let n = old.close_and_reclaim(&mut self.umem);
         log::info!("worker {id}: port {p} closed; {n} frames taken back from its rings");
     }
