@@ -191,9 +191,36 @@ fn churn_of_200_pods_does_not_disturb_a_flow() {
     let (bytes, retransmits) = flow.finish();
     eprintln!("flow a0 -> b0: {bytes} bytes, {retransmits} retransmits");
     assert!(bytes > 10_000_000, "{bytes} bytes");
+    // Where frames of the flow could have been lost: the ring counters of the ports it
+    // crosses, and every non-zero drop reason, on both nodes.
+    let losses = |st: &Value| -> String {
+        let ports: Vec<String> = st["interfaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["name"] == "eth0" || p["name"] == "lxc0")
+            .map(|p| {
+                format!(
+                    "{} fill_ring_empty {} rx_dropped {} rx_ring_full {}",
+                    p["name"], p["xsk_fill_ring_empty"], p["xsk_rx_dropped"], p["xsk_rx_ring_full"]
+                )
+            })
+            .collect();
+        let drops: Vec<String> = st["drops"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, v)| v.as_u64() != Some(0))
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        format!("{}; drops: {}", ports.join(", "), drops.join(", "))
+    };
     assert_eq!(
-        retransmits, 0,
-        "retransmits of the a0 -> b0 flow during the churn"
+        retransmits,
+        0,
+        "retransmits of the a0 -> b0 flow during the churn; node a: {}; node b: {}",
+        losses(&a.status()),
+        losses(&b.status())
     );
 
     // Back to the bed's two pods: nothing listed, attached, or allocated.
