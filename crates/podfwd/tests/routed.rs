@@ -556,6 +556,12 @@ fn bird_learns_withdraws_and_relearns_pod_cidrs() {
         "node c learned a and b: {c201}"
     );
     assert_eq!(ping("a0", &pod_ip("c", 0), 3), 3, "a0 -> c0");
+    // Node b learns c on its own BGP session: it may converge a little after node a.
+    wait_for(
+        "c1 -> b1 after node c joined",
+        Duration::from_secs(20),
+        || ping("c1", &pod_ip("b", 1), 1) == 1,
+    );
     assert_eq!(ping("c1", &pod_ip("b", 1), 3), 3, "c1 -> b1");
     drop((c, b, a, r));
 }
@@ -734,6 +740,12 @@ fn podfwd_follows_pod_cidrs_from_bird() {
     println!(
         "node c joined: a0 -> c0 answered after {:.2} s",
         t.as_secs_f64()
+    );
+    // Node b learns c on its own BGP session: it may converge a little after node a.
+    wait_for(
+        "c1 -> b1 after node c joined",
+        Duration::from_secs(20),
+        || ping("c1", &pod_ip("b", 1), 1) == 1,
     );
     assert_eq!(ping("c1", &pod_ip("b", 1), 3), 3, "c1 -> b1");
 
