@@ -87,6 +87,20 @@ fn log_path() -> PathBuf {
     std::env::temp_dir().join(format!("podfwd-caps-{}.log", std::process::id()))
 }
 
+/// Removes this process's config and log files when a test ends well (kept for the
+/// report of a failed one).
+struct Cleanup;
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let a = std::env::temp_dir().join(format!("podfwd-caps-a-{}.yaml", std::process::id()));
+            let _ = std::fs::remove_file(a);
+            let _ = std::fs::remove_file(log_path());
+        }
+    }
+}
+
 fn log_text() -> String {
     std::fs::read_to_string(log_path()).unwrap_or_default()
 }
@@ -203,6 +217,7 @@ fn runs_with_exactly_the_required_capabilities_and_as_full_root() {
     require_root!();
     let _g = lock();
     set_prefix();
+    let _clean = Cleanup;
     let _bed = Bed::up(1500);
     let caps: Vec<String> = REQUIRED.iter().map(|c| setpriv_name(c)).collect();
     let caps: Vec<&str> = caps.iter().map(String::as_str).collect();
@@ -216,6 +231,7 @@ fn each_missing_capability_is_named_and_nothing_is_attached() {
     require_root!();
     let _g = lock();
     set_prefix();
+    let _clean = Cleanup;
     let _bed = Bed::up(1500);
     for dropped in REQUIRED {
         let caps: Vec<String> = REQUIRED
