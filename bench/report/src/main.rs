@@ -1,9 +1,10 @@
-//! `podfwd-report RUNS.jsonl --out DIR [--machine TEXT] [--command TEXT]`
+//! `podfwd-report RUNS.jsonl --out DIR [--machine TEXT] [--command TEXT] [--pods TEXT]`
 //! `podfwd-report --check-nonzero RUNS.jsonl`
 //!
 //! Reads the runs `bench/compare` recorded (one JSON object per test and repetition),
 //! takes the median of every measure per row, notes the spread (min–max), prints a
 //! markdown table and the ratios that matter, and writes `results.md` and `chart.svg`.
+//! `--pods` says how each row's pods were made (static namespaces or the CNI plugin).
 //!
 //! With `--check-nonzero` it writes nothing and only checks that every podfwd row
 //! measured something: TCP throughput (1 and 4 streams) and 64-byte pps above zero in
@@ -170,10 +171,13 @@ fn ratio(runs: &Runs, a: &str, b: &str, m: Measure) -> Option<f64> {
     (y > 0.0).then(|| x / y)
 }
 
-fn report(runs: &Runs, machine: &str, command: &str) -> String {
+fn report(runs: &Runs, machine: &str, command: &str, pods: Option<&str>) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "Machine: {machine}  ");
     let _ = writeln!(o, "Command: `{command}`  ");
+    if let Some(pods) = pods {
+        let _ = writeln!(o, "Pods: {pods}  ");
+    }
     let _ = writeln!(
         o,
         "Cells: median of the repetitions (min–max in brackets).\n"
@@ -444,41 +448,55 @@ fn check_nonzero(text: &str) -> Result<usize, Vec<String>> {
     }
 }
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut input = None;
-    let mut out = None;
-    let mut machine = String::from("(not given)");
-    let mut command = String::from("bench/compare");
-    let mut check = false;
-    let mut i = 0;
-    while i < args.len() {
-        match args[i].as_str() {
-            "--check-nonzero" => {
-                check = true;
-                i += 1;
-            }
-            "--out" => {
-                out = args.get(i + 1).cloned();
-                i += 2;
-            }
-            "--machine" => {
-                machine = args.get(i + 1).cloned().unwrap_or_default();
-                i += 2;
-            }
-            "--command" => {
-                command = args.get(i + 1).cloned().unwrap_or_default();
-                i += 2;
-            }
-            a => {
-                input = Some(a.to_owned());
-                i += 1;
+/// The command line.
+#[derive(Debug)]
+struct Args {
+    input: Option<String>,
+    out: Option<String>,
+    machine: String,
+    command: String,
+    pods: Option<String>,
+    check: bool,
+}
+
+impl Args {
+    fn parse(args: &[String]) -> Self {
+        let mut a = Args {
+            input: None,
+            out: None,
+            machine: String::from("(not given)"),
+            command: String::from("bench/compare"),
+            pods: None,
+            check: false,
+        };
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                "--check-nonzero" => a.check = true,
+                "--out" => a.out = it.next().cloned(),
+                "--machine" => a.machine = it.next().cloned().unwrap_or_default(),
+                "--command" => a.command = it.next().cloned().unwrap_or_default(),
+                "--pods" => a.pods = it.next().cloned(),
+                other => a.input = Some(other.to_owned()),
             }
         }
+        a
     }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Args {
+        input,
+        out,
+        machine,
+        command,
+        pods,
+        check,
+    } = Args::parse(&args);
     let Some(input) = input else {
         eprintln!(
-            "usage: podfwd-report RUNS.jsonl --out DIR [--machine TEXT] [--command TEXT]\n       \
+            "usage: podfwd-report RUNS.jsonl --out DIR [--machine TEXT] [--command TEXT] [--pods TEXT]\n       \
              podfwd-report --check-nonzero RUNS.jsonl"
         );
         return ExitCode::from(2);
@@ -511,7 +529,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let md = report(&runs, &machine, &command);
+    let md = report(&runs, &machine, &command, pods.as_deref());
     print!("{md}");
     if let Some(dir) = out {
         let svg = chart(&runs);
@@ -543,7 +561,8 @@ mod tests {
         let r = Runs::parse(RUNS).unwrap();
         let s = r.get("kernel-native", TCP1).unwrap();
         assert_eq!((s.median, s.min, s.max, s.n), (3.0, 2.0, 4.0, 3));
-        let md = report(&r, "m", "c");
+        let md = report(&r, "m", "c", None);
+        assert!(!md.contains("Pods:"), "no --pods, no line: {md}");
         assert!(
             md.contains("| kernel native routing, default offloads | 3.00 (2.00–4.00) | 1 (0–2) |"),
             "{md}"
@@ -562,6 +581,31 @@ mod tests {
             !md.contains("podfwd tunnel"),
             "no tunnel rows were given: {md}"
         );
+    }
+
+    #[test]
+    fn says_how_the_pods_were_made() {
+        let r = Runs::parse(RUNS).unwrap();
+        let md = report(&r, "m", "c", Some("podfwd rows: CNI plugin"));
+        assert!(
+            md.starts_with("Machine: m  \nCommand: `c`  \nPods: podfwd rows: CNI plugin  \n"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn options_in_any_order() {
+        let a = Args::parse(&["--pods", "cni", "runs.jsonl", "--out", "d"].map(String::from));
+        assert_eq!(
+            (
+                a.input.as_deref(),
+                a.out.as_deref(),
+                a.pods.as_deref(),
+                a.check
+            ),
+            (Some("runs.jsonl"), Some("d"), Some("cni"), false)
+        );
+        assert_eq!(a.command, "bench/compare");
     }
 
     #[test]
