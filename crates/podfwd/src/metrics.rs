@@ -583,8 +583,14 @@ mod tests {
             );
         }
         assert_eq!(s["podfwd_neighbours{kind=\"node\",state=\"missing\"}"], 1.0);
-        assert_eq!(s["podfwd_neighbours{kind=\"next_hop\",state=\"missing\"}"], 1.0);
-        assert_eq!(s["podfwd_neighbours{kind=\"next_hop\",state=\"resolved\"}"], 0.0);
+        assert_eq!(
+            s["podfwd_neighbours{kind=\"next_hop\",state=\"missing\"}"],
+            1.0
+        );
+        assert_eq!(
+            s["podfwd_neighbours{kind=\"next_hop\",state=\"resolved\"}"],
+            0.0
+        );
         assert_eq!(
             s["podfwd_neighbours{kind=\"endpoint\",state=\"missing\"}"],
             1.0

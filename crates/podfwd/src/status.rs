@@ -420,7 +420,10 @@ mod tests {
             "next hops 02:00:c6:12:0b:01 via 198.18.11.1 (weight 1, 64/64 slots), \
              MISSING via 198.18.11.254 (weight 2, 0/64 slots)"
         );
-        assert_eq!(next_hops(&json!({"ip": "198.18.0.2", "next_hops": []})), "next hop MISSING");
+        assert_eq!(
+            next_hops(&json!({"ip": "198.18.0.2", "next_hops": []})),
+            "next hop MISSING"
+        );
     }
 
     #[test]

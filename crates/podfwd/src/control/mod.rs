@@ -178,7 +178,12 @@ pub struct NodeRoutes {
 impl NodeRoutes {
     /// The next hops of node `n`: the FIB's, or without a FIB answer (no rtnetlink
     /// view, no route) the node itself with its own neighbour entry.
-    fn of(&self, cfg: &Config, neigh: &NeighTable, n: &podfwd_config::RemoteNodeConfig) -> Vec<NextHop> {
+    fn of(
+        &self,
+        cfg: &Config,
+        neigh: &NeighTable,
+        n: &podfwd_config::RemoteNodeConfig,
+    ) -> Vec<NextHop> {
         self.hops.get(&n.ip).cloned().unwrap_or_else(|| {
             vec![NextHop {
                 via: n.ip,

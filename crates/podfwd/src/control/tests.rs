@@ -808,7 +808,10 @@ fn a_multipath_route_gives_the_node_every_gateway() {
             .iter()
             .map(|h| (h.via, h.weight, h.mac.as_deref(), h.slots))
             .collect();
-        assert_eq!(v, [(R1, 1, Some("02:00:c6:12:00:fd"), 64), (R2, 3, None, 0)]);
+        assert_eq!(
+            v,
+            [(R1, 1, Some("02:00:c6:12:00:fd"), 64), (R2, 3, None, 0)]
+        );
     }
 
     // The second gateway resolves: flows spread 1:3.
