@@ -23,8 +23,7 @@ const RESTORE: usize = 128;
 
 /// Node B behind two resolved gateways of equal weight (`*_ecmp2`: a multipath route,
 /// the hop chosen per frame by the flow hash).
-const TWO_GATEWAYS: [([u8; 4], u16, Option<[u8; 6]>); 2] =
-    [(GW1, 1, Some(GW1_MAC)), (GW2, 1, Some(GW2_MAC))];
+const TWO_GATEWAYS: [Gateway; 2] = [(GW1, 1, Some(GW1_MAC)), (GW2, 1, Some(GW2_MAC))];
 
 /// A pod frame of exactly `size` bytes: UDP, or TCP when `tcp`.
 fn pod_frame(dst: [u8; 4], size: usize, tcp: bool) -> Vec<u8> {

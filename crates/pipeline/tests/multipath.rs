@@ -60,8 +60,7 @@ fn hop_mac(pl: &mut Pipeline, snap: &Snapshot, f: &[u8]) -> [u8; 6] {
     out[..6].try_into().unwrap()
 }
 
-const TWO: [([u8; 4], u16, Option<[u8; 6]>); 2] =
-    [(GW1, 1, Some(GW1_MAC)), (GW2, 1, Some(GW2_MAC))];
+const TWO: [Gateway; 2] = [(GW1, 1, Some(GW1_MAC)), (GW2, 1, Some(GW2_MAC))];
 
 fn modes() -> [Mode; 2] {
     [Mode::Tunnel, Mode::Native]

@@ -117,9 +117,11 @@ pub const GW2: [u8; 4] = [198, 18, 0, 254];
 pub const GW1_MAC: [u8; 6] = [0x02, 0x00, 0xc6, 0x12, 0x00, 0xfd];
 pub const GW2_MAC: [u8; 6] = [0x02, 0x00, 0xc6, 0x12, 0x00, 0xfe];
 
-/// [`snapshot`] with node B behind the gateways `hops` (via, weight, MAC if resolved):
-/// a multipath route.
-pub fn multipath_snapshot(mode: Mode, hops: &[([u8; 4], u16, Option<[u8; 6]>)]) -> Snapshot {
+/// A gateway of a multipath route: address, weight, MAC once resolved.
+pub type Gateway = ([u8; 4], u16, Option<[u8; 6]>);
+
+/// [`snapshot`] with node B behind the gateways `hops`: a multipath route.
+pub fn multipath_snapshot(mode: Mode, hops: &[Gateway]) -> Snapshot {
     let mut b = SnapshotBuilder::new(1, snapshot(mode).local.clone());
     let mtu = pod_mtu(mode);
     b.port("eth0", PortRole::Uplink, UPLINK_MAC, UPLINK_MTU);

@@ -1,8 +1,9 @@
 //! The node's kernel as the control thread sees it: interfaces, routes, the neighbour
 //! table and the XDP steering program. [`Host`] is what [`super::Control`] talks to;
 //! [`Kernel`] is the real one — one rtnetlink view of links, routes and neighbours
-//! (`crates/rtnl`: dumps, then the multicast groups, re-dumped on overruns and link-down),
-//! the kernel's own FIB lookup for next hops, kernel-managed neighbour entries
+//! (`crates/rtnl`: dumps, then the multicast groups, re-dumped on overruns and where the
+//! kernel changes routes silently), next hops from its main table (every usable hop
+//! of a multipath route), kernel-managed neighbour entries
 //! (`NTF_EXT_MANAGED`) so the kernel keeps each next hop resolved although it never
 //! sees the frames podfwd forwards, and bpf_links — and the control tests use a fake.
 
