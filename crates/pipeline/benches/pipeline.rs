@@ -3,7 +3,8 @@
 //! `process` rewrites the frame, so every iteration first restores the frame's first
 //! 128 bytes (all the pipeline writes: headers, TTL, checksums) from a template; the
 //! `restore_only` benchmark measures that copy alone so it can be subtracted. Frame
-//! sizes are the pod frame's (the decap input is 50 bytes longer).
+//! sizes are the pod frame's (the decap input is 50 bytes longer). `native`/`encap` go to
+//! a node with one next hop, `native_ecmp2`/`encap_ecmp2` to one behind two gateways.
 //!
 //! `cargo bench -p pipeline --bench pipeline -- --warm-up-time 1 --measurement-time 3`
 
@@ -19,6 +20,10 @@ use route::{Mode, PortId, Snapshot};
 use wire::checksum;
 
 const RESTORE: usize = 128;
+
+/// Node B behind two resolved gateways of equal weight (`*_ecmp2`: a multipath route,
+/// the hop chosen per frame by the flow hash).
+const TWO_GATEWAYS: [Gateway; 2] = [(GW1, 1, Some(GW1_MAC)), (GW2, 1, Some(GW2_MAC))];
 
 /// A pod frame of exactly `size` bytes: UDP, or TCP when `tcp`.
 fn pod_frame(dst: [u8; 4], size: usize, tcp: bool) -> Vec<u8> {
@@ -59,6 +64,26 @@ fn cases(size: usize) -> Vec<Case> {
         Case {
             name: "encap",
             snap: snapshot(Mode::Tunnel),
+            port: LXC1,
+            frame: pod_frame(REMOTE_B, size, false),
+            expect: Verdict::Tx {
+                port: UPLINK,
+                action: Action::Encapsulated,
+            },
+        },
+        Case {
+            name: "native_ecmp2",
+            snap: multipath_snapshot(Mode::Native, &TWO_GATEWAYS),
+            port: LXC1,
+            frame: pod_frame(REMOTE_B, size, false),
+            expect: Verdict::Tx {
+                port: UPLINK,
+                action: Action::RoutedNative,
+            },
+        },
+        Case {
+            name: "encap_ecmp2",
+            snap: multipath_snapshot(Mode::Tunnel, &TWO_GATEWAYS),
             port: LXC1,
             frame: pod_frame(REMOTE_B, size, false),
             expect: Verdict::Tx {

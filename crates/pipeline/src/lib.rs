@@ -27,7 +27,7 @@ use wire::ipv4::IpProtocol;
 
 pub use batch::{FrameMem, Settled, TxQueues};
 pub use counters::Counters;
-pub use rewrite::flow_src_port;
+pub use rewrite::{flow_hash, flow_src_port, src_port_of};
 pub use verdict::{Action, DropReason, Verdict};
 
 use parse::Headers;
@@ -115,10 +115,11 @@ enum Egress<'s> {
         dst: Mac,
         action: Action,
     },
-    /// TTL - 1 and VXLAN encap, out of the uplink.
+    /// TTL - 1 and VXLAN encap, out of the uplink, from UDP source port `sport`.
     Encap {
         port: PortId,
         outer: &'s route::OuterHeader,
+        sport: u16,
     },
 }
 
@@ -156,8 +157,11 @@ impl Pipeline {
     /// the cluster CIDR is `Pass`. Then TTL > 1 (`ttl_expired`) and the LPM lookup
     /// (`no_route`): a local pod gets L2 rewritten to it (`hairpin` if it is the sender's
     /// own port, `no_neighbour` without its MAC) as `DeliveredLocal`; a remote node gets
-    /// VXLAN (`Encapsulated`, `no_neighbour` while its outer header is unresolved,
+    /// VXLAN (`Encapsulated`, `no_neighbour` while no next hop of it is resolved,
     /// `no_headroom` when `off < 50`) or an L2 rewrite to its next hop (`RoutedNative`).
+    /// A node with several resolved next hops (a multipath route) gets each flow through
+    /// the one its flow hash picks ([`flow_hash`], the hash of the VXLAN source port;
+    /// `route::NextHops::pick`), so a flow keeps its hop and flows spread by weight.
     /// TCP/UDP with a partial checksum is completed before it leaves.
     ///
     /// From the **uplink**, tunnel mode: IPv4/UDP to the node IP (else `Pass`), not a
@@ -252,13 +256,16 @@ impl Pipeline {
     }
 
     /// Resolves the destination `dst` of a pod's frame (the uplink must exist, whatever
-    /// the target) to its egress and the size limit there.
+    /// the target) to its egress and the size limit there. `flow` is the frame's flow
+    /// hash, computed only when needed: for the VXLAN source port, or to choose among
+    /// several resolved next hops.
     #[inline(always)]
     fn route_from_pod<'s>(
         &self,
         snap: &'s Snapshot,
         rx_port: PortId,
         dst: u32,
+        flow: impl FnOnce() -> u64,
     ) -> Result<(Egress<'s>, u16), DropReason> {
         let local = &snap.local;
         let uplink = snap
@@ -274,10 +281,12 @@ impl Pipeline {
         // behind a router (decided on the control side, `Node::encap`).
         Ok(match node.encap {
             true => {
-                let outer = node.outer.as_ref().ok_or(DropReason::NoNeighbour)?;
+                let hash = flow();
+                let hop = node.hops.pick(|| hash).ok_or(DropReason::NoNeighbour)?;
                 let eg = Egress::Encap {
                     port: local.uplink,
-                    outer,
+                    outer: &hop.outer,
+                    sport: rewrite::src_port_of(hash),
                 };
                 (
                     eg,
@@ -287,11 +296,11 @@ impl Pipeline {
                 )
             }
             false => {
-                let dst = node.next_hop_mac.ok_or(DropReason::NoNeighbour)?;
+                let hop = node.hops.pick(flow).ok_or(DropReason::NoNeighbour)?;
                 let eg = Egress::Rewrite {
                     port: local.uplink,
                     src: uplink.mac,
-                    dst,
+                    dst: hop.mac,
                     action: Action::RoutedNative,
                 };
                 (eg, uplink.mtu)
@@ -356,7 +365,9 @@ impl Pipeline {
         if ip.ttl <= 1 {
             return Err(DropReason::TtlExpired);
         }
-        let (egress, limit) = self.route_from_pod(snap, rx_port, ip.dst)?;
+        let buf: &[u8] = frame.buf;
+        let flow = || rewrite::frame_flow_hash(buf, &h);
+        let (egress, limit) = self.route_from_pod(snap, rx_port, ip.dst, flow)?;
         if ip.total_len > limit {
             return reflect_frag_needed(snap, rx_port, rx, frame, &h, limit);
         }
@@ -460,10 +471,7 @@ fn emit(frame: &mut Frame, h: &Headers, egress: Egress) -> Verdict {
             rewrite::set_l2(&mut frame.buf[h.l2..h.end], src, dst);
             Verdict::Tx { port, action }
         }
-        Egress::Encap { port, outer } => {
-            let (sp, dp) = rewrite::l4_ports(frame.buf, h);
-            let ip = &h.ip;
-            let sport = flow_src_port(ip.src, ip.dst, ip.proto.0, sp, dp);
+        Egress::Encap { port, outer, sport } => {
             (frame.off, frame.len) = rewrite::encap(frame.buf, h, outer, sport);
             Verdict::Tx {
                 port,

@@ -1,5 +1,6 @@
 //! The in-place rewrites: L2 to the next hop, TTL, VXLAN encapsulation, partial
-//! checksum completion, ICMP fragmentation-needed, the VXLAN source-port flow hash.
+//! checksum completion, ICMP fragmentation-needed, the flow hash (VXLAN source port,
+//! multipath next hop).
 //!
 //! Each step takes the [`Headers`] the frame was parsed into and writes through `wire`
 //! views over the ranges that parse validated (so the views are `new_unchecked` and
@@ -83,18 +84,41 @@ fn fmix64(mut k: u64) -> u64 {
     k ^ (k >> 33)
 }
 
-/// VXLAN UDP source port for an inner flow: 49152 + hash(src, dst, proto, sport, dport)
-/// mod 16384 (RFC 7348 §5 recommends a hash of the inner headers in the dynamic range, so
-/// that the underlay's ECMP spreads flows; Linux does the same with `udp_flow_src_port`).
+/// The flow hash of an inner 5-tuple (ports 0 for anything but TCP and UDP): murmur3's
+/// finaliser over the addresses, protocol and ports. One hash serves both per-flow
+/// choices, from independent bits: the VXLAN source port ([`src_port_of`], bits 32..45)
+/// and the next hop of a multipath node (`route::hop_slot`, bits 58..63).
+#[inline]
+#[must_use]
+pub fn flow_hash(src: u32, dst: u32, proto: u8, sport: u16, dport: u16) -> u64 {
+    let a = (u64::from(src) << 32) | u64::from(dst);
+    let b = (u64::from(proto) << 32) | (u64::from(sport) << 16) | u64::from(dport);
+    fmix64(a ^ fmix64(b))
+}
+
+/// VXLAN UDP source port for a flow hash: 49152 + bits 32..45 of it, in the dynamic
+/// range (RFC 7348 §5 recommends a hash of the inner headers there, so that the
+/// underlay's ECMP spreads flows; Linux does the same with `udp_flow_src_port`).
+#[inline]
+#[must_use]
+pub fn src_port_of(flow_hash: u64) -> u16 {
+    #[allow(clippy::cast_possible_truncation)] // masked to 14 bits
+    let low = (flow_hash >> 32) as u16 & 0x3fff;
+    0xc000 | low
+}
+
+/// VXLAN UDP source port for an inner flow: [`src_port_of`] its [`flow_hash`].
 #[inline]
 #[must_use]
 pub fn flow_src_port(src: u32, dst: u32, proto: u8, sport: u16, dport: u16) -> u16 {
-    let a = (u64::from(src) << 32) | u64::from(dst);
-    let b = (u64::from(proto) << 32) | (u64::from(sport) << 16) | u64::from(dport);
-    let h = fmix64(a ^ fmix64(b));
-    #[allow(clippy::cast_possible_truncation)] // masked to 14 bits
-    let low = (h >> 32) as u16 & 0x3fff;
-    0xc000 | low
+    src_port_of(flow_hash(src, dst, proto, sport, dport))
+}
+
+/// The [`flow_hash`] of the parsed packet `h`.
+#[inline]
+pub(crate) fn frame_flow_hash(buf: &[u8], h: &Headers) -> u64 {
+    let (sp, dp) = l4_ports(buf, h);
+    flow_hash(h.ip.src, h.ip.dst, h.ip.proto.0, sp, dp)
 }
 
 /// The ports of a TCP or UDP payload of the parsed `h`, zeros for anything else or a

@@ -268,7 +268,7 @@ fn pod_to_remote_pod_tunnel_is_encapsulated() {
     // MAC is configured) and our uplink MAC, for kernel VXLAN peers.
     assert_eq!(inner[..6], NODE_B_MAC);
     assert_eq!(inner[6..12], UPLINK_MAC);
-    assert_eq!(inner[..12], snap.nodes[0].outer.as_ref().unwrap().inner_l2);
+    assert_eq!(inner[..12], snap.nodes[0].hops.resolved()[0].outer.inner_l2);
     assert_eq!(inner[12..22], input[12..22]);
     assert_eq!(inner[26..], input[26..]);
     assert_eq!(pl.counters().action(Action::Encapsulated), 1);

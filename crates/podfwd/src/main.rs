@@ -212,16 +212,15 @@ fn check_snapshot(cfg: &Config) -> Result<route::Snapshot, route::RouteError> {
         })
         .collect();
     let endpoints = control::config_endpoints(cfg);
-    // Hybrid mode decides per node from the FIB at run time; `check` shows every node
-    // as on-link (native).
-    let behind_router = std::collections::BTreeSet::new();
+    // Next hops come from the FIB at run time (and hybrid mode decides per node from
+    // them); `check` shows every node as on-link (native), its own next hop.
     control::build_snapshot(
         0,
         cfg,
         &endpoints,
         &ports,
         &NeighTable::new(),
-        &behind_router,
+        &control::NodeRoutes::default(),
     )
 }
 

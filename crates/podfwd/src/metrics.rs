@@ -111,10 +111,19 @@ impl Scrape<'_> {
     fn neighbours(&self) -> Vec<Sample> {
         let v = self.v;
         let nodes_ok = v.nodes.iter().filter(|n| n.mac.is_some()).count();
+        let hops = v.nodes.iter().map(|n| n.next_hops.len()).sum::<usize>();
+        let hops_ok = v
+            .nodes
+            .iter()
+            .flat_map(|n| &n.next_hops)
+            .filter(|h| h.mac.is_some())
+            .count();
         let eps_ok = v.endpoints_resolved.min(v.endpoints);
         [
             ("node", "resolved", nodes_ok),
             ("node", "missing", v.nodes.len() - nodes_ok),
+            ("next_hop", "resolved", hops_ok),
+            ("next_hop", "missing", hops - hops_ok),
             ("endpoint", "resolved", eps_ok),
             ("endpoint", "missing", v.endpoints - eps_ok),
         ]
@@ -329,7 +338,7 @@ const CONTROL: &[Family] = &[
     Family {
         name: "podfwd_neighbours",
         kind: GAUGE,
-        help: "Neighbour entries podfwd needs, by kind (node: a remote node's next hop; endpoint: a local pod's MAC) and state.",
+        help: "Neighbour entries podfwd needs, by kind (node: a remote node with a resolved next hop or none; next_hop: each next hop of each remote node, several for a multipath route; endpoint: a local pod's MAC) and state.",
         labels: &["kind", "state"],
         samples: |s| s.neighbours(),
     },
@@ -485,6 +494,12 @@ mod tests {
                 ip: "198.18.0.2".parse().unwrap(),
                 pod_cidr: "10.0.2.0/24".into(),
                 mac: None,
+                next_hops: vec![crate::views::NextHopView {
+                    via: "198.18.0.2".parse().unwrap(),
+                    weight: 1,
+                    mac: None,
+                    slots: 0,
+                }],
             }],
             endpoints: 2,
             endpoints_resolved: 1,
@@ -568,6 +583,14 @@ mod tests {
             );
         }
         assert_eq!(s["podfwd_neighbours{kind=\"node\",state=\"missing\"}"], 1.0);
+        assert_eq!(
+            s["podfwd_neighbours{kind=\"next_hop\",state=\"missing\"}"],
+            1.0
+        );
+        assert_eq!(
+            s["podfwd_neighbours{kind=\"next_hop\",state=\"resolved\"}"],
+            0.0
+        );
         assert_eq!(
             s["podfwd_neighbours{kind=\"endpoint\",state=\"missing\"}"],
             1.0

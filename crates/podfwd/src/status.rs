@@ -211,12 +211,39 @@ fn routes(o: &mut String, j: &Value) {
     for n in j["nodes"].as_array().into_iter().flatten() {
         let _ = writeln!(
             o,
-            "  node {:<12} {:<15} {:<18} next hop {}",
+            "  node {:<12} {:<15} {:<18} {}",
             s(&n["name"]),
             s(&n["ip"]),
             s(&n["pod_cidr"]),
-            n["mac"].as_str().unwrap_or("MISSING")
+            next_hops(n)
         );
+    }
+}
+
+/// A node's next hops: `next hop MAC` for one (`MISSING` while unresolved), `next hops
+/// MAC via GATEWAY (weight W, S/64 slots), ...` for a multipath route.
+fn next_hops(n: &Value) -> String {
+    let hops = n["next_hops"].as_array().map_or(&[][..], Vec::as_slice);
+    let mac = |h: &Value| h["mac"].as_str().unwrap_or("MISSING").to_owned();
+    match hops {
+        [] => format!("next hop {}", n["mac"].as_str().unwrap_or("MISSING")),
+        [h] if h["via"] == n["ip"] => format!("next hop {}", mac(h)),
+        [h] => format!("next hop {} via {}", mac(h), s(&h["via"])),
+        _ => {
+            let each: Vec<String> = hops
+                .iter()
+                .map(|h| {
+                    format!(
+                        "{} via {} (weight {}, {}/64 slots)",
+                        mac(h),
+                        s(&h["via"]),
+                        h["weight"],
+                        h["slots"]
+                    )
+                })
+                .collect();
+            format!("next hops {}", each.join(", "))
+        }
     }
 }
 
@@ -375,6 +402,28 @@ mod tests {
         )
         .is_none());
         assert!(rates(&doc(10_000, 1, 1, 1), &doc(10_000, 1, 1, 1)).is_none());
+    }
+
+    #[test]
+    fn next_hops_one_gateway_or_several() {
+        let on_link = json!({"ip": "198.18.0.2", "mac": "02:00:00:00:00:02",
+            "next_hops": [{"via": "198.18.0.2", "weight": 1, "mac": "02:00:00:00:00:02", "slots": 64}]});
+        assert_eq!(next_hops(&on_link), "next hop 02:00:00:00:00:02");
+        let missing = json!({"ip": "198.18.0.2", "mac": null,
+            "next_hops": [{"via": "198.18.11.1", "weight": 1, "mac": null, "slots": 0}]});
+        assert_eq!(next_hops(&missing), "next hop MISSING via 198.18.11.1");
+        let multi = json!({"ip": "198.18.12.2", "mac": "02:00:c6:12:0b:01", "next_hops": [
+            {"via": "198.18.11.1", "weight": 1, "mac": "02:00:c6:12:0b:01", "slots": 64},
+            {"via": "198.18.11.254", "weight": 2, "mac": null, "slots": 0}]});
+        assert_eq!(
+            next_hops(&multi),
+            "next hops 02:00:c6:12:0b:01 via 198.18.11.1 (weight 1, 64/64 slots), \
+             MISSING via 198.18.11.254 (weight 2, 0/64 slots)"
+        );
+        assert_eq!(
+            next_hops(&json!({"ip": "198.18.0.2", "next_hops": []})),
+            "next hop MISSING"
+        );
     }
 
     #[test]

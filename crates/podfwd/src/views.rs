@@ -32,8 +32,24 @@ pub struct NodeView {
     pub ip: Ipv4Addr,
     /// PodCIDR.
     pub pod_cidr: String,
-    /// Resolved next-hop MAC.
+    /// The MAC of its first resolved next hop; `None` while no next hop is resolved
+    /// (then the node is not ready).
     pub mac: Option<String>,
+    /// Every next hop toward it on the uplink (several for a multipath route).
+    pub next_hops: Vec<NextHopView>,
+}
+
+/// One next hop of a remote node as shown by `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NextHopView {
+    /// The gateway, or the node's own IP when it is on-link.
+    pub via: Ipv4Addr,
+    /// Multipath weight (1 for a single-path route).
+    pub weight: u16,
+    /// Its MAC; `None` while unresolved (it takes no flows then).
+    pub mac: Option<String>,
+    /// Of the 64 slots that spread flows over the resolved next hops, how many it holds.
+    pub slots: usize,
 }
 
 impl NodeView {
@@ -46,9 +62,41 @@ impl NodeView {
                 name: n.name.clone(),
                 ip: n.ip,
                 pod_cidr: n.pod_cidr.to_string(),
-                mac: n.next_hop_mac.as_ref().map(fmt_mac),
+                mac: n.hops.resolved().first().map(|h| fmt_mac(&h.mac)),
+                next_hops: n
+                    .hops
+                    .all()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, h)| NextHopView {
+                        via: h.via,
+                        weight: h.weight,
+                        mac: h.mac.as_ref().map(fmt_mac),
+                        slots: n.hops.slots_of(i),
+                    })
+                    .collect(),
             })
             .collect()
+    }
+
+    /// The next hops in words, for logs: `MAC via ADDR` each (`missing` for an
+    /// unresolved one), `none` without any.
+    #[must_use]
+    pub fn hops_text(&self) -> String {
+        if self.next_hops.is_empty() {
+            return "none".into();
+        }
+        self.next_hops
+            .iter()
+            .map(|h| {
+                let mac = h.mac.as_deref().unwrap_or("missing");
+                match self.next_hops.len() {
+                    1 => format!("{mac} via {}", h.via),
+                    _ => format!("{mac} via {} (weight {})", h.via, h.weight),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

@@ -10,6 +10,7 @@
 mod common;
 
 use common::*;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -224,6 +225,28 @@ fn mac(n: &str, dev: &str) -> String {
 /// `interface|eth.src|eth.dst|ip.src|ip.dst|udp.dstport|icmp.type` (outer header first,
 /// comma-separated, for VXLAN). Returns once tshark captures.
 fn capture_router(nodes: &[&str], filter: &str, count: u32) -> Child {
+    let limits = [
+        "-c".to_owned(),
+        count.to_string(),
+        "-a".into(),
+        "duration:15".into(),
+    ];
+    let fields = [
+        "frame.interface_name",
+        "eth.src",
+        "eth.dst",
+        "ip.src",
+        "ip.dst",
+        "udp.dstport",
+        "icmp.type",
+    ];
+    tshark_on_router(nodes, filter, &limits, &fields)
+}
+
+/// tshark on the router's interfaces toward `nodes` with `filter`, stopped by `limits`
+/// (`-c N`, `-a duration:S`), printing `fields` separated by `|`; returns once it
+/// captures.
+fn tshark_on_router(nodes: &[&str], filter: &str, limits: &[String], fields: &[&str]) -> Child {
     let mut cmd = Command::new("ip");
     // -f before the first -i: the capture filter of every interface.
     cmd.args([
@@ -239,24 +262,15 @@ fn capture_router(nodes: &[&str], filter: &str, count: u32) -> Child {
     for n in nodes {
         cmd.args(["-i", &format!("r{n}")]);
     }
-    cmd.args(["-c", &count.to_string(), "-a", "duration:15"])
-        .args([
-            "-d",
-            "udp.port==8472,vxlan",
-            "-T",
-            "fields",
-            "-E",
-            "separator=|",
-        ]);
-    for f in [
-        "frame.interface_name",
-        "eth.src",
-        "eth.dst",
-        "ip.src",
-        "ip.dst",
-        "udp.dstport",
-        "icmp.type",
-    ] {
+    cmd.args(limits).args([
+        "-d",
+        "udp.port==8472,vxlan",
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+    ]);
+    for f in fields {
         cmd.args(["-e", f]);
     }
     let mut c = cmd
@@ -330,6 +344,10 @@ fn check_hops(lines: &[Vec<String>], nodes: &[&str]) -> Vec<String> {
 
 fn u(j: &serde_json::Value) -> u64 {
     j.as_u64().unwrap_or(0)
+}
+
+fn s(j: &serde_json::Value) -> String {
+    j.as_str().unwrap_or("").to_owned()
 }
 
 /// The kernel-only reference across the router: static routes on the nodes (remote
@@ -769,4 +787,265 @@ fn podfwd_follows_pod_cidrs_from_bird() {
         assert_eq!(st.code(), Some(0), "{log}");
     }
     drop(birds);
+}
+
+/// The router's second address on node a's link, with a MAC of its own (a macvlan on
+/// `ra`): the second gateway of a multipath route.
+const GW2: &str = "198.18.11.254";
+const GW2_MAC: &str = "02:00:c6:12:0b:fe";
+
+/// Run in namespace `n`; panics unless it succeeds.
+fn must(n: &str, args: &[&str]) {
+    let o = nsx(n, args);
+    assert!(
+        o.status.success(),
+        "{n}: {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Node a reaches node b's subnet through two gateways on its link: the router's `ra`
+/// (198.18.11.1) and [`GW2`] on a macvlan over `ra`. Each answers ARP only for its own
+/// address (`arp_ignore=1`; by default `ra` would answer for both with its MAC).
+fn second_gateway_for_a() {
+    must(
+        "r",
+        &[
+            "ip", "link", "add", "ra2", "link", "ra", "address", GW2_MAC, "type", "macvlan",
+            "mode", "bridge",
+        ],
+    );
+    for dev in ["ra", "ra2"] {
+        must(
+            "r",
+            &[
+                "sysctl",
+                "-qw",
+                &format!("net.ipv4.conf.{dev}.arp_ignore=1"),
+            ],
+        );
+    }
+    must(
+        "r",
+        &["ip", "addr", "add", &format!("{GW2}/24"), "dev", "ra2"],
+    );
+    must("r", &["ip", "link", "set", "ra2", "up"]);
+    must(
+        "a",
+        &[
+            "ip",
+            "route",
+            "add",
+            "198.18.12.0/24",
+            "proto",
+            "static",
+            "nexthop",
+            "via",
+            "198.18.11.1",
+            "dev",
+            "eth0",
+            "nexthop",
+            "via",
+            GW2,
+            "dev",
+            "eth0",
+        ],
+    );
+}
+
+/// scripts/flows.py serving TCP in a pod; killed on drop.
+struct FlowServer(Child);
+
+impl FlowServer {
+    fn start(pod: &str, port: u16) -> FlowServer {
+        let script = root().join("scripts/flows.py");
+        let mut c = Command::new("ip")
+            .args(["netns", "exec", &ns(pod), "python3"])
+            .arg(script)
+            .args(["serve", "--port", &port.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("flows.py serve");
+        let mut line = String::new();
+        let _ = BufReader::new(c.stdout.take().unwrap()).read_line(&mut line);
+        assert_eq!(line.trim(), "listening", "flows.py serve in {pod}");
+        FlowServer(c)
+    }
+}
+
+impl Drop for FlowServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The innermost value of a tshark field that repeats for encapsulated headers.
+fn inner(f: &str) -> &str {
+    f.rsplit(',').next().unwrap_or("")
+}
+
+/// Per flow (protocol, source port) of the pod frames node a sent, captured as
+/// `eth.dst|ip.proto|ip.src|ip.dst|tcp.srcport|udp.srcport`: the MACs it went to and
+/// how many frames.
+fn flows_by_mac(lines: &[Vec<String>]) -> BTreeMap<(String, String), (BTreeSet<String>, usize)> {
+    let mut flows: BTreeMap<(String, String), (BTreeSet<String>, usize)> = BTreeMap::new();
+    for f in lines {
+        let (dst, proto) = (outer(&f[0]), inner(&f[1]));
+        assert_eq!(
+            (inner(&f[2]), inner(&f[3])),
+            ("10.0.11.2", "10.0.12.2"),
+            "a0 -> b0: {f:?}"
+        );
+        let sport = if proto == "6" { &f[4] } else { inner(&f[5]) };
+        let e = flows
+            .entry((proto.to_owned(), sport.to_owned()))
+            .or_default();
+        e.0.insert(dst.to_owned());
+        e.1 += 1;
+    }
+    flows
+}
+
+/// 8 TCP and 8 UDP flows from a0 to b0 with podfwd in `mode` on both nodes, source
+/// ports from `sport`: node a's podfwd sends each flow to one of the two gateways and
+/// uses both.
+fn multipath_flows(mode: &str, sport: u16) {
+    let a_cfg = node_config("a", &["b"], mode);
+    let b_cfg = node_config("b", &["a"], mode);
+    let a = Podfwd::start("a", &a_cfg.0);
+    let b = Podfwd::start("b", &b_cfg.0);
+    let hops = |a: &Podfwd| a.status()["nodes"][0]["next_hops"].clone();
+    wait_for(
+        "podfwd on node a resolves both gateways",
+        Duration::from_secs(10),
+        || {
+            hops(&a)
+                .as_array()
+                .is_some_and(|h| h.len() == 2 && h.iter().all(|h| h["mac"].is_string()))
+        },
+    );
+    let ra = mac("r", "ra");
+    let shown: Vec<(String, String, u64)> = hops(&a)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (s(&h["via"]), s(&h["mac"]), u(&h["slots"])))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("198.18.11.1".into(), ra.clone(), 32),
+            (GW2.into(), GW2_MAC.into(), 32)
+        ],
+        "{mode}: podfwd status shows both next hops"
+    );
+
+    let node_a_mac = mac("a", "eth0");
+    let filter = match mode {
+        "tunnel" => format!("ether src {node_a_mac} and udp dst port 8472"),
+        _ => format!("ether src {node_a_mac} and dst net 10.0.12.0/24"),
+    };
+    let fields = [
+        "eth.dst",
+        "ip.proto",
+        "ip.src",
+        "ip.dst",
+        "tcp.srcport",
+        "udp.srcport",
+    ];
+    let cap = tshark_on_router(
+        &["a"],
+        &filter,
+        &["-a".into(), "duration:60".into()],
+        &fields,
+    );
+    let script = root().join("scripts/flows.py");
+    let (sp, port) = (sport.to_string(), "5001".to_string());
+    let out = nsx(
+        "a0",
+        &[
+            "python3",
+            script.to_str().unwrap(),
+            "send",
+            "--dst",
+            &pod_ip("b", 0),
+            "--port",
+            &port,
+            "--sport",
+            &sp,
+            "--flows",
+            "8",
+        ],
+    );
+    let sent: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "flows.py send: {e}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let n = |k: &str| sent[k].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        (n("tcp"), n("udp")),
+        (8, 8),
+        "{mode}: every flow got through: {sent}"
+    );
+    sleep(Duration::from_millis(500));
+    let _ = Command::new("kill")
+        .args(["-INT", &cap.id().to_string()])
+        .status();
+    let flows = flows_by_mac(&captured(cap));
+    let mut per_mac: BTreeMap<String, usize> = BTreeMap::new();
+    for ((proto, port), (macs, frames)) in &flows {
+        println!("{mode}: flow proto {proto} from port {port}: {frames} frames to {macs:?}");
+        assert_eq!(
+            macs.len(),
+            1,
+            "{mode}: flow {proto}/{port} went to {macs:?}"
+        );
+        assert!(
+            *frames >= 3,
+            "{mode}: flow {proto}/{port}: only {frames} frames"
+        );
+        *per_mac
+            .entry(macs.iter().next().unwrap().clone())
+            .or_default() += 1;
+    }
+    assert_eq!(
+        flows.len(),
+        16,
+        "{mode}: 8 TCP + 8 UDP flows seen: {flows:?}"
+    );
+    assert_eq!(
+        per_mac.keys().cloned().collect::<Vec<_>>(),
+        {
+            let mut both = vec![ra, GW2_MAC.to_owned()];
+            both.sort();
+            both
+        },
+        "{mode}: flows over both gateways: {per_mac:?}"
+    );
+    println!("{mode}: flows per gateway MAC: {per_mac:?}");
+    for p in [a, b] {
+        let (st, log) = p.stop_with_log();
+        assert_eq!(st.code(), Some(0), "{log}");
+    }
+}
+
+/// A multipath route to node b's subnet on node a (`nexthop via 198.18.11.1 nexthop via
+/// 198.18.11.254`, two MACs of the router): podfwd shows both next hops and spreads
+/// flows over them by flow hash, each flow staying on one, in tunnel and native mode
+/// (a capture on the router's side of node a's link tells the MACs).
+#[test]
+fn podfwd_spreads_flows_over_a_multipath_route() {
+    require_root!();
+    let _g = setup();
+    let _bed = RoutedBed::up("a,b", 1450);
+    second_gateway_for_a();
+    let _server = FlowServer::start("b0", 5001);
+    multipath_flows("tunnel", 41000);
+    // Native: the router must route the PodCIDRs.
+    routed(&["kernel", "native"]);
+    multipath_flows("native", 43000);
 }

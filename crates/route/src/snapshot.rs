@@ -17,6 +17,7 @@ use wire::ethernet::{Mac, MacDisplay};
 use wire::{ethernet, ipv4, udp, vxlan};
 use wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet, UdpPacket, VxlanPacket};
 
+use crate::hops::{NextHop, NextHops};
 use crate::lpm::{Lpm, LpmError};
 
 /// Index of a port (interface) in [`Snapshot::ports`] and in a worker's socket array.
@@ -194,11 +195,11 @@ pub struct Node {
     pub ip: Ipv4Addr,
     /// The node's PodCIDR.
     pub pod_cidr: Ipv4Net,
-    /// MAC of the next hop toward the node on the uplink (the node itself on a shared
-    /// L2), from the kernel's neighbour table; `None` while unresolved.
-    pub next_hop_mac: Option<[u8; 6]>,
-    /// The VXLAN outer header toward the node; `None` while the next hop is unresolved.
-    pub outer: Option<OuterHeader>,
+    /// The next hops toward the node on the uplink (the node itself on a shared L2, the
+    /// gateways of its FIB route otherwise, several for a multipath route), each with its
+    /// MAC and outer header once resolved. Frames spread over the resolved ones by flow
+    /// ([`NextHops::pick`]); with none resolved they are `no_neighbour`.
+    pub hops: NextHops,
     /// The node's VTEP MAC, when configured (see [`OuterHeader::inner_l2`]).
     pub vtep_mac: Option<[u8; 6]>,
     /// Frames to it are VXLAN-encapsulated (tunnel mode; hybrid mode toward a node
@@ -420,14 +421,8 @@ impl Snapshot {
         }
         writeln!(s, "nodes:{}", none_if(self.nodes.is_empty()))?;
         for n in &self.nodes {
-            write!(
-                s,
-                "  {} {}, PodCIDR {}: next hop MAC {}",
-                n.name,
-                n.ip,
-                n.pod_cidr,
-                OrUnresolved(n.next_hop_mac.as_ref())
-            )?;
+            write!(s, "  {} {}, PodCIDR {}: ", n.name, n.ip, n.pod_cidr)?;
+            write_hops(s, n)?;
             if let Some(v) = &n.vtep_mac {
                 write!(s, ", VTEP MAC {}", MacDisplay(v))?;
             }
@@ -469,6 +464,32 @@ impl Snapshot {
     }
 }
 
+/// A node's next hops in words: `next hop MAC m` for the node itself (or `next hop
+/// VIA MAC m` for a gateway); several as `next hops VIA MAC m (weight w, k/64 slots), ...`.
+fn write_hops(s: &mut String, n: &Node) -> fmt::Result {
+    match n.hops.all() {
+        [] => s.write_str("no next hop on the uplink"),
+        [h] if h.via == n.ip => write!(s, "next hop MAC {}", OrUnresolved(h.mac.as_ref())),
+        [h] => write!(s, "next hop {} MAC {}", h.via, OrUnresolved(h.mac.as_ref())),
+        hops => {
+            s.write_str("next hops ")?;
+            for (i, h) in hops.iter().enumerate() {
+                let sep = if i == 0 { "" } else { ", " };
+                write!(
+                    s,
+                    "{sep}{} MAC {} (weight {}, {}/{} slots)",
+                    h.via,
+                    OrUnresolved(h.mac.as_ref()),
+                    h.weight,
+                    n.hops.slots_of(i),
+                    crate::hops::HOP_SLOTS
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
+
 fn none_if(empty: bool) -> &'static str {
     if empty {
         " none"
@@ -496,7 +517,7 @@ pub struct SnapshotBuilder {
     local: LocalNode,
     ports: Vec<PortInfo>,
     endpoints: Vec<Endpoint>,
-    nodes: Vec<(String, Ipv4Addr, Ipv4Net, Option<[u8; 6]>)>,
+    nodes: Vec<(String, Ipv4Addr, Ipv4Net, Vec<NextHop>)>,
     vteps: Vec<Option<[u8; 6]>>,
     /// Per node, hybrid mode: whether it is on-link (native) rather than behind a router.
     on_link: Vec<bool>,
@@ -536,7 +557,9 @@ impl SnapshotBuilder {
         self
     }
 
-    /// Add a remote node; `next_hop_mac` is `None` while unresolved.
+    /// Add a remote node reached directly: one next hop, the node itself, whose MAC
+    /// `next_hop_mac` is `None` while unresolved. [`SnapshotBuilder::next_hops`] sets
+    /// others.
     pub fn node(
         &mut self,
         name: &str,
@@ -544,10 +567,24 @@ impl SnapshotBuilder {
         pod_cidr: Ipv4Net,
         next_hop_mac: Option<[u8; 6]>,
     ) -> &mut Self {
-        self.nodes
-            .push((name.to_owned(), ip, pod_cidr, next_hop_mac));
+        let hop = NextHop {
+            via: ip,
+            weight: 1,
+            mac: next_hop_mac,
+        };
+        self.nodes.push((name.to_owned(), ip, pod_cidr, vec![hop]));
         self.vteps.push(None);
         self.on_link.push(false);
+        self
+    }
+
+    /// Set the next hops of the node added last (its FIB route's usable hops on the
+    /// uplink, in order; the first [`crate::MAX_NEXT_HOPS`] are kept). None: frames to it
+    /// are `no_neighbour`.
+    pub fn next_hops(&mut self, hops: &[NextHop]) -> &mut Self {
+        if let Some(n) = self.nodes.last_mut() {
+            n.3 = hops.to_vec();
+        }
         self
     }
 
@@ -601,11 +638,13 @@ impl SnapshotBuilder {
         let mut entries = Vec::with_capacity(endpoints.len() + nodes.len());
         // Remote PodCIDRs first, endpoints after: a duplicate prefix resolves to the last.
         let mut built_nodes = Vec::with_capacity(nodes.len());
-        for (i, (name, ip, pod_cidr, next_hop_mac)) in nodes.into_iter().enumerate() {
+        for (i, (name, ip, pod_cidr, hops)) in nodes.into_iter().enumerate() {
             let idx = u32::try_from(i).map_err(|_| RouteError::TooMany("nodes"))?;
             entries.push((pod_cidr, idx | REMOTE_BIT));
             let vtep_mac = vteps.get(i).copied().flatten();
-            let outer = next_hop_mac.map(|mac| outer_for(&local, uplink_mac, mac, ip, vtep_mac));
+            let hops = NextHops::new(&hops, |mac| {
+                outer_for(&local, uplink_mac, mac, ip, vtep_mac)
+            });
             let encap = match local.mode {
                 Mode::Tunnel => true,
                 Mode::Native => false,
@@ -615,8 +654,7 @@ impl SnapshotBuilder {
                 name,
                 ip,
                 pod_cidr,
-                next_hop_mac,
-                outer,
+                hops,
                 vtep_mac,
                 encap,
             });
@@ -653,6 +691,7 @@ impl SnapshotBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hops::{HOP_SLOTS, MAX_NEXT_HOPS};
 
     fn local(mode: Mode) -> LocalNode {
         LocalNode {
@@ -709,7 +748,7 @@ mod tests {
         assert_eq!(s.ports[1].endpoint, Some(0));
         assert_eq!(s.uplink().name, "eth0");
         assert!(
-            s.nodes[1].outer.is_none(),
+            s.nodes[1].hops.resolved().is_empty(),
             "unresolved node has no outer header"
         );
     }
@@ -717,7 +756,7 @@ mod tests {
     #[test]
     fn outer_header_is_rfc7348_vxlan_to_8472() {
         let s = two_node(Mode::Tunnel);
-        let o = s.nodes[0].outer.as_ref().unwrap();
+        let o = &s.nodes[0].hops.resolved()[0].outer;
         let expected: [u8; OUTER_LEN] = [
             2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00, // Ethernet
             0x45, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x00, 64, 17, 0xae, 0xc5, 198, 18, 0, 1, 198,
@@ -866,6 +905,121 @@ routes (longest prefix first):
         for (p, t) in s.routes() {
             assert_eq!(s.lookup(u32::from(p.broadcast())), Some(*t), "{p}");
         }
+    }
+
+    fn hop(via: [u8; 4], weight: u16, mac: Option<[u8; 6]>) -> NextHop {
+        NextHop {
+            via: Ipv4Addr::from(via),
+            weight,
+            mac,
+        }
+    }
+
+    /// A multipath route: an outer header per resolved hop, slots by weight over the
+    /// resolved ones only, the top six bits of the flow hash choosing the slot.
+    #[test]
+    fn multipath_node_spreads_over_its_resolved_hops() {
+        let (ma, mc) = ([2, 0, 0, 0, 0, 0xa], [2, 0, 0, 0, 0, 0xc]);
+        let mut b = SnapshotBuilder::new(1, local(Mode::Tunnel));
+        b.port("eth0", PortRole::Uplink, [2, 0, 0, 0, 0, 1], 1500);
+        b.node(
+            "node-b",
+            Ipv4Addr::new(198, 18, 2, 2),
+            "10.0.2.0/24".parse().unwrap(),
+            None,
+        )
+        .next_hops(&[
+            hop([198, 18, 0, 253], 1, Some(ma)),
+            hop([198, 18, 0, 254], 1, None),
+            hop([198, 18, 0, 252], 3, Some(mc)),
+        ]);
+        let s = b.build().unwrap();
+        let h = &s.nodes[0].hops;
+        assert_eq!(h.all().len(), 3);
+        let r: Vec<(u8, [u8; 6])> = h.resolved().iter().map(|r| (r.index, r.mac)).collect();
+        assert_eq!(r, [(0, ma), (2, mc)]);
+        for r in h.resolved() {
+            assert_eq!(r.outer.bytes[..6], r.mac, "outer header to the hop's MAC");
+            assert_eq!(
+                r.outer.bytes[30..34],
+                [198, 18, 2, 2],
+                "outer IP the node's"
+            );
+        }
+        assert_eq!((h.slots_of(0), h.slots_of(1), h.slots_of(2)), (16, 0, 48));
+        assert_eq!(h.pick(|| 0).map(|r| r.index), Some(0));
+        assert_eq!(h.pick(|| 15 << 58).map(|r| r.index), Some(0));
+        assert_eq!(h.pick(|| 16 << 58).map(|r| r.index), Some(2));
+        assert_eq!(h.pick(|| u64::MAX).map(|r| r.index), Some(2));
+        assert!(s.describe().contains(
+            "  node-b 198.18.2.2, PodCIDR 10.0.2.0/24: next hops \
+             198.18.0.253 MAC 02:00:00:00:00:0a (weight 1, 16/64 slots), \
+             198.18.0.254 MAC unresolved (weight 1, 0/64 slots), \
+             198.18.0.252 MAC 02:00:00:00:00:0c (weight 3, 48/64 slots)\n"
+        ));
+    }
+
+    /// One resolved hop: taken without asking for the flow hash; none: no hop.
+    #[test]
+    fn single_or_no_resolved_hop_needs_no_hash() {
+        let mut b = SnapshotBuilder::new(1, local(Mode::Native));
+        b.port("eth0", PortRole::Uplink, [2, 0, 0, 0, 0, 1], 1500);
+        let ip = Ipv4Addr::new(198, 18, 2, 2);
+        let cidr = "10.0.2.0/24".parse().unwrap();
+        b.node("b", ip, cidr, None).next_hops(&[
+            hop([198, 18, 0, 253], 1, None),
+            hop([198, 18, 0, 254], 1, Some([2, 0, 0, 0, 0, 4])),
+        ]);
+        b.node("c", ip, "10.0.3.0/24".parse().unwrap(), None)
+            .next_hops(&[hop([198, 18, 0, 253], 1, None)]);
+        b.node("d", ip, "10.0.4.0/24".parse().unwrap(), None)
+            .next_hops(&[]);
+        let s = b.build().unwrap();
+        let never = || -> u64 { panic!("the flow hash is not needed") };
+        assert_eq!(s.nodes[0].hops.pick(never).map(|r| r.index), Some(1));
+        assert_eq!(s.nodes[0].hops.slots_of(1), HOP_SLOTS);
+        assert!(s.nodes[1].hops.pick(never).is_none());
+        assert!(s.nodes[2].hops.pick(never).is_none());
+        let d = s.describe();
+        assert!(
+            d.contains(
+                "  b 198.18.2.2, PodCIDR 10.0.2.0/24: next hops 198.18.0.253 MAC unresolved"
+            ),
+            "{d}"
+        );
+        assert!(
+            d.contains(
+                "  c 198.18.2.2, PodCIDR 10.0.3.0/24: next hop 198.18.0.253 MAC unresolved\n"
+            ),
+            "{d}"
+        );
+        assert!(
+            d.contains("  d 198.18.2.2, PodCIDR 10.0.4.0/24: no next hop on the uplink\n"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn at_most_eight_next_hops_are_kept() {
+        let mut b = SnapshotBuilder::new(1, local(Mode::Native));
+        b.port("eth0", PortRole::Uplink, [2, 0, 0, 0, 0, 1], 1500);
+        let hops: Vec<NextHop> = (0..12u8)
+            .map(|i| hop([198, 18, 0, 200 + i], 1, Some([2, 0, 0, 0, 1, i])))
+            .collect();
+        b.node(
+            "b",
+            Ipv4Addr::new(198, 18, 2, 2),
+            "10.0.2.0/24".parse().unwrap(),
+            None,
+        )
+        .next_hops(&hops);
+        let s = b.build().unwrap();
+        assert_eq!(s.nodes[0].hops.all(), &hops[..MAX_NEXT_HOPS]);
+        assert_eq!(s.nodes[0].hops.resolved().len(), MAX_NEXT_HOPS);
+        let slots: usize = (0..MAX_NEXT_HOPS)
+            .map(|i| s.nodes[0].hops.slots_of(i))
+            .sum();
+        assert_eq!(slots, HOP_SLOTS);
     }
 
     #[test]

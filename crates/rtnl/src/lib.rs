@@ -28,8 +28,8 @@
 //! - [`Rtnl::poll_events`]: O(pending notifications), never blocks. It re-dumps the
 //!   tracked route tables (not everything) when a link changes up/down state or goes
 //!   away, or an address goes away: the kernel then deletes routes through the link
-//!   (`fib_sync_down_dev`, `fib_sync_down_addr`) or flags them `linkdown` without
-//!   sending `RTM_DELROUTE`. On `ENOBUFS` (the socket overflowed; notifications were
+//!   (`fib_sync_down_dev`, `fib_sync_down_addr`) or flags them (or one hop of a
+//!   multipath route) `dead`/`linkdown` without a route notification. On `ENOBUFS` (the socket overflowed; notifications were
 //!   lost) it re-dumps everything. Both are counted in [`NodeState::stats`].
 //! - [`Rtnl::fib_lookup`], [`Rtnl::fib_match`], [`Rtnl::neighbour`]: one request each,
 //!   O(1), authoritative (policy routing included).

@@ -166,29 +166,15 @@ impl Rtnl {
                     detail: format!("a {n}-byte datagram does not fit {RECV_BUF} bytes"),
                 });
             }
-            for frame in parse::frames(&self.buf[..n]) {
-                let frame = frame.map_err(|detail| Error::Decode {
-                    op: op.to_owned(),
-                    detail,
-                })?;
-                if frame.seq != seq {
-                    continue; // the tail of an earlier request that timed out
-                }
-                interrupted |= frame.flags & NLM_F_DUMP_INTR != 0;
-                match parse::decode(&frame) {
-                    Ok(Msg::Done(code)) if dump => {
-                        return if code < 0 {
-                            Err(kernel_error(op, code, None))
-                        } else {
-                            Ok((replies, interrupted))
-                        };
-                    }
-                    Ok(Msg::Error(0, _)) if !dump => return Ok((replies, interrupted)),
-                    Ok(Msg::Error(code, text)) => return Err(kernel_error(op, code, text)),
-                    Ok(m) => replies.push(m),
-                    // One message we cannot read must not lose the rest of the dump.
-                    Err(_) => replies.push(Msg::Ignored),
-                }
+            if take_replies(
+                &self.buf[..n],
+                op,
+                seq,
+                dump,
+                &mut replies,
+                &mut interrupted,
+            )? {
+                return Ok((replies, interrupted));
             }
         }
     }
@@ -198,19 +184,13 @@ impl Rtnl {
         &mut self,
         op: &str,
         msg: &RouteNetlinkMessage,
-        mut interrupted_count: impl FnMut(),
+        interrupted_count: impl FnMut(),
     ) -> Result<Vec<Msg>> {
-        for _ in 0..DUMP_TRIES {
-            let (replies, interrupted) = self.transact(op, msg.clone(), NLM_F_DUMP)?;
-            if !interrupted {
-                return Ok(replies);
-            }
-            interrupted_count();
-        }
-        Err(Error::DumpInterrupted {
-            op: op.to_owned(),
-            tries: DUMP_TRIES,
-        })
+        retry_interrupted(
+            op,
+            || self.transact(op, msg.clone(), NLM_F_DUMP),
+            interrupted_count,
+        )
     }
 
     /// All links (`RTM_GETLINK` dump). O(links).
@@ -550,6 +530,73 @@ fn neigh_msg(ip: Ipv4Addr, ifindex: u32) -> NeighbourMessage {
     m.attributes
         .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
     m
+}
+
+/// Takes the replies to request `seq` out of one received datagram `buf` into
+/// `replies`; `interrupted` is set when any of them carries `NLM_F_DUMP_INTR` (the
+/// kernel's table changed while it dumped, `nl_dump_check_consistent`). Returns whether
+/// the request is answered: `NLMSG_DONE` for a dump, the ACK otherwise. Messages with
+/// another sequence number (the tail of an earlier request that timed out) are skipped.
+///
+/// # Errors
+/// The kernel's error for the request, or a datagram that cannot be framed.
+pub(crate) fn take_replies(
+    buf: &[u8],
+    op: &str,
+    seq: u32,
+    dump: bool,
+    replies: &mut Vec<Msg>,
+    interrupted: &mut bool,
+) -> Result<bool> {
+    for frame in parse::frames(buf) {
+        let frame = frame.map_err(|detail| Error::Decode {
+            op: op.to_owned(),
+            detail,
+        })?;
+        if frame.seq != seq {
+            continue;
+        }
+        *interrupted |= frame.flags & NLM_F_DUMP_INTR != 0;
+        match parse::decode(&frame) {
+            Ok(Msg::Done(code)) if dump => {
+                return if code < 0 {
+                    Err(kernel_error(op, code, None))
+                } else {
+                    Ok(true)
+                };
+            }
+            Ok(Msg::Error(0, _)) if !dump => return Ok(true),
+            Ok(Msg::Error(code, text)) => return Err(kernel_error(op, code, text)),
+            Ok(m) => replies.push(m),
+            // One message we cannot read must not lose the rest of the dump.
+            Err(_) => replies.push(Msg::Ignored),
+        }
+    }
+    Ok(false)
+}
+
+/// Runs the dump `attempt` (its replies and whether it was interrupted) again while it
+/// is interrupted, at most [`DUMP_TRIES`] times, calling `interrupted_count` for each
+/// interrupted one; a dump that was interrupted is thrown away whole.
+///
+/// # Errors
+/// `attempt`'s error, or [`Error::DumpInterrupted`] when every try was interrupted.
+pub(crate) fn retry_interrupted<T>(
+    op: &str,
+    mut attempt: impl FnMut() -> Result<(T, bool)>,
+    mut interrupted_count: impl FnMut(),
+) -> Result<T> {
+    for _ in 0..DUMP_TRIES {
+        let (replies, interrupted) = attempt()?;
+        if !interrupted {
+            return Ok(replies);
+        }
+        interrupted_count();
+    }
+    Err(Error::DumpInterrupted {
+        op: op.to_owned(),
+        tries: DUMP_TRIES,
+    })
 }
 
 pub(crate) fn kernel_error(op: &str, code: i32, ext_ack: Option<String>) -> Error {

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::Ipv4Net;
 use netlink_packet_core::{
     DoneMessage, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLMSG_ERROR, NLM_F_ACK_TLVS,
-    NLM_F_CAPPED, NLM_F_MULTIPART,
+    NLM_F_CAPPED, NLM_F_DUMP_INTR, NLM_F_MULTIPART,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
@@ -20,6 +20,7 @@ use netlink_packet_route::route::{
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::parse::{self, Msg};
+use crate::socket;
 use crate::state::NodeState;
 use crate::types::{NextHop, NudState, RouteKind, TABLE_MAIN};
 
@@ -36,11 +37,20 @@ fn net(s: &str) -> Ipv4Net {
 
 /// Serialize messages back to back into one datagram, each `NLMSG_ALIGN`ed.
 fn datagram(msgs: Vec<NetlinkPayload<RouteNetlinkMessage>>, seq: u32) -> Vec<u8> {
+    datagram_flagged(msgs, seq, NLM_F_MULTIPART)
+}
+
+/// [`datagram`] with these `nlmsg_flags` on every message.
+fn datagram_flagged(
+    msgs: Vec<NetlinkPayload<RouteNetlinkMessage>>,
+    seq: u32,
+    flags: u16,
+) -> Vec<u8> {
     let mut out = Vec::new();
     for payload in msgs {
         let mut h = NetlinkHeader::default();
         h.sequence_number = seq;
-        h.flags = NLM_F_MULTIPART;
+        h.flags = flags;
         let mut m = NetlinkMessage::new(h, payload);
         m.finalize();
         let mut buf = vec![0; m.buffer_len()];
@@ -316,6 +326,81 @@ fn a_multi_part_dump_datagram_ends_in_done() {
     let msgs = decode_all(&buf);
     assert!(matches!(&msgs[1], Msg::NewLink(l) if l.name == "eth0"));
     assert_eq!(msgs[2], Msg::Done(0));
+}
+
+/// A dump whose replies carry `NLM_F_DUMP_INTR` (the table changed while the kernel
+/// dumped it) is collected to its end and reported interrupted; replies to another
+/// request are skipped.
+#[test]
+fn an_interrupted_dump_is_reported() {
+    let links = |seq, flags| {
+        datagram_flagged(
+            vec![
+                RouteNetlinkMessage::NewLink(link_msg(1, "lo", 65536, LinkFlags::Up)).into(),
+                RouteNetlinkMessage::NewLink(link_msg(2, "eth0", 1500, LinkFlags::Up)).into(),
+            ],
+            seq,
+            flags,
+        )
+    };
+    let done = |seq| datagram(vec![NetlinkPayload::Done(DoneMessage::default())], seq);
+    let (mut replies, mut intr) = (Vec::new(), false);
+    let take = |buf: &[u8], replies: &mut Vec<Msg>, intr: &mut bool| {
+        socket::take_replies(buf, "link dump", 7, true, replies, intr).unwrap()
+    };
+    assert!(!take(
+        &links(6, NLM_F_MULTIPART | NLM_F_DUMP_INTR),
+        &mut replies,
+        &mut intr
+    ));
+    assert!(
+        replies.is_empty() && !intr,
+        "an older request's tail is skipped"
+    );
+    assert!(!take(&links(7, NLM_F_MULTIPART), &mut replies, &mut intr));
+    assert!(!intr);
+    assert!(!take(
+        &links(7, NLM_F_MULTIPART | NLM_F_DUMP_INTR),
+        &mut replies,
+        &mut intr
+    ));
+    assert!(
+        take(&done(7), &mut replies, &mut intr),
+        "NLMSG_DONE ends the dump"
+    );
+    assert_eq!(replies.len(), 4);
+    assert!(intr, "one interrupted part marks the whole dump");
+}
+
+/// An interrupted dump is thrown away and redone, counted each time; one that stays
+/// interrupted gives up after 8 tries with an error that says why.
+#[test]
+fn interrupted_dumps_are_retried_then_refused() {
+    let mut tries = 0;
+    let mut counted = 0;
+    let got = socket::retry_interrupted(
+        "route dump",
+        || {
+            tries += 1;
+            Ok((tries, tries < 3))
+        },
+        || counted += 1,
+    );
+    assert_eq!((got.unwrap(), counted), (3, 2));
+
+    let mut counted = 0;
+    let e =
+        socket::retry_interrupted("route dump", || Ok(((), true)), || counted += 1).unwrap_err();
+    assert_eq!(counted, 8);
+    assert!(
+        matches!(e, crate::Error::DumpInterrupted { tries: 8, .. }),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "rtnetlink: route dump was interrupted by concurrent changes 8 times in a row; \
+         the table is changing too fast to read, try again later"
+    );
 }
 
 #[test]

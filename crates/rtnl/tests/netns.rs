@@ -590,6 +590,142 @@ fn link_down_redumps_routes() {
     );
 }
 
+/// The address whose subnet holds a route's gateway goes away: the kernel deletes the
+/// route without RTM_DELROUTE (`fib_del_ifaddr` -> `fib_sync_down_addr`, seen on 6.18
+/// for a route without `src`); poll_events re-dumps on the address event.
+#[test]
+fn address_removal_redumps_routes() {
+    if !can_run() {
+        return;
+    }
+    let ns = node();
+    ns.ip(&["route", "add", "10.0.3.0/24", "via", "198.18.1.254"]);
+    let handle: Ns = (*ns).clone();
+    let mut monitor = Command::new("ip")
+        .args(["-n", &ns.0 .0, "-4", "monitor", "route"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ip monitor");
+    thread::sleep(Duration::from_millis(300));
+    ns.run(|| {
+        let ns = handle;
+        let mut nl = Rtnl::open().expect("open");
+        let mut state = NodeState::new(&[TABLE_MAIN]);
+        nl.refresh(&mut state).expect("refresh");
+        let has = |s: &NodeState| s.lookup(TABLE_MAIN, ip("10.0.3.9")).is_some();
+        assert!(has(&state));
+        let dumps = state.stats.route_dumps;
+        ns.ip(&["addr", "del", "198.18.1.1/24", "dev", "v0"]);
+        let c = poll_until(&mut nl, &mut state, "10.0.3.0/24 gone", |s, _| !has(s));
+        assert!(c.addresses && c.routes, "{c:?}");
+        assert!(state.stats.route_dumps > dumps, "{:?}", state.stats);
+    });
+    thread::sleep(Duration::from_millis(300));
+    let _ = monitor.kill();
+    let out = monitor.wait_with_output().unwrap();
+    let seen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        seen.contains("Deleted 198.18.1.0/24"),
+        "ip monitor missed the prefix route's deletion: {seen}"
+    );
+    assert!(
+        !seen.contains("10.0.3.0/24"),
+        "the kernel announced the deletion after all (then the re-dump is only a \
+         safety net): {seen}"
+    );
+}
+
+/// One hop of a multipath route loses its link: the kernel flags that hop `dead`
+/// (admin down) or `linkdown` (no carrier) and keeps the route, announcing nothing for
+/// it; the re-dump after the link event shows the flags, so the hop is no longer
+/// usable, and the other hop still is.
+#[test]
+fn multipath_hop_on_a_downed_link_is_seen_dead() {
+    if !can_run() {
+        return;
+    }
+    let ns = node();
+    ns.ip(&[
+        "route",
+        "add",
+        "10.0.3.0/24",
+        "nexthop",
+        "via",
+        "198.18.1.254",
+        "nexthop",
+        "via",
+        "198.18.2.254",
+    ]);
+    let (v0, v2) = (ns.ifindex("v0"), ns.ifindex("v2"));
+    let handle: Ns = (*ns).clone();
+    let mut monitor = Command::new("ip")
+        .args(["-n", &ns.0 .0, "-4", "monitor", "route"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ip monitor");
+    thread::sleep(Duration::from_millis(300));
+    ns.run(|| {
+        let ns = handle;
+        let mut nl = Rtnl::open().expect("open");
+        let mut state = NodeState::new(&[TABLE_MAIN]);
+        nl.refresh(&mut state).expect("refresh");
+        let hops = |s: &NodeState| -> Vec<(u32, bool, bool, bool)> {
+            s.lookup(TABLE_MAIN, ip("10.0.3.9"))
+                .map(|r| {
+                    r.next_hops
+                        .iter()
+                        .map(|h| (h.oif, h.is_usable(), h.dead, h.linkdown))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            hops(&state),
+            [(v0, true, false, false), (v2, true, false, false)]
+        );
+
+        ns.ip(&["link", "set", "v2", "down"]);
+        poll_until(&mut nl, &mut state, "v2's hop dead", |s, _| {
+            hops(s).get(1).is_some_and(|h| !h.1)
+        });
+        assert_eq!(
+            hops(&state),
+            [(v0, true, false, false), (v2, false, true, true)]
+        );
+        assert!(state.stats.route_dumps >= 1, "{:?}", state.stats);
+
+        // Up again, but its peer down: no carrier, the hop stays unusable (linkdown).
+        ns.ip(&["link", "set", "v3", "down"]);
+        ns.ip(&["link", "set", "v2", "up"]);
+        poll_until(
+            &mut nl,
+            &mut state,
+            "v2's hop alive but without carrier",
+            |s, _| hops(s).get(1).is_some_and(|h| !h.2 && h.3),
+        );
+        ns.ip(&["link", "set", "v3", "up"]);
+        poll_until(&mut nl, &mut state, "v2's hop usable again", |s, _| {
+            hops(s).get(1).is_some_and(|h| h.1)
+        });
+        assert_eq!(state.stats.overruns, 0);
+    });
+    thread::sleep(Duration::from_millis(300));
+    let _ = monitor.kill();
+    let out = monitor.wait_with_output().unwrap();
+    let seen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        seen.contains("198.18.2.0/24"),
+        "ip monitor missed v2's own prefix route coming back: {seen}"
+    );
+    assert!(
+        !seen.contains("10.0.3.0/24"),
+        "the kernel announced the multipath route's change after all (then the re-dump \
+         is only a safety net): {seen}"
+    );
+}
+
 /// `ENOBUFS`: more notifications than the event socket's buffer holds; the next
 /// poll_events counts the overrun and re-dumps everything.
 #[test]

@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use etherparse::PacketBuilder;
-use route::{LocalNode, Mode, PortId, PortRole, Snapshot, SnapshotBuilder};
+use route::{LocalNode, Mode, NextHop, PortId, PortRole, Snapshot, SnapshotBuilder};
 use wire::ipv4::Ipv4Packet;
 
 pub const NODE_A: [u8; 4] = [198, 18, 0, 1];
@@ -108,6 +108,40 @@ fn snapshot_with(mode: Mode, hybrid_nodes: bool) -> Snapshot {
             Some(ROUTER_MAC),
         );
     }
+    b.build().unwrap()
+}
+
+/// Two gateways toward node B (a multipath route): router 1 and router 2.
+pub const GW1: [u8; 4] = [198, 18, 0, 253];
+pub const GW2: [u8; 4] = [198, 18, 0, 254];
+pub const GW1_MAC: [u8; 6] = [0x02, 0x00, 0xc6, 0x12, 0x00, 0xfd];
+pub const GW2_MAC: [u8; 6] = [0x02, 0x00, 0xc6, 0x12, 0x00, 0xfe];
+
+/// A gateway of a multipath route: address, weight, MAC once resolved.
+pub type Gateway = ([u8; 4], u16, Option<[u8; 6]>);
+
+/// [`snapshot`] with node B behind the gateways `hops`: a multipath route.
+pub fn multipath_snapshot(mode: Mode, hops: &[Gateway]) -> Snapshot {
+    let mut b = SnapshotBuilder::new(1, snapshot(mode).local.clone());
+    let mtu = pod_mtu(mode);
+    b.port("eth0", PortRole::Uplink, UPLINK_MAC, UPLINK_MTU);
+    b.port("lxc1", PortRole::Pod, LXC1_MAC, mtu);
+    b.endpoint(Ipv4Addr::from(POD1), LXC1, Some(POD1_MAC));
+    let hops: Vec<NextHop> = hops
+        .iter()
+        .map(|&(via, weight, mac)| NextHop {
+            via: Ipv4Addr::from(via),
+            weight,
+            mac,
+        })
+        .collect();
+    b.node(
+        "node-b",
+        Ipv4Addr::from(NODE_B),
+        "10.0.2.0/24".parse().unwrap(),
+        None,
+    )
+    .next_hops(&hops);
     b.build().unwrap()
 }
 

@@ -114,7 +114,7 @@ impl<H: Host> Control<H> {
         }
         self.persist();
         self.host.resolve(ip);
-        self.publish_routes(Vec::new());
+        self.publish_routes(None);
         log::info!("endpoint {ip} on {interface} added (port {slot})");
         Ok(format!("endpoint {ip} on {interface} added"))
     }
@@ -216,7 +216,7 @@ impl<H: Host> Control<H> {
         }
         let ep = self.endpoints.remove(i);
         // Routes first: from the next frame on nothing is sent to the port.
-        self.publish_routes(Vec::new());
+        self.publish_routes(None);
         if let Some(slot) = port_of(&self.ports, &ep.interface) {
             if let Err(e) = self.host.detach(&ep.interface) {
                 log::warn!("endpoint {} on {}: detach: {e}", ep.ip, ep.interface);
@@ -231,7 +231,7 @@ impl<H: Host> Control<H> {
         }
         self.neigh.retain(|(_, dev), _| *dev != ep.interface);
         self.persist();
-        self.publish_routes(Vec::new());
+        self.publish_routes(None);
         log::info!("endpoint {} on {} removed", ep.ip, ep.interface);
         Ok(format!("endpoint {} on {} removed", ep.ip, ep.interface))
     }

@@ -1,8 +1,9 @@
 //! The node's kernel as the control thread sees it: interfaces, routes, the neighbour
 //! table and the XDP steering program. [`Host`] is what [`super::Control`] talks to;
 //! [`Kernel`] is the real one — one rtnetlink view of links, routes and neighbours
-//! (`crates/rtnl`: dumps, then the multicast groups, re-dumped on overruns and link-down),
-//! the kernel's own FIB lookup for next hops, kernel-managed neighbour entries
+//! (`crates/rtnl`: dumps, then the multicast groups, re-dumped on overruns and where the
+//! kernel changes routes silently), next hops from its main table (every usable hop
+//! of a multipath route), kernel-managed neighbour entries
 //! (`NTF_EXT_MANAGED`) so the kernel keeps each next hop resolved although it never
 //! sees the frames podfwd forwards, and bpf_links — and the control tests use a fake.
 
@@ -15,16 +16,28 @@ use route::PortRole;
 use crate::ifaces::{self, IfaceError, IfaceInfo};
 use crate::neigh::{self, NeighTable};
 
+/// One next hop the FIB gives toward an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FibHop {
+    /// The address whose MAC a frame goes to: the gateway, or the destination itself
+    /// when it is on-link.
+    pub via: Ipv4Addr,
+    /// The interface it leaves by.
+    pub dev: String,
+    /// Multipath weight (1..=256; 1 for a single-path route).
+    pub weight: u16,
+}
+
 /// What the control thread asks of the kernel after start-up.
 pub trait Host {
     /// Bring the view of the node up to date (pending route, link and neighbour
     /// changes); called once per refresh, before the questions below.
     fn sync(&mut self) {}
-    /// The next hop toward `dst` per the kernel's FIB: the address whose MAC a frame
-    /// to `dst` goes to (the gateway, or `dst` itself when on-link) and the interface.
-    /// `None` when there is no route (or the host cannot tell).
-    fn next_hop(&mut self, _dst: Ipv4Addr) -> Option<(Ipv4Addr, String)> {
-        None
+    /// The next hops toward `dst` per the kernel's FIB: every usable hop of its route
+    /// (one for a plain route, each of a multipath one with its weight), in the FIB's
+    /// order. Empty when there is no route (or the host cannot tell).
+    fn next_hops(&mut self, _dst: Ipv4Addr) -> Vec<FibHop> {
+        Vec::new()
     }
     /// The PodCIDR routes in kernel table `table`: `(prefix, gateway)` for each unicast
     /// route with a gateway (the owner node's IP, as a BGP daemon installs them; the
@@ -114,15 +127,21 @@ pub fn bpf_role(role: PortRole) -> Role {
     }
 }
 
-/// The first usable next hop of the main table's route to `dst` (a plain longest-prefix
-/// match over the dumped table: no syscall, so it stays cheap for thousands of nodes;
-/// `ip rule` policy routing is not consulted).
-fn main_table_hop(st: &rtnl::NodeState, dst: Ipv4Addr) -> Option<rtnl::NextHop> {
-    let route = st.lookup(rtnl::TABLE_MAIN, dst)?;
-    if route.kind != rtnl::RouteKind::Unicast {
-        return None;
+/// The usable next hops (not dead, not without carrier) of the main table's route to
+/// `dst`: a plain longest-prefix match over the dumped table (no syscall, so it stays
+/// cheap for thousands of nodes; `ip rule` policy routing is not consulted). The dump
+/// is current: hops the kernel marks dead when their link goes down, without a
+/// notification, come with the re-dump `crates/rtnl` does on every link change.
+fn main_table_hops(st: &rtnl::NodeState, dst: Ipv4Addr) -> Vec<rtnl::NextHop> {
+    match st.lookup(rtnl::TABLE_MAIN, dst) {
+        Some(route) if route.kind == rtnl::RouteKind::Unicast => route
+            .next_hops
+            .iter()
+            .filter(|h| h.is_usable())
+            .copied()
+            .collect(),
+        _ => Vec::new(),
     }
-    route.next_hops.iter().find(|h| h.is_usable()).copied()
 }
 
 impl Host for Kernel {
@@ -150,11 +169,20 @@ impl Host for Kernel {
             })
             .collect()
     }
-    fn next_hop(&mut self, dst: Ipv4Addr) -> Option<(Ipv4Addr, String)> {
-        let (_, st) = self.nl.as_ref()?;
-        let hop = main_table_hop(st, dst)?;
-        let dev = st.link(hop.oif)?.name.clone();
-        Some((hop.via(dst), dev))
+    fn next_hops(&mut self, dst: Ipv4Addr) -> Vec<FibHop> {
+        let Some((_, st)) = self.nl.as_ref() else {
+            return Vec::new();
+        };
+        main_table_hops(st, dst)
+            .iter()
+            .filter_map(|h| {
+                Some(FibHop {
+                    via: h.via(dst),
+                    dev: st.link(h.oif)?.name.clone(),
+                    weight: h.weight,
+                })
+            })
+            .collect()
     }
     fn lookup(&self, name: &str) -> Result<IfaceInfo, IfaceError> {
         let Some((_, st)) = &self.nl else {
@@ -184,27 +212,31 @@ impl Host for Kernel {
             })
             .collect()
     }
+    /// Every usable next hop toward `ip` becomes a managed neighbour entry (no route
+    /// to it: nothing to resolve, and no datagram); where that fails, a datagram to the
+    /// hop makes the kernel resolve it.
     fn resolve(&mut self, ip: Ipv4Addr) {
-        let managed = match self.nl.as_mut() {
-            Some((r, st)) if !self.unmanaged => match main_table_hop(st, ip) {
-                Some(hop) => r.ensure_managed_neighbour(hop.via(ip), hop.oif),
-                None => return, // no route to it: nothing to resolve (and no datagram)
-            },
-            _ => {
-                neigh::trigger(ip);
-                return;
-            }
+        let Some((r, st)) = self.nl.as_mut() else {
+            neigh::trigger(ip);
+            return;
         };
-        match managed {
-            Ok(()) => {}
-            Err(rtnl::Error::ManagedUnsupported { .. }) => {
-                log::warn!("kernel-managed neighbour entries unsupported (Linux < 5.16): resolving by datagram instead");
-                self.unmanaged = true;
-                neigh::trigger(ip);
+        for hop in main_table_hops(st, ip) {
+            let via = hop.via(ip);
+            if self.unmanaged {
+                neigh::trigger(via);
+                continue;
             }
-            Err(e) => {
-                log::debug!("managed neighbour for {ip}: {e}");
-                neigh::trigger(ip);
+            match r.ensure_managed_neighbour(via, hop.oif) {
+                Ok(()) => {}
+                Err(rtnl::Error::ManagedUnsupported { .. }) => {
+                    log::warn!("kernel-managed neighbour entries unsupported (Linux < 5.16): resolving by datagram instead");
+                    self.unmanaged = true;
+                    neigh::trigger(via);
+                }
+                Err(e) => {
+                    log::debug!("managed neighbour {via} (toward {ip}): {e}");
+                    neigh::trigger(via);
+                }
             }
         }
     }

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use bpf::SteeringConfig;
 use podfwd_config::Config;
-use route::{LocalNode, PortRole, Snapshot, SnapshotBuilder};
+use route::{LocalNode, NextHop, PortRole, Snapshot, SnapshotBuilder};
 use xsk::{BindMode, SocketConfig};
 
 pub use host::{Host, Kernel};
@@ -109,10 +109,10 @@ pub struct Control<H: Host> {
     /// How many interfaces podfwd started with (each holds `fill` frames parked).
     start_ports: usize,
     neigh: NeighTable,
-    /// The MACs the published snapshot was built with (see [`neigh_key`]).
-    last_key: Vec<Option<[u8; 6]>>,
-    /// Remote nodes the FIB reaches through a gateway (see [`node_neighbours`]).
-    behind_router: BTreeSet<Ipv4Addr>,
+    /// What the published snapshot was built with (see [`route_key`]); `None`: rebuild.
+    last_key: Option<RouteKey>,
+    /// The remote nodes' next hops from the FIB (see [`node_routes`]).
+    routes: NodeRoutes,
     /// When the kernel was last asked to resolve each address.
     asked: std::collections::HashMap<Ipv4Addr, Instant>,
     generation: u64,
@@ -164,10 +164,58 @@ pub fn config_endpoints(cfg: &Config) -> Vec<EndpointInfo> {
         .collect()
 }
 
-/// Build a route snapshot from the config, the endpoints, the port slots and the
-/// neighbour table; `behind_router` are the remote nodes the FIB reaches through a
-/// gateway (hybrid mode tunnels to them). A vacant slot keeps its port id with an
-/// interface nothing routes to.
+/// What the FIB says of the remote nodes' IPs (see [`node_routes`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeRoutes {
+    /// Per node IP the FIB has a route for: its usable next hops on the uplink (at most
+    /// [`route::MAX_NEXT_HOPS`], several for a multipath route), with their MACs from
+    /// the neighbour table. Empty when the route leaves by another interface.
+    pub hops: std::collections::BTreeMap<Ipv4Addr, Vec<NextHop>>,
+    /// Remote nodes the FIB reaches through a gateway (hybrid mode tunnels to them).
+    pub behind_router: BTreeSet<Ipv4Addr>,
+}
+
+impl NodeRoutes {
+    /// The next hops of node `n`: the FIB's, or without a FIB answer (no rtnetlink
+    /// view, no route) the node itself with its own neighbour entry.
+    fn of(
+        &self,
+        cfg: &Config,
+        neigh: &NeighTable,
+        n: &podfwd_config::RemoteNodeConfig,
+    ) -> Vec<NextHop> {
+        self.hops.get(&n.ip).cloned().unwrap_or_else(|| {
+            vec![NextHop {
+                via: n.ip,
+                weight: 1,
+                mac: neigh.get(&(n.ip, cfg.node.uplink.clone())).copied(),
+            }]
+        })
+    }
+}
+
+/// What a published snapshot depends on besides config and ports, to notice changes:
+/// each node's next hops (addresses, weights, MACs) and each endpoint's MAC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RouteKey {
+    nodes: Vec<Vec<NextHop>>,
+    endpoints: Vec<Option<[u8; 6]>>,
+}
+
+impl RouteKey {
+    /// Something is unresolved: a node without a next hop, a next hop or an endpoint
+    /// without a MAC.
+    fn missing(&self) -> bool {
+        self.nodes
+            .iter()
+            .any(|h| h.is_empty() || h.iter().any(|h| h.mac.is_none()))
+            || self.endpoints.iter().any(Option::is_none)
+    }
+}
+
+/// Build a route snapshot from the config, the endpoints, the port slots, the
+/// neighbour table and the nodes' next hops (`routes`). A vacant slot keeps its port id
+/// with an interface nothing routes to.
 ///
 /// # Errors
 /// When the route table refuses the entries (should not happen after validation).
@@ -177,7 +225,7 @@ pub fn build_snapshot(
     endpoints: &[EndpointInfo],
     ports: &[Option<Port>],
     neigh: &NeighTable,
-    behind_router: &BTreeSet<Ipv4Addr>,
+    routes: &NodeRoutes,
 ) -> Result<Snapshot, route::RouteError> {
     let uplink = ports
         .iter()
@@ -217,9 +265,9 @@ pub fn build_snapshot(
         );
     }
     for n in &cfg.nodes {
-        let mac = neigh.get(&(n.ip, cfg.node.uplink.clone())).copied();
-        b.node(&n.name, n.ip, n.pod_cidr, mac)
-            .on_link(!behind_router.contains(&n.ip));
+        b.node(&n.name, n.ip, n.pod_cidr, None)
+            .next_hops(&routes.of(cfg, neigh, n))
+            .on_link(!routes.behind_router.contains(&n.ip));
         if let Some(v) = n.vtep_mac {
             b.vtep_mac(v);
         }
@@ -235,50 +283,52 @@ fn port_of(ports: &[Option<Port>], interface: &str) -> Option<usize> {
     })
 }
 
-/// The MACs a snapshot depends on, to notice neighbour changes.
-fn neigh_key(cfg: &Config, endpoints: &[EndpointInfo], neigh: &NeighTable) -> Vec<Option<[u8; 6]>> {
-    cfg.nodes
-        .iter()
-        .map(|n| neigh.get(&(n.ip, cfg.node.uplink.clone())).copied())
-        .chain(
-            endpoints
-                .iter()
-                .map(|e| neigh.get(&(e.ip, e.interface.clone())).copied()),
-        )
-        .collect()
+/// What a snapshot built now would depend on (see [`RouteKey`]).
+fn route_key(
+    cfg: &Config,
+    endpoints: &[EndpointInfo],
+    neigh: &NeighTable,
+    routes: &NodeRoutes,
+) -> RouteKey {
+    RouteKey {
+        nodes: cfg.nodes.iter().map(|n| routes.of(cfg, neigh, n)).collect(),
+        endpoints: endpoints
+            .iter()
+            .map(|e| neigh.get(&(e.ip, e.interface.clone())).copied())
+            .collect(),
+    }
 }
 
-/// `neigh` with each remote node's next hop MAC under `(node IP, uplink)`: the MAC of
-/// the address the kernel's FIB sends that node's traffic to — the node itself when it
-/// is on-link, else the gateway (a router between subnets). A node whose next hop is not
-/// on the uplink has no entry (its frames are `no_neighbour`; logged by the caller's
-/// readiness).
-fn node_neighbours<H: Host>(
-    host: &mut H,
-    cfg: &Config,
-    mut neigh: NeighTable,
-    behind_router: &mut BTreeSet<Ipv4Addr>,
-) -> NeighTable {
+/// Each remote node's next hops per the kernel's FIB, with their MACs from `neigh`:
+/// the node itself when it is on-link, else the gateway (a router between subnets), or
+/// every usable gateway of a multipath route with its weight. podfwd transmits only on
+/// the uplink: hops through other interfaces are left out, and a node with none is
+/// unresolved (`no_neighbour`; logged by the caller's readiness). A node the FIB has no
+/// answer for keeps its own neighbour entry ([`NodeRoutes::of`]).
+fn node_routes<H: Host>(host: &mut H, cfg: &Config, neigh: &NeighTable) -> NodeRoutes {
     let uplink = &cfg.node.uplink;
-    behind_router.clear();
+    let mut routes = NodeRoutes::default();
     for n in &cfg.nodes {
-        let Some((via, dev)) = host.next_hop(n.ip) else {
-            continue; // no FIB view (or no route): the node's own entry, if any
-        };
-        if via != n.ip {
-            behind_router.insert(n.ip);
+        let fib = host.next_hops(n.ip);
+        if fib.is_empty() {
+            continue;
         }
-        let key = (n.ip, uplink.clone());
-        if dev != *uplink {
-            neigh.remove(&key);
-        } else if via != n.ip {
-            match neigh.get(&(via, dev)).copied() {
-                Some(mac) => neigh.insert(key, mac),
-                None => neigh.remove(&key),
-            };
+        if fib.iter().any(|h| h.via != n.ip) {
+            routes.behind_router.insert(n.ip);
         }
+        let hops = fib
+            .iter()
+            .filter(|h| h.dev == *uplink)
+            .take(route::MAX_NEXT_HOPS)
+            .map(|h| NextHop {
+                via: h.via,
+                weight: h.weight,
+                mac: neigh.get(&(h.via, h.dev.clone())).copied(),
+            })
+            .collect();
+        routes.hops.insert(n.ip, hops);
     }
-    neigh
+    routes
 }
 
 /// The remote nodes: `file_nodes` plus one per route of `learned` (`PodCIDR via
@@ -320,16 +370,22 @@ fn merge_learned(
     (nodes, ignored)
 }
 
-/// The addresses the neighbour table has no entry for.
+/// The addresses to make the kernel resolve: remote nodes with a next hop whose MAC the
+/// neighbour table lacks (or with no next hop on the uplink), and endpoints without a
+/// MAC.
 fn missing_neighbours(
     cfg: &Config,
     endpoints: &[EndpointInfo],
     neigh: &NeighTable,
+    routes: &NodeRoutes,
 ) -> Vec<Ipv4Addr> {
     let nodes = cfg
         .nodes
         .iter()
-        .filter(|n| !neigh.contains_key(&(n.ip, cfg.node.uplink.clone())))
+        .filter(|n| {
+            let hops = routes.of(cfg, neigh, n);
+            hops.is_empty() || hops.iter().any(|h| h.mac.is_none())
+        })
         .map(|n| n.ip);
     let pods = endpoints
         .iter()
@@ -447,13 +503,12 @@ impl<H: Host> Control<H> {
             cfg.nodes = merge_learned(&cfg, &file_nodes, host.learned_routes(t)).0;
         }
         let neigh = host.neighbours();
-        let mut behind_router = BTreeSet::new();
-        let neigh = node_neighbours(&mut host, &cfg, neigh, &mut behind_router);
-        for ip in missing_neighbours(&cfg, &endpoints, &neigh) {
+        let routes = node_routes(&mut host, &cfg, &neigh);
+        for ip in missing_neighbours(&cfg, &endpoints, &neigh, &routes) {
             host.resolve(ip);
         }
         let ports: Vec<Option<Port>> = ports.into_iter().map(Some).collect();
-        let snap = build_snapshot(1, &cfg, &endpoints, &ports, &neigh, &behind_router)?;
+        let snap = build_snapshot(1, &cfg, &endpoints, &ports, &neigh, &routes)?;
         let mut view = StatusView {
             node: cfg.node.name.clone(),
             mode: cfg.mode.to_string(),
@@ -469,8 +524,8 @@ impl<H: Host> Control<H> {
         Ok(Control {
             host,
             config_path: config_path.to_owned(),
-            last_key: neigh_key(&cfg, &endpoints, &neigh),
-            behind_router,
+            last_key: Some(route_key(&cfg, &endpoints, &neigh, &routes)),
+            routes,
             asked: std::collections::HashMap::new(),
             state_file: state_file(&cfg),
             file_nodes,
@@ -574,7 +629,7 @@ impl<H: Host> Control<H> {
             &endpoints,
             &self.ports,
             &self.neigh,
-            &self.behind_router,
+            &self.routes,
         )
         .map_err(|e| format!("{}: route table: {e}", path.display()))?;
         self.host
@@ -586,20 +641,20 @@ impl<H: Host> Control<H> {
         self.cfg = new_cfg;
         self.endpoints = endpoints;
         self.follow_learned_routes(); // the same nodes: shows the counts, logs what is ignored
-        self.last_key.clear(); // refresh neighbours for the new tables right away
+        self.last_key = None; // refresh neighbours for the new tables right away
         Ok(format!("reloaded {}", path.display()))
     }
 
     /// The periodic job, called about every 100 ms: a [`Control::refresh`] once a
     /// second, every 100 ms while a neighbour is still missing.
     pub fn tick(&mut self) {
-        let missing = self.last_key.iter().any(Option::is_none);
+        let missing = self.last_key.as_ref().is_none_or(RouteKey::missing);
         let every = if missing {
             Duration::from_millis(100)
         } else {
             Duration::from_secs(1)
         };
-        if self.last_refresh.elapsed() >= every || self.last_key.is_empty() {
+        if self.last_refresh.elapsed() >= every || self.last_key.is_none() {
             self.last_refresh = Instant::now();
             self.refresh();
         }
@@ -619,8 +674,8 @@ impl<H: Host> Control<H> {
         let key = self.refresh_neighbours();
         let recovered = self.recover_interfaces(&observed);
         let changed = self.follow_port_changes(&observed);
-        if key != self.last_key || recovered || changed || learned {
-            self.publish_routes(key);
+        if self.last_key.as_ref() != Some(&key) || recovered || changed || learned {
+            self.publish_routes(Some(key));
         }
         self.report_problems(&observed);
         let steering = self.host.steering_stats();
@@ -675,27 +730,27 @@ impl<H: Host> Control<H> {
         true
     }
 
-    /// Re-read the neighbour table and ask the kernel to resolve what is missing;
-    /// returns the MACs the snapshot depends on.
+    /// Re-read the neighbour table and the nodes' next hops and ask the kernel to
+    /// resolve what is missing; returns what the snapshot depends on.
     ///
     /// podfwd's own traffic bypasses the kernel, so the kernel never re-validates the
     /// neighbour entries podfwd relies on: a next hop whose MAC changed without a
     /// gratuitous ARP would stay stale forever. Using each node's entry every
     /// [`NEIGH_REPROBE`] makes the kernel confirm it (unicast probe, then broadcast).
-    pub fn refresh_neighbours(&mut self) -> Vec<Option<[u8; 6]>> {
-        let neigh = self.host.neighbours();
-        let before = self.behind_router.clone();
-        self.neigh = node_neighbours(&mut self.host, &self.cfg, neigh, &mut self.behind_router);
-        if before != self.behind_router {
-            log::info!("nodes behind a router now: {:?}", self.behind_router);
-            self.last_key.clear(); // republish: hybrid mode re-decides per node
+    fn refresh_neighbours(&mut self) -> RouteKey {
+        self.neigh = self.host.neighbours();
+        let routes = node_routes(&mut self.host, &self.cfg, &self.neigh);
+        if routes.behind_router != self.routes.behind_router {
+            log::info!("nodes behind a router now: {:?}", routes.behind_router);
+            self.last_key = None; // republish: hybrid mode re-decides per node
         }
+        self.routes = routes;
         // At most once a second per address: with thousands of nodes some may stay
         // unresolved for long, and the refresh runs every 100 ms meanwhile.
         let now = Instant::now();
         self.asked
             .retain(|_, t| now.duration_since(*t) < Duration::from_secs(1));
-        for ip in missing_neighbours(&self.cfg, &self.endpoints, &self.neigh) {
+        for ip in missing_neighbours(&self.cfg, &self.endpoints, &self.neigh, &self.routes) {
             if let std::collections::hash_map::Entry::Vacant(e) = self.asked.entry(ip) {
                 e.insert(now);
                 self.host.resolve(ip);
@@ -706,13 +761,14 @@ impl<H: Host> Control<H> {
             // Once per next hop: thousands of nodes behind one router share it.
             let mut hops = BTreeSet::new();
             for n in &self.cfg.nodes {
-                let via = self.host.next_hop(n.ip).map_or(n.ip, |(via, _)| via);
-                if hops.insert(via) {
-                    self.host.resolve(via);
+                for h in self.routes.of(&self.cfg, &self.neigh, n) {
+                    if hops.insert(h.via) {
+                        self.host.resolve(h.via);
+                    }
                 }
             }
         }
-        neigh_key(&self.cfg, &self.endpoints, &self.neigh)
+        route_key(&self.cfg, &self.endpoints, &self.neigh, &self.routes)
     }
 
     /// Attach every re-created (new ifindex) interface that is up again: the XDP
@@ -871,7 +927,7 @@ impl<H: Host> Control<H> {
     /// Build and publish a snapshot of the current config, ports and neighbours, made
     /// with neighbour `key`. On failure the old snapshot stays and the next refresh
     /// tries again.
-    pub fn publish_routes(&mut self, key: Vec<Option<[u8; 6]>>) {
+    fn publish_routes(&mut self, key: Option<RouteKey>) {
         let generation = self.generation + 1;
         match build_snapshot(
             generation,
@@ -879,16 +935,16 @@ impl<H: Host> Control<H> {
             &self.endpoints,
             &self.ports,
             &self.neigh,
-            &self.behind_router,
+            &self.routes,
         ) {
             Ok(s) => {
                 for (old, new) in self.view().nodes.iter().zip(NodeView::of(&s)) {
-                    if old.mac != new.mac {
+                    if old.next_hops != new.next_hops {
                         log::info!(
                             "neighbour: node {} ({}) next hop {}",
                             new.name,
                             new.ip,
-                            new.mac.as_deref().unwrap_or("missing")
+                            new.hops_text()
                         );
                     }
                 }

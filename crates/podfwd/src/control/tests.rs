@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 
+use super::host::FibHop;
 use super::*;
 use crate::ifaces::IfaceError;
 use podfwd_api::{Request, Response};
@@ -29,8 +30,8 @@ struct State {
     detached: Vec<String>,
     steering_updates: usize,
     refuse_steering: bool,
-    /// FIB answers: destination -> (next hop address, interface).
-    hops: HashMap<Ipv4Addr, (Ipv4Addr, String)>,
+    /// FIB answers: destination -> its route's usable next hops.
+    hops: HashMap<Ipv4Addr, Vec<FibHop>>,
     /// Routes of the learned table.
     learned: Vec<(ipnet::Ipv4Net, Ipv4Addr)>,
 }
@@ -38,13 +39,38 @@ struct State {
 #[derive(Debug, Clone, Default)]
 struct Fake(Rc<RefCell<State>>);
 
+impl Fake {
+    /// The FIB's route to `dst` now: these `(via, interface, weight)` hops.
+    fn route(&self, dst: Ipv4Addr, hops: &[(Ipv4Addr, &str, u16)]) {
+        let hops = hops
+            .iter()
+            .map(|&(via, dev, weight)| FibHop {
+                via,
+                dev: dev.to_owned(),
+                weight,
+            })
+            .collect();
+        self.0.borrow_mut().hops.insert(dst, hops);
+    }
+}
+
+/// The next hop MACs of the published snapshot's first node, resolved or not.
+fn hop_macs(c: &Control<Fake>) -> Vec<Option<[u8; 6]>> {
+    c.snapshot().load().nodes[0]
+        .hops
+        .all()
+        .iter()
+        .map(|h| h.mac)
+        .collect()
+}
+
 impl Host for Fake {
     fn learned_routes(&mut self, table: u32) -> Vec<(ipnet::Ipv4Net, Ipv4Addr)> {
         assert_eq!(table, 201);
         self.0.borrow().learned.clone()
     }
-    fn next_hop(&mut self, dst: Ipv4Addr) -> Option<(Ipv4Addr, String)> {
-        self.0.borrow().hops.get(&dst).cloned()
+    fn next_hops(&mut self, dst: Ipv4Addr) -> Vec<FibHop> {
+        self.0.borrow().hops.get(&dst).cloned().unwrap_or_default()
     }
     fn lookup(&self, name: &str) -> Result<IfaceInfo, IfaceError> {
         self.0
@@ -212,7 +238,7 @@ fn first_snapshot_has_roles_endpoints_and_next_hops() {
     assert_eq!(snap.ports[1].role, PortRole::Pod);
     assert_eq!(snap.endpoints[0].port, 1);
     assert_eq!(snap.endpoints[0].mac, Some(MAC_POD));
-    assert_eq!(snap.nodes[0].next_hop_mac, Some(MAC_NODE_B));
+    assert_eq!(snap.nodes[0].hops.resolved()[0].mac, MAC_NODE_B);
     let st = c.status();
     let st = st.lock().unwrap();
     assert_eq!(st.ports[1].endpoint, Some(POD));
@@ -238,7 +264,7 @@ fn missing_neighbours_are_resolved_and_published_once_known() {
     c.refresh();
     let snap = c.snapshot().load_full();
     assert_eq!(snap.generation, 2);
-    assert_eq!(snap.nodes[0].next_hop_mac, Some(MAC_NODE_B));
+    assert_eq!(snap.nodes[0].hops.resolved()[0].mac, MAC_NODE_B);
     let st = c.status();
     let st = st.lock().unwrap();
     assert_eq!(st.generation, 2);
@@ -615,16 +641,13 @@ fn a_node_behind_a_router_gets_the_routers_mac() {
     const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
     const ROUTER_MAC: [u8; 6] = [2, 0, 0xc6, 0x12, 0, 0xfe];
     let (mut c, fake, _f) = control(true, Vec::new());
-    assert_eq!(c.snapshot().load().nodes[0].next_hop_mac, Some(MAC_NODE_B));
+    assert_eq!(hop_macs(&c), [Some(MAC_NODE_B)]);
     // The FIB now says node b is behind the router, whose MAC is not known yet: the
     // kernel is asked to resolve it, and node b is unresolved meanwhile (not the stale
     // direct MAC).
-    fake.0
-        .borrow_mut()
-        .hops
-        .insert(NODE_B, (ROUTER, "eth0".into()));
+    fake.route(NODE_B, &[(ROUTER, "eth0", 1)]);
     c.refresh();
-    assert_eq!(c.snapshot().load().nodes[0].next_hop_mac, None);
+    assert_eq!(hop_macs(&c), [None]);
     assert!(fake.0.borrow().resolved.contains(&NODE_B));
     fake.0
         .borrow_mut()
@@ -632,19 +655,20 @@ fn a_node_behind_a_router_gets_the_routers_mac() {
         .insert((ROUTER, "eth0".into()), ROUTER_MAC);
     c.refresh();
     let snap = c.snapshot().load_full();
-    assert_eq!(snap.nodes[0].next_hop_mac, Some(ROUTER_MAC));
+    assert_eq!(snap.nodes[0].hops.resolved()[0].mac, ROUTER_MAC);
     assert_eq!(
-        snap.nodes[0].outer.as_ref().map(|o| o.bytes[..6].to_vec()),
-        Some(ROUTER_MAC.to_vec()),
+        snap.nodes[0].hops.resolved()[0].outer.bytes[..6],
+        ROUTER_MAC,
         "the VXLAN outer header goes to the router"
     );
     // A route out of another interface: podfwd sends only on the uplink.
-    fake.0
-        .borrow_mut()
-        .hops
-        .insert(NODE_B, (ROUTER, "eth1".into()));
+    fake.route(NODE_B, &[(ROUTER, "eth1", 1)]);
     c.refresh();
-    assert_eq!(c.snapshot().load().nodes[0].next_hop_mac, None);
+    assert!(hop_macs(&c).is_empty());
+    assert_eq!(
+        c.status().lock().unwrap().ready(),
+        Err("next hop not resolved for node(s) node-b".to_owned())
+    );
 }
 
 #[test]
@@ -714,14 +738,8 @@ fn hybrid_mode_decides_per_node_from_the_fib() {
     file2.write(&yaml(&file2, true).replace("mode: tunnel", "mode: hybrid"));
     let cfg = Config::load(&file2.0).unwrap();
     let node_c = Ipv4Addr::new(198, 18, 0, 3);
-    fake.0
-        .borrow_mut()
-        .hops
-        .insert(node_c, (ROUTER, "eth0".into()));
-    fake.0
-        .borrow_mut()
-        .hops
-        .insert(NODE_B, (NODE_B, "eth0".into()));
+    fake.route(node_c, &[(ROUTER, "eth0", 1)]);
+    fake.route(NODE_B, &[(NODE_B, "eth0", 1)]);
     let eps = config_endpoints(&cfg);
     let ports = vec![
         Port::new(PortRole::Uplink, fake.lookup("eth0").unwrap()),
@@ -743,11 +761,83 @@ fn hybrid_mode_decides_per_node_from_the_fib() {
     let encap: Vec<(Ipv4Addr, bool)> = snap.nodes.iter().map(|n| (n.ip, n.encap)).collect();
     assert_eq!(encap, [(NODE_B, false), (node_c, true)]);
     // The route to node b changes to go through the router: re-decided.
-    fake.0
-        .borrow_mut()
-        .hops
-        .insert(NODE_B, (ROUTER, "eth0".into()));
+    fake.route(NODE_B, &[(ROUTER, "eth0", 1)]);
     h.refresh();
     assert!(h.snapshot().load().nodes[0].encap);
     assert_eq!(h.handle(Request::Ping).pod_mtu, Some(1450));
+}
+
+/// A multipath route to node b: every gateway on the uplink goes into the snapshot with
+/// its weight (a hop through another interface does not), each resolved on its own;
+/// flows use the resolved ones. A weight change republishes, and a hop that leaves the
+/// route (removed, or dead with its link: the FIB no longer lists it as usable) leaves
+/// the snapshot at the next refresh.
+#[test]
+fn a_multipath_route_gives_the_node_every_gateway() {
+    const R1: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 253);
+    const R2: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
+    const R3: Ipv4Addr = Ipv4Addr::new(198, 18, 7, 1);
+    const MAC_R1: [u8; 6] = [2, 0, 0xc6, 0x12, 0, 0xfd];
+    const MAC_R2: [u8; 6] = [2, 0, 0xc6, 0x12, 0, 0xfe];
+    let (mut c, fake, _f) = control(true, Vec::new());
+    fake.route(NODE_B, &[(R1, "eth0", 1), (R3, "eth1", 1), (R2, "eth0", 3)]);
+    fake.0
+        .borrow_mut()
+        .neigh
+        .insert((R1, "eth0".into()), MAC_R1);
+    fake.0.borrow_mut().resolved.clear();
+    c.refresh();
+    let snap = c.snapshot().load_full();
+    let hops = &snap.nodes[0].hops;
+    let all: Vec<(Ipv4Addr, u16)> = hops.all().iter().map(|h| (h.via, h.weight)).collect();
+    assert_eq!(all, [(R1, 1), (R2, 3)], "eth1's hop is not podfwd's");
+    assert_eq!(hop_macs(&c), [Some(MAC_R1), None]);
+    assert_eq!((hops.slots_of(0), hops.slots_of(1)), (64, 0));
+    assert!(
+        fake.0.borrow().resolved.contains(&NODE_B),
+        "the kernel is asked to resolve node b's hops"
+    );
+    {
+        let st = c.status();
+        let st = st.lock().unwrap();
+        assert_eq!(st.ready(), Ok(()), "one resolved hop is enough");
+        let n = &st.nodes[0];
+        assert_eq!(n.mac.as_deref(), Some("02:00:c6:12:00:fd"));
+        let v: Vec<(Ipv4Addr, u16, Option<&str>, usize)> = n
+            .next_hops
+            .iter()
+            .map(|h| (h.via, h.weight, h.mac.as_deref(), h.slots))
+            .collect();
+        assert_eq!(
+            v,
+            [(R1, 1, Some("02:00:c6:12:00:fd"), 64), (R2, 3, None, 0)]
+        );
+    }
+
+    // The second gateway resolves: flows spread 1:3.
+    fake.0
+        .borrow_mut()
+        .neigh
+        .insert((R2, "eth0".into()), MAC_R2);
+    let g = c.snapshot().load().generation;
+    c.refresh();
+    let snap = c.snapshot().load_full();
+    assert_eq!(snap.generation, g + 1);
+    let hops = &snap.nodes[0].hops;
+    assert_eq!(hops.resolved().len(), 2);
+    assert_eq!((hops.slots_of(0), hops.slots_of(1)), (16, 48));
+    assert_eq!(hops.resolved()[1].outer.bytes[..6], MAC_R2);
+
+    // Only the weights change: republished.
+    fake.route(NODE_B, &[(R1, "eth0", 1), (R2, "eth0", 1)]);
+    c.refresh();
+    let snap = c.snapshot().load_full();
+    assert_eq!(snap.generation, g + 2);
+    assert_eq!(snap.nodes[0].hops.slots_of(1), 32);
+
+    // R2 leaves the route: its flows go to R1.
+    fake.route(NODE_B, &[(R1, "eth0", 1)]);
+    c.refresh();
+    assert_eq!(hop_macs(&c), [Some(MAC_R1)]);
+    assert_eq!(c.snapshot().load().generation, g + 3);
 }
