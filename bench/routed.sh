@@ -86,7 +86,6 @@ routed_start_podfwd() { # mode
         cfg="$OUT/routed-node-$n.$1.yaml" log="$OUT/routed-podfwd-$n-$1.log"
         routed_config "$n" "$1" >"$cfg"
         routed_nsx "$n" "$PODFWD" run --config "$cfg" >"$log" 2>&1 &
-        PIDS+=($!)
     done
     for n in a b d; do
         local ok=""
@@ -119,7 +118,8 @@ routed_leave() {
     ROUTED_L2_PF=""
 }
 
-# setup for a routed row: sets SRC DST_NS DST SRC_IP (as bench/compare's setup does).
+# setup for a routed row: sets SRC DST_NS DST, and SRC_IP SRC_MAC GW_MAC for the 64-byte
+# test's frames (pod a0's eth0 and its host-side veth), as bench/compare's setup does.
 routed_setup() {
     if [ -z "$ROUTED_L2_PF" ]; then
         stop_podfwd # the two-node bed's, if any
@@ -138,6 +138,7 @@ routed_setup() {
         routed-podfwd-hybrid-onlink) routed_topo pod-mtu 1450; routed_start_podfwd hybrid; DST_NS=d0 DST=10.0.14.2 ;;
         *) die "unknown row $1 (routed rows: $ROUTED_ROWS)" ;;
     esac
+    SRC_MAC=$(routed_nsx a0 cat /sys/class/net/eth0/address) GW_MAC=$(routed_nsx a cat /sys/class/net/lxc0/address)
     # Warm up neighbours and caches.
     routed_nsx "$SRC" ping -c 3 -i 0.2 -W 1 "$DST" >/dev/null || die "row $1: $SRC cannot reach $DST"
 }
