@@ -3,11 +3,13 @@
 //!
 //! Reads the runs `bench/compare` recorded (one JSON object per test and repetition),
 //! takes the median of every measure per row, notes the spread (min–max), prints a
-//! markdown table and the ratios that matter, and writes `results.md` and `chart.svg`.
-//! `--pods` says how each row's pods were made (static namespaces or the CNI plugin).
+//! markdown table per bed (the two-node bed, the routed bed: rows `routed-*`) and the
+//! ratios that matter, each against a baseline row of the same bed and run, and writes
+//! `results.md` and `chart.svg`. `--pods` says how each row's pods were made (static
+//! namespaces or the CNI plugin).
 //!
 //! With `--check-nonzero` it writes nothing and only checks that every podfwd row
-//! measured something: TCP throughput (1 and 4 streams) and 64-byte pps above zero in
+//! (`podfwd-*`, `routed-podfwd-*`) measured something: TCP throughput (1 and 4 streams) and 64-byte pps above zero in
 //! every repetition. A podfwd that forwards nothing still yields a complete report, so
 //! the demo smoke run in scripts/test uses this to fail.
 #![forbid(unsafe_code)]
@@ -33,7 +35,38 @@ const ROWS: &[(&str, &str)] = &[
     ("kernel-vxlan-tso-off", "kernel VXLAN, pod TSO off"),
     ("podfwd-native", "podfwd native"),
     ("podfwd-tunnel", "podfwd tunnel (VXLAN)"),
+    (
+        "routed-kernel",
+        "routed: kernel, static routes via the router",
+    ),
+    (
+        "routed-podfwd-native",
+        "routed: podfwd native (router routes PodCIDRs)",
+    ),
+    ("routed-podfwd-tunnel", "routed: podfwd tunnel (VXLAN)"),
+    (
+        "routed-podfwd-hybrid",
+        "routed: podfwd hybrid a0→b0 (VXLAN)",
+    ),
+    (
+        "routed-podfwd-hybrid-onlink",
+        "routed: podfwd hybrid a0→d0 on-link (native)",
+    ),
 ];
+
+/// The beds, in display order: a title and whether it is the routed bed ([`is_routed`]).
+const BEDS: &[(&str, bool)] = &[
+    ("Two-node bed (one L2 segment)", false),
+    (
+        "Routed bed (nodes a, b on two subnets behind a router; d on a's subnet)",
+        true,
+    ),
+];
+
+/// A row of the routed bed (`bench/routed.sh`).
+fn is_routed(row: &str) -> bool {
+    row.starts_with("routed-")
+}
 
 /// One measure: which test, which field.
 #[derive(Debug, Clone, Copy)]
@@ -82,6 +115,173 @@ const PING: Measure = Measure {
     test: "ping",
     field: "avg_us",
 };
+
+/// The ratios the report prints: (label, row, baseline row, measure, what). Every
+/// baseline is a row of the same bed and run: the routed rows against `routed-kernel`,
+/// never against the two-node bed's kernel rows.
+const PAIRS: &[(&str, &str, &str, Measure, &str)] = &[
+    (
+        "podfwd tunnel / podfwd native",
+        "podfwd-tunnel",
+        "podfwd-native",
+        TCP1,
+        "TCP 1 stream",
+    ),
+    (
+        "podfwd tunnel / podfwd native",
+        "podfwd-tunnel",
+        "podfwd-native",
+        PPS,
+        "64 B pps",
+    ),
+    (
+        "kernel VXLAN / kernel native",
+        "kernel-vxlan",
+        "kernel-native",
+        TCP1,
+        "TCP 1 stream",
+    ),
+    (
+        "kernel VXLAN / kernel native",
+        "kernel-vxlan",
+        "kernel-native",
+        PPS,
+        "64 B pps",
+    ),
+    (
+        "podfwd native / kernel native (pod TSO off, equal offloads)",
+        "podfwd-native",
+        "kernel-native-tso-off",
+        TCP1,
+        "TCP 1 stream",
+    ),
+    (
+        "podfwd native / kernel native (default offloads)",
+        "podfwd-native",
+        "kernel-native",
+        TCP1,
+        "TCP 1 stream",
+    ),
+    (
+        "podfwd tunnel / kernel VXLAN (pod TSO off, equal offloads)",
+        "podfwd-tunnel",
+        "kernel-vxlan-tso-off",
+        TCP1,
+        "TCP 1 stream",
+    ),
+    (
+        "podfwd tunnel / kernel VXLAN (default offloads)",
+        "podfwd-tunnel",
+        "kernel-vxlan",
+        TCP1,
+        "TCP 1 stream",
+    ),
+    (
+        "podfwd native / kernel native",
+        "podfwd-native",
+        "kernel-native",
+        PPS,
+        "64 B pps",
+    ),
+    (
+        "podfwd tunnel / kernel VXLAN",
+        "podfwd-tunnel",
+        "kernel-vxlan",
+        PPS,
+        "64 B pps",
+    ),
+    (
+        "podfwd native / kernel native",
+        "podfwd-native",
+        "kernel-native",
+        P50,
+        "latency p50",
+    ),
+    (
+        "podfwd tunnel / kernel VXLAN",
+        "podfwd-tunnel",
+        "kernel-vxlan",
+        P50,
+        "latency p50",
+    ),
+    (
+        "routed: podfwd native / kernel",
+        "routed-podfwd-native",
+        "routed-kernel",
+        TCP1,
+        "TCP 1 stream",
+    ),
+    (
+        "routed: podfwd tunnel / kernel",
+        "routed-podfwd-tunnel",
+        "routed-kernel",
+        TCP1,
+        "TCP 1 stream",
+    ),
+    (
+        "routed: podfwd hybrid a0→b0 / kernel",
+        "routed-podfwd-hybrid",
+        "routed-kernel",
+        TCP1,
+        "TCP 1 stream",
+    ),
+    (
+        "routed: podfwd hybrid a0→d0 (one subnet, no router) / kernel (through the router)",
+        "routed-podfwd-hybrid-onlink",
+        "routed-kernel",
+        TCP1,
+        "TCP 1 stream",
+    ),
+    (
+        "routed: podfwd native / kernel",
+        "routed-podfwd-native",
+        "routed-kernel",
+        PPS,
+        "64 B pps",
+    ),
+    (
+        "routed: podfwd tunnel / kernel",
+        "routed-podfwd-tunnel",
+        "routed-kernel",
+        PPS,
+        "64 B pps",
+    ),
+    (
+        "routed: podfwd hybrid a0→b0 / kernel",
+        "routed-podfwd-hybrid",
+        "routed-kernel",
+        PPS,
+        "64 B pps",
+    ),
+    (
+        "routed: podfwd native / kernel",
+        "routed-podfwd-native",
+        "routed-kernel",
+        P50,
+        "latency p50",
+    ),
+    (
+        "routed: podfwd tunnel / kernel",
+        "routed-podfwd-tunnel",
+        "routed-kernel",
+        P50,
+        "latency p50",
+    ),
+    (
+        "routed: podfwd tunnel / podfwd native",
+        "routed-podfwd-tunnel",
+        "routed-podfwd-native",
+        TCP1,
+        "TCP 1 stream",
+    ),
+    (
+        "routed: podfwd hybrid a0→d0 (native) / a0→b0 (VXLAN)",
+        "routed-podfwd-hybrid-onlink",
+        "routed-podfwd-hybrid",
+        TCP1,
+        "TCP 1 stream",
+    ),
+];
 
 /// Median and spread of the repetitions.
 #[derive(Debug, Clone, Copy)]
@@ -182,15 +382,34 @@ fn report(runs: &Runs, machine: &str, command: &str, pods: Option<&str>) -> Stri
         o,
         "Cells: median of the repetitions (min–max in brackets).\n"
     );
+    for (title, routed) in BEDS {
+        let rows: Vec<_> = ROWS
+            .iter()
+            .filter(|(r, _)| is_routed(r) == *routed && runs.has_row(r))
+            .collect();
+        if !rows.is_empty() {
+            let _ = writeln!(o, "{title}:\n");
+            table(&mut o, runs, &rows);
+            let _ = writeln!(o);
+        }
+    }
+    let _ = writeln!(o, "Ratios (medians; each against a row of its own bed):\n");
+    for (label, a, b, m, what) in PAIRS {
+        if let Some(r) = ratio(runs, a, b, *m) {
+            let _ = writeln!(o, "- {what}: {label} = **{r:.2}×**");
+        }
+    }
+    o
+}
+
+/// The markdown table of `rows`.
+fn table(o: &mut String, runs: &Runs, rows: &[&(&str, &str)]) {
     let _ = writeln!(
         o,
         "| path | TCP 1 stream Gbit/s | retr | TCP 4 streams Gbit/s | retr | 64 B UDP kpps delivered | CPU ns/pkt | latency p50 µs | p99 µs | ping µs | CPU s per Gbit |"
     );
     let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|");
-    for (row, label) in ROWS {
-        if !runs.has_row(row) {
-            continue;
-        }
+    for (row, label) in rows {
         let _ = writeln!(
             o,
             "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -206,99 +425,6 @@ fn report(runs: &Runs, machine: &str, command: &str, pods: Option<&str>) -> Stri
             cell(runs.get(row, TCP1_CPU), 2),
         );
     }
-    let _ = writeln!(o, "\nRatios (medians):\n");
-    let pairs: &[(&str, &str, &str, Measure, &str)] = &[
-        (
-            "podfwd tunnel / podfwd native",
-            "podfwd-tunnel",
-            "podfwd-native",
-            TCP1,
-            "TCP 1 stream",
-        ),
-        (
-            "podfwd tunnel / podfwd native",
-            "podfwd-tunnel",
-            "podfwd-native",
-            PPS,
-            "64 B pps",
-        ),
-        (
-            "kernel VXLAN / kernel native",
-            "kernel-vxlan",
-            "kernel-native",
-            TCP1,
-            "TCP 1 stream",
-        ),
-        (
-            "kernel VXLAN / kernel native",
-            "kernel-vxlan",
-            "kernel-native",
-            PPS,
-            "64 B pps",
-        ),
-        (
-            "podfwd native / kernel native (pod TSO off, equal offloads)",
-            "podfwd-native",
-            "kernel-native-tso-off",
-            TCP1,
-            "TCP 1 stream",
-        ),
-        (
-            "podfwd native / kernel native (default offloads)",
-            "podfwd-native",
-            "kernel-native",
-            TCP1,
-            "TCP 1 stream",
-        ),
-        (
-            "podfwd tunnel / kernel VXLAN (pod TSO off, equal offloads)",
-            "podfwd-tunnel",
-            "kernel-vxlan-tso-off",
-            TCP1,
-            "TCP 1 stream",
-        ),
-        (
-            "podfwd tunnel / kernel VXLAN (default offloads)",
-            "podfwd-tunnel",
-            "kernel-vxlan",
-            TCP1,
-            "TCP 1 stream",
-        ),
-        (
-            "podfwd native / kernel native",
-            "podfwd-native",
-            "kernel-native",
-            PPS,
-            "64 B pps",
-        ),
-        (
-            "podfwd tunnel / kernel VXLAN",
-            "podfwd-tunnel",
-            "kernel-vxlan",
-            PPS,
-            "64 B pps",
-        ),
-        (
-            "podfwd native / kernel native",
-            "podfwd-native",
-            "kernel-native",
-            P50,
-            "latency p50",
-        ),
-        (
-            "podfwd tunnel / kernel VXLAN",
-            "podfwd-tunnel",
-            "kernel-vxlan",
-            P50,
-            "latency p50",
-        ),
-    ];
-    for (label, a, b, m, what) in pairs {
-        if let Some(r) = ratio(runs, a, b, *m) {
-            let _ = writeln!(o, "- {what}: {label} = **{r:.2}×**");
-        }
-    }
-    o
 }
 
 /// Grouped horizontal bars, one panel per measure.
@@ -321,7 +447,8 @@ fn chart(runs: &Runs) -> String {
     let width = label_w + plot_w + 90.0;
     let height = 50.0 + panel_h * panels.len() as f64;
     let colors = [
-        "#7f7f7f", "#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#d62728",
+        "#7f7f7f", "#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#d62728", "#17becf",
+        "#98df8a", "#ff9896", "#9467bd", "#c5b0d5",
     ];
     let mut s = String::new();
     let _ = writeln!(
@@ -331,7 +458,7 @@ fn chart(runs: &Runs) -> String {
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         s,
-        r#"<text x="10" y="24" font-size="16" font-weight="bold">podfwd vs the kernel, two-node namespace cluster (medians)</text>"#
+        r#"<text x="10" y="24" font-size="16" font-weight="bold">podfwd vs the kernel, namespace test beds (medians)</text>"#
     );
     for (pi, (title, m)) in panels.iter().enumerate() {
         let y0 = 50.0 + panel_h * pi as f64;
@@ -391,7 +518,12 @@ fn chart(runs: &Runs) -> String {
 /// What `--check-nonzero` requires of every podfwd row, with the unit to name.
 const MUST_MOVE: &[(Measure, &str)] = &[(TCP1, "Gbit/s"), (TCP4, "Gbit/s"), (PPS, "kpps")];
 
-/// `--check-nonzero`: every row whose name starts with `podfwd` has, in every
+/// A row measured through podfwd (in either bed).
+fn is_podfwd(row: &str) -> bool {
+    row.starts_with("podfwd") || row.starts_with("routed-podfwd")
+}
+
+/// `--check-nonzero`: every podfwd row ([`is_podfwd`]) has, in every
 /// repetition, a [`MUST_MOVE`] value above zero, and has each of those tests at all.
 /// Returns how many values were checked, or one line per problem (row, rep, test).
 fn check_nonzero(text: &str) -> Result<usize, Vec<String>> {
@@ -407,7 +539,7 @@ fn check_nonzero(text: &str) -> Result<usize, Vec<String>> {
         let (Some(row), Some(test)) = (v["row"].as_str(), v["test"].as_str()) else {
             return Err(vec![format!("line {}: no row or test", i + 1)]);
         };
-        if !row.starts_with("podfwd") {
+        if !is_podfwd(row) {
             continue;
         }
         let tests = seen.entry(row.to_owned()).or_default();
@@ -580,6 +712,60 @@ mod tests {
         assert!(
             !md.contains("podfwd tunnel"),
             "no tunnel rows were given: {md}"
+        );
+    }
+
+    const MIXED: &str = r#"{"row":"kernel-native","rep":1,"test":"tcp1","gbps":4.0}
+{"row":"podfwd-native","rep":1,"test":"tcp1","gbps":2.0}
+{"row":"routed-kernel","rep":1,"test":"tcp1","gbps":2.0}
+{"row":"routed-podfwd-native","rep":1,"test":"tcp1","gbps":1.0}
+{"row":"routed-podfwd-hybrid","rep":1,"test":"tcp1","gbps":0.5}
+{"row":"routed-podfwd-hybrid-onlink","rep":1,"test":"tcp1","gbps":1.5}
+"#;
+
+    #[test]
+    fn routed_rows_get_their_own_table_and_the_routed_kernel_as_baseline() {
+        let md = report(&Runs::parse(MIXED).unwrap(), "m", "c", None);
+        // Against routed-kernel (2.0), not kernel-native (4.0).
+        for want in [
+            "- TCP 1 stream: routed: podfwd native / kernel = **0.50×**",
+            "- TCP 1 stream: routed: podfwd hybrid a0→b0 / kernel = **0.25×**",
+            "- TCP 1 stream: routed: podfwd hybrid a0→d0 (one subnet, no router) / kernel (through the router) = **0.75×**",
+            "- TCP 1 stream: routed: podfwd hybrid a0→d0 (native) / a0→b0 (VXLAN) = **3.00×**",
+            // The two-node bed's ratio still against its own kernel row.
+            "- TCP 1 stream: podfwd native / kernel native (default offloads) = **0.50×**",
+        ] {
+            assert!(md.contains(want), "{want}\n{md}");
+        }
+        assert!(!md.contains("tunnel"), "no tunnel rows were given: {md}");
+        let at = |s: &str| md.find(s).unwrap_or_else(|| panic!("{s}\n{md}"));
+        let (l2, routed) = (at("\n\nTwo-node bed"), at("\n\nRouted bed"));
+        assert!(l2 < at("| podfwd native |") && at("| podfwd native |") < routed);
+        assert!(routed < at("| routed: kernel, static routes via the router | 2.00 |"));
+        assert!(at("| routed: podfwd hybrid a0→d0 on-link (native) | 1.50 |") < at("Ratios"));
+        // Only the routed bed: no two-node table.
+        let only = report(
+            &Runs::parse(&MIXED[MIXED.find("{\"row\":\"routed").unwrap()..]).unwrap(),
+            "m",
+            "c",
+            None,
+        );
+        assert!(
+            !only.contains("Two-node bed") && only.contains("Routed bed"),
+            "{only}"
+        );
+    }
+
+    #[test]
+    fn check_nonzero_judges_the_routed_podfwd_rows_too() {
+        let runs = "{\"row\":\"routed-kernel\",\"rep\":1,\"test\":\"udp64\",\"kpps\":0}\n\
+                    {\"row\":\"routed-podfwd-hybrid\",\"rep\":1,\"test\":\"tcp1\",\"gbps\":1.0}\n\
+                    {\"row\":\"routed-podfwd-hybrid\",\"rep\":1,\"test\":\"tcp4\",\"gbps\":1.0}\n\
+                    {\"row\":\"routed-podfwd-hybrid\",\"rep\":1,\"test\":\"udp64\",\"kpps\":0}\n";
+        assert_eq!(
+            check_nonzero(runs).unwrap_err(),
+            ["row routed-podfwd-hybrid rep 1: test udp64 measured 0 kpps (kpps = 0, line 4)"],
+            "the routed kernel row's 0 is not podfwd's to judge"
         );
     }
 

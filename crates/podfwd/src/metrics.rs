@@ -500,6 +500,7 @@ mod tests {
                     mac: None,
                     slots: 0,
                 }],
+                path: "vxlan",
             }],
             endpoints: 2,
             endpoints_resolved: 1,

@@ -211,10 +211,11 @@ fn routes(o: &mut String, j: &Value) {
     for n in j["nodes"].as_array().into_iter().flatten() {
         let _ = writeln!(
             o,
-            "  node {:<12} {:<15} {:<18} {}",
+            "  node {:<12} {:<15} {:<18} {:<6} {}",
             s(&n["name"]),
             s(&n["ip"]),
             s(&n["pod_cidr"]),
+            s(&n["path"]),
             next_hops(n)
         );
     }
@@ -423,6 +424,30 @@ mod tests {
         assert_eq!(
             next_hops(&json!({"ip": "198.18.0.2", "next_hops": []})),
             "next hop MISSING"
+        );
+    }
+
+    #[test]
+    fn human_shows_each_nodes_path_and_next_hop() {
+        let mut d = doc(12_000, 300, 30_000, 250);
+        d["nodes"] = json!([
+            {"name": "node-b", "ip": "198.18.12.2", "pod_cidr": "10.0.12.0/24",
+             "mac": "02:00:c6:12:0b:01", "path": "vxlan", "next_hops": [
+                {"via": "198.18.11.1", "weight": 1, "mac": "02:00:c6:12:0b:01", "slots": 64}]},
+            {"name": "node-d", "ip": "198.18.11.3", "pod_cidr": "10.0.14.0/24",
+             "mac": null, "path": "native", "next_hops": [
+                {"via": "198.18.11.3", "weight": 1, "mac": null, "slots": 0}]},
+        ]);
+        let h = human(&d);
+        assert!(
+            h.contains("  node node-b       198.18.12.2     10.0.12.0/24       vxlan  next hop 02:00:c6:12:0b:01 via 198.18.11.1\n"),
+            "{h}"
+        );
+        assert!(
+            h.contains(
+                "  node node-d       198.18.11.3     10.0.14.0/24       native next hop MISSING\n"
+            ),
+            "{h}"
         );
     }
 

@@ -37,6 +37,9 @@ pub struct NodeView {
     pub mac: Option<String>,
     /// Every next hop toward it on the uplink (several for a multipath route).
     pub next_hops: Vec<NextHopView>,
+    /// How frames to it travel: `vxlan` (tunnel mode; hybrid mode toward a node behind
+    /// a router) or `native`.
+    pub path: &'static str,
 }
 
 /// One next hop of a remote node as shown by `status`.
@@ -75,6 +78,7 @@ impl NodeView {
                         slots: n.hops.slots_of(i),
                     })
                     .collect(),
+                path: if n.encap { "vxlan" } else { "native" },
             })
             .collect()
     }

@@ -348,7 +348,7 @@ fn scrape_health_status_and_monotonic_counters() {
         "healthy, ready",
         "routes: generation ",
         "3 prefixes, 2 local endpoints (2 with a known MAC), 1 remote nodes",
-        "  node node-b       198.18.0.2      10.0.2.0/24        next hop ",
+        "  node node-b       198.18.0.2      10.0.2.0/24        native next hop ",
         "interfaces:",
         "  eth0     uplink xdp ",
         "  lxc0     pod    xdp ",

@@ -21,26 +21,35 @@ use std::time::{Duration, Instant};
 /// Default prefix of this suite's bed: never the `pf`/`pft` of the two-node bed.
 const PF: &str = "pfo";
 
-/// Third octet of a node's underlay subnet (198.18.N.0/24) and PodCIDR (10.0.N.0/24).
-fn net(node: &str) -> u8 {
-    match node {
-        "a" => 11,
-        "b" => 12,
-        "c" => 13,
-        _ => panic!("no node {node} in the routed bed"),
+/// A node of the bed: the third octet of its underlay subnet (198.18.N.0/24), its host
+/// number there, the third octet of its PodCIDR (10.0.P.0/24), and the router's
+/// interface toward its subnet. Node d shares node a's subnet (through the switch `s`).
+fn node(n: &str) -> (u8, u8, u8, &'static str) {
+    match n {
+        "a" => (11, 2, 11, "ra"),
+        "b" => (12, 2, 12, "rb"),
+        "c" => (13, 2, 13, "rc"),
+        "d" => (11, 3, 14, "ra"),
+        _ => panic!("no node {n} in the routed bed"),
     }
 }
 
-fn node_ip(node: &str) -> String {
-    format!("198.18.{}.2", net(node))
+fn node_ip(n: &str) -> String {
+    let (net, host, _, _) = node(n);
+    format!("198.18.{net}.{host}")
 }
 
-fn pod_ip(node: &str, i: u8) -> String {
-    format!("10.0.{}.{}", net(node), i + 2)
+fn pod_ip(n: &str, i: u8) -> String {
+    format!("10.0.{}.{}", node(n).2, i + 2)
 }
 
-fn pod_cidr(node: &str) -> String {
-    format!("10.0.{}.0/24", net(node))
+fn pod_cidr(n: &str) -> String {
+    format!("10.0.{}.0/24", node(n).2)
+}
+
+/// The router's interface toward node `n`'s subnet.
+fn link(n: &str) -> &'static str {
+    node(n).3
 }
 
 /// Run `scripts/topology-routed ARGS` under this suite's prefix; panics on failure.
@@ -225,42 +234,52 @@ fn mac(n: &str, dev: &str) -> String {
 /// `interface|eth.src|eth.dst|ip.src|ip.dst|udp.dstport|icmp.type` (outer header first,
 /// comma-separated, for VXLAN). Returns once tshark captures.
 fn capture_router(nodes: &[&str], filter: &str, count: u32) -> Child {
-    let limits = [
+    tshark_on_router(nodes, filter, &limits(count), &FIELDS)
+}
+
+/// `-c N -a duration:15`: stop after `count` frames or 15 s.
+fn limits(count: u32) -> [String; 4] {
+    [
         "-c".to_owned(),
         count.to_string(),
         "-a".into(),
         "duration:15".into(),
-    ];
-    let fields = [
-        "frame.interface_name",
-        "eth.src",
-        "eth.dst",
-        "ip.src",
-        "ip.dst",
-        "udp.dstport",
-        "icmp.type",
-    ];
-    tshark_on_router(nodes, filter, &limits, &fields)
+    ]
 }
 
-/// tshark on the router's interfaces toward `nodes` with `filter`, stopped by `limits`
+/// What [`capture_router`] and [`capture_on`] print per frame.
+const FIELDS: [&str; 7] = [
+    "frame.interface_name",
+    "eth.src",
+    "eth.dst",
+    "ip.src",
+    "ip.dst",
+    "udp.dstport",
+    "icmp.type",
+];
+
+/// [`capture_router`] on interfaces `ifaces` of namespace `n` (e.g. the switch's port
+/// `sd` toward node d).
+fn capture_on(n: &str, ifaces: &[&str], filter: &str, count: u32) -> Child {
+    tshark_on(n, ifaces, filter, &limits(count), &FIELDS)
+}
+
+/// tshark on the router's interfaces toward `nodes` (see [`tshark_on`]).
+fn tshark_on_router(nodes: &[&str], filter: &str, limits: &[String], fields: &[&str]) -> Child {
+    let mut links: Vec<&str> = nodes.iter().map(|n| link(n)).collect();
+    links.dedup();
+    tshark_on("r", &links, filter, limits, fields)
+}
+
+/// tshark on interfaces `ifaces` of namespace `n` with `filter`, stopped by `limits`
 /// (`-c N`, `-a duration:S`), printing `fields` separated by `|`; returns once it
 /// captures.
-fn tshark_on_router(nodes: &[&str], filter: &str, limits: &[String], fields: &[&str]) -> Child {
+fn tshark_on(n: &str, ifaces: &[&str], filter: &str, limits: &[String], fields: &[&str]) -> Child {
     let mut cmd = Command::new("ip");
     // -f before the first -i: the capture filter of every interface.
-    cmd.args([
-        "netns",
-        "exec",
-        &ns("r"),
-        "tshark",
-        "-l",
-        "-n",
-        "-f",
-        filter,
-    ]);
-    for n in nodes {
-        cmd.args(["-i", &format!("r{n}")]);
+    cmd.args(["netns", "exec", &ns(n), "tshark", "-l", "-n", "-f", filter]);
+    for i in ifaces {
+        cmd.args(["-i", i]);
     }
     cmd.args(limits).args([
         "-d",
@@ -290,7 +309,7 @@ fn tshark_on_router(nodes: &[&str], filter: &str, limits: &[String], fields: &[&
     });
     assert!(
         rx.recv_timeout(Duration::from_secs(20)).is_ok(),
-        "tshark on the router did not start capturing"
+        "tshark on {ifaces:?} in {n} did not start capturing"
     );
     sleep(Duration::from_millis(300));
     c
@@ -319,7 +338,7 @@ fn check_hops(lines: &[Vec<String>], nodes: &[&str]) -> Vec<String> {
         let (iface, src, dst) = (f[0].as_str(), outer(&f[1]), outer(&f[2]));
         let n = nodes
             .iter()
-            .find(|n| iface == format!("r{n}"))
+            .find(|n| iface == link(n))
             .unwrap_or_else(|| panic!("frame on an unexpected interface: {f:?}"));
         let (router_mac, node_mac) = (mac("r", iface), mac(n, "eth0"));
         if src == node_mac {
@@ -1048,4 +1067,271 @@ fn podfwd_spreads_flows_over_a_multipath_route() {
     // Native: the router must route the PodCIDRs.
     routed(&["kernel", "native"]);
     multipath_flows("native", 43000);
+}
+
+/// Datagrams the router has forwarded (`Ip: ForwDatagrams` of its namespace).
+fn router_forwarded() -> u64 {
+    let snmp = stdout(&nsx("r", &["cat", "/proc/net/snmp"]));
+    let mut ip = snmp.lines().filter(|l| l.starts_with("Ip:"));
+    let (names, values) = (ip.next().unwrap_or(""), ip.next().unwrap_or(""));
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(k, _)| *k == "ForwDatagrams")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or_else(|| panic!("no ForwDatagrams in the router's /proc/net/snmp:\n{snmp}"))
+}
+
+/// What podfwd on `p` shows for node `n` in `status --json`: (path, next-hop MAC).
+fn node_path(p: &Podfwd, n: &str) -> (String, String) {
+    let st = p.status();
+    let name = format!("node-{n}");
+    let v = st["nodes"]
+        .as_array()
+        .and_then(|a| a.iter().find(|v| v["name"] == name.as_str()))
+        .unwrap_or_else(|| panic!("no {name} in node {}'s status: {st}", p.node))
+        .clone();
+    let f = |k: &str| v[k].as_str().unwrap_or("").to_owned();
+    (f("path"), f("mac"))
+}
+
+/// A counter of `status --json`'s `actions`.
+fn action(p: &Podfwd, what: &str) -> u64 {
+    u(&p.status()["actions"][what])
+}
+
+/// Ping and TCP both ways between the pods `x`0/1 and `y`0/1; returns once each
+/// direction moved more than 10 MB.
+fn both_ways(x: &str, y: &str) {
+    let (x0, x1, y0, y1) = (
+        format!("{x}0"),
+        format!("{x}1"),
+        format!("{y}0"),
+        format!("{y}1"),
+    );
+    assert_eq!(ping(&x0, &pod_ip(y, 0), 3), 3, "{x0} -> {y0}");
+    assert_eq!(ping(&y1, &pod_ip(x, 1), 3), 3, "{y1} -> {x1}");
+    for (from, to, ip) in [(&x0, &y0, pod_ip(y, 0)), (&y1, &x1, pod_ip(x, 1))] {
+        let bytes = iperf(from, to, &ip, 3);
+        println!("iperf3 {from} -> {to}: {bytes} bytes in 3 s");
+        assert!(
+            bytes > 10_000_000,
+            "iperf3 {from} -> {to} moved only {bytes} bytes"
+        );
+    }
+}
+
+/// Hybrid mode with node d on node a's subnet and node b behind the router: native
+/// between a and d (the router forwards nothing, the shared segment sees bare pod IPs
+/// from a's MAC to d's), VXLAN between node IPs to b (through the router); and a route
+/// that puts d behind the router turns a <-> d into VXLAN through it, and back.
+#[test]
+fn podfwd_hybrid_across_the_router() {
+    require_root!();
+    let _g = setup();
+    // Hybrid pods get the tunnel MTU: some of their peers are behind a router.
+    let _bed = RoutedBed::up("a,b,d", 1450);
+    assert_eq!(
+        route_for(&routes("r", None), "10.0.14.0/24"),
+        None,
+        "the router must not route PodCIDRs in this test"
+    );
+    let cfg = [
+        node_config("a", &["b", "d"], "hybrid"),
+        node_config("b", &["a", "d"], "hybrid"),
+        node_config("d", &["a", "b"], "hybrid"),
+    ];
+    let a = Podfwd::start("a", &cfg[0].0);
+    let b = Podfwd::start("b", &cfg[1].0);
+    let d = Podfwd::start("d", &cfg[2].0);
+    let router_a = mac("r", "ra");
+    let (mac_a, mac_d) = (mac("a", "eth0"), mac("d", "eth0"));
+
+    // The per-node decision, from each node's FIB.
+    assert_eq!(node_path(&a, "d"), ("native".into(), mac_d.clone()));
+    assert_eq!(node_path(&a, "b"), ("vxlan".into(), router_a.clone()));
+    assert_eq!(node_path(&d, "a"), ("native".into(), mac_a.clone()));
+    assert_eq!(node_path(&d, "b"), ("vxlan".into(), router_a.clone()));
+    assert_eq!(node_path(&b, "a").0, "vxlan");
+    assert_eq!(node_path(&b, "d").0, "vxlan");
+
+    hybrid_same_subnet_is_native(&a, &d, &mac_a, &mac_d);
+    hybrid_behind_router_is_vxlan(&a, &b);
+    assert_eq!(ping("b0", &pod_ip("d", 0), 3), 3, "b0 -> d0 (VXLAN)");
+
+    // Routes that send a <-> d through the router: re-decided as VXLAN.
+    for (n, peer) in [("a", "d"), ("d", "a")] {
+        let dst = format!("{}/32", node_ip(peer));
+        let o = nsx(
+            n,
+            &[
+                "ip",
+                "route",
+                "add",
+                &dst,
+                "via",
+                "198.18.11.1",
+                "dev",
+                "eth0",
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let t = wait_for(
+        "a and d put each other behind the router",
+        Duration::from_secs(10),
+        || {
+            node_path(&a, "d") == ("vxlan".into(), router_a.clone())
+                && node_path(&d, "a") == ("vxlan".into(), router_a.clone())
+        },
+    );
+    println!(
+        "routes via the router: a and d switched to VXLAN after {:.2} s",
+        t.as_secs_f64()
+    );
+    hybrid_rerouted_is_vxlan(&a, &mac_a, &mac_d, &router_a);
+
+    // The routes removed: native again, the router out of the path.
+    for (n, peer) in [("a", "d"), ("d", "a")] {
+        let dst = format!("{}/32", node_ip(peer));
+        let o = nsx(n, &["ip", "route", "del", &dst]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    wait_for("a and d on-link again", Duration::from_secs(10), || {
+        node_path(&a, "d") == ("native".into(), mac_d.clone())
+            && node_path(&d, "a") == ("native".into(), mac_a.clone())
+    });
+    let fw = router_forwarded();
+    assert_eq!(ping("a0", &pod_ip("d", 0), 3), 3, "a0 -> d0 native again");
+    assert_eq!(
+        router_forwarded() - fw,
+        0,
+        "a <-> d bypasses the router again"
+    );
+
+    for p in [d, b, a] {
+        let n = p.node.clone();
+        let (st, log) = p.stop_with_log();
+        assert_eq!(st.code(), Some(0), "{log}");
+        assert_eq!(
+            xdp_attached(&n),
+            Vec::<String>::new(),
+            "XDP left on node {n}"
+        );
+    }
+}
+
+/// a <-> d, one subnet: bare pod packets from one node's MAC to the other's on the
+/// switch, nothing forwarded by the router, nothing encapsulated.
+fn hybrid_same_subnet_is_native(a: &Podfwd, d: &Podfwd, mac_a: &str, mac_d: &str) {
+    let fw = router_forwarded();
+    let cap = capture_on("s", &["sd"], "icmp or udp port 8472", 4);
+    assert_eq!(ping("a0", &pod_ip("d", 0), 2), 2, "a0 -> d0 on one subnet");
+    let lines = captured(cap);
+    for l in &lines {
+        println!("switch port sd capture (hybrid, a <-> d): {}", l.join("|"));
+    }
+    assert_eq!(lines.len(), 4, "2 requests + 2 replies on sd: {lines:?}");
+    for f in &lines {
+        let hop = (f[1].as_str(), f[2].as_str(), f[3].as_str(), f[4].as_str());
+        assert!(
+            hop == (mac_a, mac_d, "10.0.11.2", "10.0.14.2")
+                || hop == (mac_d, mac_a, "10.0.14.2", "10.0.11.2"),
+            "bare pod IPs, node to node without the router: {f:?}"
+        );
+        assert_eq!(f[5], "", "no UDP (no VXLAN) between on-link nodes: {f:?}");
+    }
+    both_ways("a", "d");
+    assert_eq!(
+        router_forwarded() - fw,
+        0,
+        "the router forwarded a <-> d traffic"
+    );
+    for p in [a, d] {
+        assert!(action(p, "routed_native") > 1000, "{}", p.status());
+        assert_eq!(action(p, "encapsulated"), 0, "{}", p.status());
+        assert_eq!(action(p, "decapsulated"), 0, "{}", p.status());
+    }
+}
+
+/// a <-> b, behind the router: VXLAN between the node IPs, each hop to the router's MAC.
+fn hybrid_behind_router_is_vxlan(a: &Podfwd, b: &Podfwd) {
+    let fw = router_forwarded();
+    let cap = capture_router(&["a", "b"], "udp port 8472", 8);
+    assert_eq!(
+        ping("a0", &pod_ip("b", 0), 2),
+        2,
+        "a0 -> b0 across the router"
+    );
+    let lines = captured(cap);
+    for l in &lines {
+        println!("router capture (hybrid, a <-> b): {}", l.join("|"));
+    }
+    assert_eq!(
+        lines.len(),
+        8,
+        "2 requests + 2 replies on ra and rb: {lines:?}"
+    );
+    for f in &lines {
+        let (s, d) = (outer(&f[3]), outer(&f[4]));
+        assert!(
+            (s, d) == ("198.18.11.2", "198.18.12.2") || (s, d) == ("198.18.12.2", "198.18.11.2"),
+            "outer IPs are the node IPs: {f:?}"
+        );
+        assert!(
+            f[3].contains(",10.0.1") && f[4].contains(",10.0.1"),
+            "inner pod IPs: {f:?}"
+        );
+        assert_eq!(outer(&f[5]), "8472", "VXLAN port: {f:?}");
+    }
+    assert_eq!(check_hops(&lines, &["a", "b"]), ["ra", "rb"]);
+    both_ways("a", "b");
+    assert!(
+        router_forwarded() - fw > 2000,
+        "a <-> b goes through the router"
+    );
+    for p in [a, b] {
+        assert!(action(p, "encapsulated") > 1000, "{}", p.status());
+        assert!(action(p, "decapsulated") > 1000, "{}", p.status());
+    }
+}
+
+/// a <-> d with routes via the router: VXLAN between 198.18.11.2 and 198.18.11.3, sent
+/// to the router's MAC and forwarded by it back onto the same subnet.
+fn hybrid_rerouted_is_vxlan(a: &Podfwd, mac_a: &str, mac_d: &str, router: &str) {
+    let (fw, enc) = (router_forwarded(), action(a, "encapsulated"));
+    let cap = capture_on("r", &["ra"], "udp port 8472", 8);
+    assert_eq!(ping("a0", &pod_ip("d", 0), 2), 2, "a0 -> d0 via the router");
+    let lines = captured(cap);
+    for l in &lines {
+        println!(
+            "router capture (hybrid, a <-> d via the router): {}",
+            l.join("|")
+        );
+    }
+    assert_eq!(
+        lines.len(),
+        8,
+        "2 requests + 2 replies, in and out of ra: {lines:?}"
+    );
+    for f in &lines {
+        let (s, d) = (outer(&f[3]), outer(&f[4]));
+        assert!(
+            (s, d) == ("198.18.11.2", "198.18.11.3") || (s, d) == ("198.18.11.3", "198.18.11.2"),
+            "outer IPs are the node IPs: {f:?}"
+        );
+        assert_eq!(outer(&f[5]), "8472", "VXLAN port: {f:?}");
+        let (src, dst) = (outer(&f[1]), outer(&f[2]));
+        assert!(
+            (src == mac_a || src == mac_d) && dst == router
+                || src == router && (dst == mac_a || dst == mac_d),
+            "every hop is between a node and the router: {f:?}"
+        );
+    }
+    both_ways("a", "d");
+    assert!(
+        router_forwarded() - fw > 2000,
+        "a <-> d goes through the router now"
+    );
+    assert!(action(a, "encapsulated") - enc > 1000, "{}", a.status());
 }
