@@ -35,9 +35,13 @@ PAYLOAD = struct.Struct("=QQ")  # sequence number, send time (ns, CLOCK_REALTIME
 libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 
+HOME_NS = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+
+
 def enter(ns):
-    """Move this thread into network namespace `ns` (a name under /run/netns)."""
-    fd = os.open(f"/run/netns/{ns}" if ns else "/proc/1/ns/net", os.O_RDONLY)
+    """Move this thread into network namespace `ns` (a name under /run/netns; None: back
+    to the one it started in)."""
+    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY) if ns else os.dup(HOME_NS)
     try:
         if libc.setns(fd, CLONE_NEWNET) != 0:
             err = ctypes.get_errno()
