@@ -8,7 +8,8 @@ RTM_NEWROUTE sent from here (the kernel applies it, and notifies, inside that se
 T1 is the kernel receive timestamp (SO_TIMESTAMPNS) of the first datagram the
 destination pod gets. At T2 the route is deleted again; T3 is the send time of the first
 datagram after which nothing arrives (the worker drops it as no_route). Prints one JSON
-line: learn_ms = T1 - T0, withdraw_ms = T3 - T2, and the datagram counts.
+line: learn_ms = T1 - T0, withdraw_ms = T3 - T2, the datagram counts, and run_s (longer
+than 0.5 + 2 x --settle when this process was starved of CPU).
 
 All sockets are made here, each in its namespace (setns(2) on this thread, then back),
 so one process and one clock (CLOCK_REALTIME) time everything.
@@ -157,18 +158,25 @@ def main():
     for t in threads:
         t.join()
 
-    after_add = [g for g in got if g[2] >= t0]
-    learned = min((g[2] for g in after_add), default=None)
-    last_seq = max((g[0] for g in got), default=None)
+    learned = min((g[2] for g in got if g[2] >= t0), default=None)
+    seqs = {g[0] for g in got}
+    first_seq, last_seq = min(seqs, default=None), max(seqs, default=None)
     # The first datagram after the last one delivered: dropped as no_route.
     first_dropped = next((s for s in sent if last_seq is not None and s[0] == last_seq + 1), None)
+    routed = [s for s in sent if first_seq is not None and first_seq <= s[0] <= last_seq]
     out = {
         "before_route": before,
         "sent": len(sent),
         "delivered": len(got),
+        # Sent while podfwd had no route (before the first delivered, after the last):
+        # each should be one no_route on node a.
+        "unrouted": len(sent) - len(routed),
+        # Sent while it had one and not delivered (lost on the way: not podfwd's route).
+        "lost_routed": len(routed) - len(seqs),
         "learn_ms": None if learned is None else (learned - t0) / 1e6,
         "withdraw_ms": None if first_dropped is None or first_dropped[1] < t2 else (first_dropped[1] - t2) / 1e6,
         "interval_us": a.interval_us,
+        "run_s": (time.time_ns() - t0) / 1e9 + 0.5,
     }
     print(json.dumps(out))
 
