@@ -196,9 +196,9 @@ fn pod_cidrs_follow_the_routing_table() {
     assert_eq!(nodes(&st), 5001);
     assert_eq!(st["prefixes"], 5003, "2 pods + node b + 5,000 learned");
     std::thread::sleep(Duration::from_secs(1));
+    let g1 = generation(&a.status());
     let start = Instant::now();
     ip_batch(&(0..5000).map(|i| route("del", i)).collect::<Vec<_>>());
-    let g1 = generation(&a.status());
     until(&a, 30, |st| st["learned_routes"] == 0);
     let removed = start.elapsed();
     let withdraw_snapshots = generation(&a.status()) - g1;
