@@ -1,14 +1,14 @@
 //! The root-only control socket: a unix stream socket (mode 0600 in a 0700 directory)
 //! whose peers must also be root by their credentials (`SO_PEERCRED`). One request line,
 //! one answer line per connection ([`podfwd_api`]); the answers come from the control
-//! thread, through [`ControlRequest::Api`].
+//! thread, through [`ControlRequest::Api`] on a [`ToControl`].
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use crate::views::ControlRequest;
@@ -16,6 +16,36 @@ use podfwd_api::{Request, Response};
 
 /// The longest request line accepted.
 const MAX_LINE: u64 = 64 * 1024;
+
+/// The way to the control thread: a request is queued, then the thread woken (it sleeps
+/// in [`crate::control::wake::Wakeups`]).
+#[derive(Debug, Clone)]
+pub struct ToControl {
+    tx: mpsc::Sender<ControlRequest>,
+    waker: Arc<mio::Waker>,
+}
+
+/// A [`ToControl`] that rings `waker`, and the control thread's end.
+#[must_use]
+pub fn channel(waker: Arc<mio::Waker>) -> (ToControl, mpsc::Receiver<ControlRequest>) {
+    let (tx, rx) = mpsc::channel();
+    (ToControl { tx, waker }, rx)
+}
+
+impl ToControl {
+    /// Queue `req` and wake the control thread.
+    ///
+    /// # Errors
+    /// The control thread is gone.
+    pub fn send(&self, req: ControlRequest) -> Result<(), mpsc::SendError<ControlRequest>> {
+        self.tx.send(req)?;
+        if let Err(e) = self.waker.wake() {
+            // Never seen; the control thread still looks within its tick.
+            log::warn!("control socket: waking the control thread: {e}");
+        }
+        Ok(())
+    }
+}
 
 /// Bind the control socket at `path`: its directory is created 0700 if missing; a stale
 /// socket file (nobody answers on it) is replaced; the socket is made 0600.
@@ -58,12 +88,7 @@ pub fn bind(path: &Path) -> Result<UnixListener, String> {
 }
 
 /// Serve `listener` until `stop` is set, then remove the socket file at `path`.
-pub fn serve(
-    listener: &UnixListener,
-    path: &Path,
-    requests: &mpsc::Sender<ControlRequest>,
-    stop: &AtomicBool,
-) {
+pub fn serve(listener: &UnixListener, path: &Path, requests: &ToControl, stop: &AtomicBool) {
     if let Err(e) = listener.set_nonblocking(true) {
         log::error!("control socket: {e}");
         return;
@@ -94,7 +119,7 @@ fn peer_uid(s: &UnixStream) -> Option<u32> {
         .map(|c| c.uid())
 }
 
-fn handle(stream: UnixStream, requests: &mpsc::Sender<ControlRequest>) -> std::io::Result<()> {
+fn handle(stream: UnixStream, requests: &ToControl) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let answer = match peer_uid(&stream) {
@@ -117,7 +142,7 @@ fn handle(stream: UnixStream, requests: &mpsc::Sender<ControlRequest>) -> std::i
 }
 
 /// Hand `req` to the control thread and wait for its answer.
-fn ask(requests: &mpsc::Sender<ControlRequest>, req: Request) -> Response {
+fn ask(requests: &ToControl, req: Request) -> Response {
     let (tx, rx) = mpsc::channel();
     if requests.send(ControlRequest::Api(req, tx)).is_err() {
         return Response::refused("podfwd is stopping");
@@ -197,8 +222,10 @@ mod tests {
         let err = bind(&path).unwrap_err();
         assert!(err.contains("is in use by another process"), "{err}");
 
-        let (tx, rx) = mpsc::channel::<ControlRequest>();
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let (tx, rx) = channel(waker);
+        let stop = Arc::new(AtomicBool::new(false));
         let (p2, st) = (path.clone(), stop.clone());
         let server = std::thread::spawn(move || serve(&l, &p2, &tx, &st));
         let control = std::thread::spawn(move || {

@@ -77,7 +77,11 @@ impl<H: Host> Control<H> {
         if let Some(done) = self.check_new_endpoint(ip, interface)? {
             return Ok(done);
         }
-        self.host.sync(); // the interface may be seconds old
+        // The interface may be seconds old; other changes drained here are applied by
+        // the next batch.
+        if self.host.sync() {
+            self.batch.changed(std::time::Instant::now());
+        }
         let info = self
             .host
             .lookup(interface)

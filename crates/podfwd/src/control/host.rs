@@ -8,7 +8,7 @@
 //! sees the frames podfwd forwards, and bpf_links — and the control tests use a fake.
 
 use std::net::Ipv4Addr;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use bpf::{Role, Steering, SteeringConfig};
 use route::PortRole;
@@ -31,8 +31,16 @@ pub struct FibHop {
 /// What the control thread asks of the kernel after start-up.
 pub trait Host {
     /// Bring the view of the node up to date (pending route, link and neighbour
-    /// changes); called once per refresh, before the questions below.
-    fn sync(&mut self) {}
+    /// changes); called once per refresh, before the questions below, and whenever
+    /// [`Host::event_fd`] is readable. Returns whether the view changed.
+    fn sync(&mut self) -> bool {
+        false
+    }
+    /// A file descriptor that becomes readable when the kernel announces a change
+    /// (then [`Host::sync`] drains it); `None`: changes are only seen at refreshes.
+    fn event_fd(&self) -> Option<RawFd> {
+        None
+    }
     /// The next hops toward `dst` per the kernel's FIB: every usable hop of its route
     /// (one for a plain route, each of a multipath one with its weight), in the FIB's
     /// order. Empty when there is no route (or the host cannot tell).
@@ -145,16 +153,23 @@ fn main_table_hops(st: &rtnl::NodeState, dst: Ipv4Addr) -> Vec<rtnl::NextHop> {
 }
 
 impl Host for Kernel {
-    fn sync(&mut self) {
+    fn sync(&mut self) -> bool {
         let Some((r, st)) = self.nl.as_mut() else {
-            return;
+            return false;
         };
-        if let Err(e) = r.poll_events(st) {
-            log::debug!("rtnetlink events: {e}; re-reading the node");
-            if let Err(e) = r.refresh(st) {
-                log::warn!("rtnetlink re-dump: {e}");
+        match r.poll_events(st) {
+            Ok(changes) => changes.any(),
+            Err(e) => {
+                log::debug!("rtnetlink events: {e}; re-reading the node");
+                if let Err(e) = r.refresh(st) {
+                    log::warn!("rtnetlink re-dump: {e}");
+                }
+                true
             }
         }
+    }
+    fn event_fd(&self) -> Option<RawFd> {
+        self.nl.as_ref().map(|(r, _)| r.as_raw_fd())
     }
     fn learned_routes(&mut self, table: u32) -> Vec<(ipnet::Ipv4Net, Ipv4Addr)> {
         let Some((_, st)) = &self.nl else {

@@ -2,11 +2,13 @@
 //! and does one job per method.
 //!
 //! [`start::run`] loads the config, attaches everything and builds a `Control`; then the
-//! loop calls [`Control::reload`] on SIGHUP or `podfwd reload`, [`Control::tick`] every
-//! 100 ms (it refreshes once a second, every 100 ms while a neighbour is missing:
-//! neighbours, re-created interfaces, MAC/MTU changes, a new snapshot when anything
-//! changed, interface problems, health), and [`Control::check_workers`]; on SIGTERM
-//! [`Control::shutdown`] detaches first and then stops the workers.
+//! loop sleeps in [`Control::wait`] until the kernel announces a change, a request or
+//! signal arrives, or 100 ms pass ([`wake`]), and calls [`Control::reload`] on SIGHUP or
+//! `podfwd reload` and [`Control::check_workers`]. [`Control::refresh`] (neighbours,
+//! learned routes, re-created interfaces, MAC/MTU changes, a new snapshot when anything
+//! changed, interface problems, health) runs as soon as a batch of kernel changes is
+//! complete, and at least once a second (every 100 ms while a neighbour is missing); on
+//! SIGTERM [`Control::shutdown`] detaches first and then stops the workers.
 //!
 //! Everything the control thread asks of the kernel goes through [`Host`], so every job
 //! here runs in unit tests against a fake node, without root.
@@ -16,6 +18,7 @@ mod host;
 pub mod start;
 #[cfg(test)]
 mod tests;
+pub mod wake;
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -120,6 +123,8 @@ pub struct Control<H: Host> {
     status: Arc<Mutex<StatusView>>,
     stop: Arc<AtomicBool>,
     last_refresh: Instant,
+    /// Kernel changes drained but not yet applied (see [`wake`]).
+    batch: wake::Batch,
     last_reprobe: Instant,
     last_problems: Vec<String>,
     was_healthy: bool,
@@ -542,6 +547,7 @@ impl<H: Host> Control<H> {
             status: Arc::new(Mutex::new(view)),
             stop: Arc::new(AtomicBool::new(false)),
             last_refresh: now,
+            batch: wake::Batch::default(),
             last_reprobe: now,
             last_problems: Vec::new(),
             was_healthy: true,
@@ -552,6 +558,12 @@ impl<H: Host> Control<H> {
     #[must_use]
     pub fn snapshot(&self) -> Arc<ArcSwap<Snapshot>> {
         self.snap.clone()
+    }
+
+    /// What becomes readable when the kernel announces a change ([`Host::event_fd`]).
+    #[must_use]
+    pub fn event_fd(&self) -> Option<RawFd> {
+        self.host.event_fd()
     }
 
     /// The status view, for the HTTP side.
@@ -645,7 +657,27 @@ impl<H: Host> Control<H> {
         Ok(format!("reloaded {}", path.display()))
     }
 
-    /// The periodic job, called about every 100 ms: a [`Control::refresh`] once a
+    /// Sleep in `wake` until the kernel announces a change, a request or signal
+    /// arrives, or the next job is due (at most [`wake::TICK`]); then drain the kernel's
+    /// notifications, refresh when a batch of them is due ([`wake::Batch`]) and run the
+    /// [`Control::tick`]. Returns what woke the thread.
+    pub fn wait(&mut self, wake: &mut wake::Wakeups) -> wake::Woken {
+        let timeout = self.batch.due().map_or(wake::TICK, |due| {
+            due.saturating_duration_since(Instant::now())
+                .min(wake::TICK)
+        });
+        let woken = wake.wait(timeout);
+        if woken.kernel && self.host.sync() {
+            self.batch.changed(Instant::now());
+        }
+        if self.batch.take(Instant::now()) {
+            self.refresh();
+        }
+        self.tick();
+        woken
+    }
+
+    /// The periodic job, called at least every 100 ms: a [`Control::refresh`] once a
     /// second, every 100 ms while a neighbour is still missing.
     pub fn tick(&mut self) {
         let missing = self.last_key.as_ref().is_none_or(RouteKey::missing);
@@ -655,7 +687,6 @@ impl<H: Host> Control<H> {
             Duration::from_secs(1)
         };
         if self.last_refresh.elapsed() >= every || self.last_key.is_none() {
-            self.last_refresh = Instant::now();
             self.refresh();
         }
     }
@@ -664,7 +695,9 @@ impl<H: Host> Control<H> {
     /// changes, a new snapshot if anything changed, interface problems, steering
     /// counters, health. Each interface is looked up once.
     pub fn refresh(&mut self) {
+        self.last_refresh = Instant::now();
         self.host.sync();
+        self.batch.clear();
         let observed: Vec<Option<Result<IfaceInfo, IfaceError>>> = self
             .ports
             .iter()

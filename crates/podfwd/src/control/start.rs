@@ -7,18 +7,22 @@
 //! workers and the HTTP listener. Anything that fails before the loop detaches what was
 //! attached (the bpf_links go with the `Steering` value) and nothing stays behind.
 
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::Duration;
 
 use bpf::Steering;
 use podfwd_config::Config;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::backend::SignalDelivery;
+use signal_hook::iterator::exfiltrator::SignalOnly;
 use xsk::{Umem, UmemConfig, XskSocket};
 
 use super::host::bpf_role;
+use super::wake::Wakeups;
 use super::{
     port_names, socket_config, steering_config, Control, Kernel, Port, WorkerHandle, TX_BUDGET,
 };
@@ -68,8 +72,7 @@ pub enum RunError {
 pub fn run(config_path: &Path) -> Result<(), RunError> {
     // Handlers first: a signal during start-up is acted on once the main loop runs,
     // instead of killing the process half-way (bpf_links would still detach).
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
-        .map_err(|e| RunError::Other(format!("cannot install signal handlers: {e}")))?;
+    let mut signals = signal_pipe()?;
     let cfg = Config::load(config_path)?;
     crate::caps::check(&cfg).map_err(RunError::Other)?;
     let _node_lock = node_lock()?;
@@ -102,7 +105,8 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         fill,
     )?;
     start_workers(&mut control, workers)?;
-    let (req_tx, req_rx) = mpsc::channel::<ControlRequest>();
+    let mut wake = wakeups(&control, &signals)?;
+    let (req_tx, req_rx) = crate::ctl::channel(wake.waker());
     let side_stop = Arc::new(AtomicBool::new(false));
     let http = {
         let status = control.status();
@@ -122,7 +126,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     };
     control.log_started();
     crate::notify::ready("forwarding");
-    let result = control_loop(&mut control, &mut signals, &req_rx);
+    let result = control_loop(&mut control, &mut wake, &mut signals, &req_rx);
     side_stop.store(true, Relaxed);
     let _ = ctl.join();
     control.shutdown();
@@ -134,11 +138,42 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     result
 }
 
-/// Until SIGTERM/SIGINT: reloads on SIGHUP and on requests, the periodic refresh, and
-/// the workers' liveness (a worker that stopped ends the loop with an error).
+/// The signals podfwd acts on, delivered through a self-pipe the control thread sleeps
+/// on.
+type SignalPipe = SignalDelivery<UnixStream, SignalOnly>;
+
+fn signal_pipe() -> Result<SignalPipe, RunError> {
+    let err = |e: std::io::Error| RunError::Other(format!("cannot install signal handlers: {e}"));
+    let (read, write) = UnixStream::pair().map_err(err)?;
+    SignalDelivery::with_pipe(read, write, SignalOnly, [SIGTERM, SIGINT, SIGHUP]).map_err(err)
+}
+
+/// Set to `1`, the control thread does not wake for kernel notifications and applies
+/// them at its periodic refresh only (once a second), for measurements.
+const TICK_ONLY_ENV: &str = "PODFWD_TICK_ONLY";
+
+/// What the control thread sleeps on: the kernel's notifications (unless
+/// [`TICK_ONLY_ENV`] says not to), the signal pipe, the control socket's waker.
+fn wakeups(control: &Control<Kernel>, signals: &SignalPipe) -> Result<Wakeups, RunError> {
+    let tick_only = std::env::var(TICK_ONLY_ENV).is_ok_and(|v| v == "1");
+    if tick_only {
+        log::info!("{TICK_ONLY_ENV}=1: kernel changes are applied at the periodic refresh only");
+    }
+    let kernel = control.event_fd().filter(|_| !tick_only);
+    Wakeups::new(kernel, Some(signals.get_read().as_raw_fd())).map_err(|e| {
+        RunError::Other(format!(
+            "cannot create the control thread's epoll instance: {e}"
+        ))
+    })
+}
+
+/// Until SIGTERM/SIGINT: reloads on SIGHUP and on requests, kernel changes and the
+/// periodic refresh ([`Control::wait`]), and the workers' liveness (a worker that
+/// stopped ends the loop with an error).
 fn control_loop(
     control: &mut Control<Kernel>,
-    signals: &mut signal_hook::iterator::Signals,
+    wake: &mut Wakeups,
+    signals: &mut SignalPipe,
     requests: &mpsc::Receiver<ControlRequest>,
 ) -> Result<(), RunError> {
     loop {
@@ -150,13 +185,11 @@ fn control_loop(
                 return Ok(());
             }
         }
-        if let Ok(ControlRequest::Api(req, reply)) =
-            requests.recv_timeout(Duration::from_millis(100))
-        {
+        while let Ok(ControlRequest::Api(req, reply)) = requests.try_recv() {
             let _ = reply.send(control.handle(req));
         }
-        control.tick();
         control.check_workers().map_err(RunError::Worker)?;
+        control.wait(wake);
     }
 }
 

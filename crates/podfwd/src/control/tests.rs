@@ -34,6 +34,8 @@ struct State {
     hops: HashMap<Ipv4Addr, Vec<FibHop>>,
     /// Routes of the learned table.
     learned: Vec<(ipnet::Ipv4Net, Ipv4Addr)>,
+    /// The read end of the fake kernel's notifications: a byte is a change.
+    events: Option<std::os::unix::net::UnixStream>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -65,6 +67,23 @@ fn hop_macs(c: &Control<Fake>) -> Vec<Option<[u8; 6]>> {
 }
 
 impl Host for Fake {
+    fn sync(&mut self) -> bool {
+        use std::io::Read;
+        let mut s = self.0.borrow_mut();
+        let Some(events) = s.events.as_mut() else {
+            return false;
+        };
+        let mut buf = [0u8; 64];
+        let mut changed = false;
+        while events.read(&mut buf).is_ok_and(|n| n > 0) {
+            changed = true;
+        }
+        changed
+    }
+    fn event_fd(&self) -> Option<RawFd> {
+        use std::os::fd::AsRawFd;
+        self.0.borrow().events.as_ref().map(AsRawFd::as_raw_fd)
+    }
     fn learned_routes(&mut self, table: u32) -> Vec<(ipnet::Ipv4Net, Ipv4Addr)> {
         assert_eq!(table, 201);
         self.0.borrow().learned.clone()
@@ -840,4 +859,125 @@ fn a_multipath_route_gives_the_node_every_gateway() {
     c.refresh();
     assert_eq!(hop_macs(&c), [Some(MAC_R1)]);
     assert_eq!(c.snapshot().load().generation, g + 3);
+}
+
+/// `c` following table 201 (nothing learned yet) with a fake kernel that announces
+/// changes; returns the end to announce them on.
+fn announcing(
+    c: &mut Control<Fake>,
+    fake: &Fake,
+    file: &TempConfig,
+) -> std::os::unix::net::UnixStream {
+    file.write(&(yaml(file, false) + "routes: {table: 201}\n"));
+    assert!(c.reload().is_ok());
+    let (kernel, ours) = std::os::unix::net::UnixStream::pair().unwrap();
+    ours.set_nonblocking(true).unwrap();
+    fake.0.borrow_mut().events = Some(ours);
+    c.refresh(); // the one a reload asks for
+                 // The periodic refresh is an hour away: only an announcement can refresh.
+    c.last_refresh = Instant::now() + Duration::from_secs(3600);
+    kernel
+}
+
+#[test]
+fn a_kernel_announcement_wakes_a_refresh() {
+    use std::io::Write;
+    let (mut c, fake, file) = control(true, Vec::new());
+    let mut kernel = announcing(&mut c, &fake, &file);
+    let mut wake = wake::Wakeups::new(c.event_fd(), None).unwrap();
+    let g = c.snapshot().load().generation;
+    let net = "10.0.3.0/24".parse().unwrap();
+    fake.0.borrow_mut().learned = vec![(net, Ipv4Addr::new(198, 18, 0, 3))];
+    kernel.write_all(&[1]).unwrap();
+    assert_eq!(
+        c.wait(&mut wake),
+        wake::Woken {
+            kernel: true,
+            other: false
+        }
+    );
+    // The batch is complete once the kernel has been quiet for a moment.
+    let mut waits = 1;
+    while c.snapshot().load().generation == g && waits < 5 {
+        c.wait(&mut wake);
+        waits += 1;
+    }
+    let snap = c.snapshot().load_full();
+    assert_eq!(snap.generation, g + 1, "one snapshot for the announcement");
+    assert_eq!(snap.nodes.len(), 2, "node c learned");
+    assert!(waits <= 2, "applied after {waits} waits");
+
+    // Withdrawn: frames to its pods are no_route from the next snapshot on.
+    fake.0.borrow_mut().learned.clear();
+    kernel.write_all(&[1]).unwrap();
+    let mut waits = 0;
+    while c.snapshot().load().generation == g + 1 && waits < 5 {
+        c.wait(&mut wake);
+        waits += 1;
+    }
+    let snap = c.snapshot().load_full();
+    assert!(waits <= 2, "withdrawn after {waits} waits");
+    assert!(snap.lookup(u32::from(Ipv4Addr::new(10, 0, 3, 5))).is_none());
+}
+
+#[test]
+fn without_the_kernel_fd_a_change_waits_for_the_periodic_refresh() {
+    use std::io::Write;
+    let (mut c, fake, file) = control(true, Vec::new());
+    let mut kernel = announcing(&mut c, &fake, &file);
+    let mut wake = wake::Wakeups::new(None, None).unwrap();
+    let g = c.snapshot().load().generation;
+    let net = "10.0.3.0/24".parse().unwrap();
+    fake.0.borrow_mut().learned = vec![(net, Ipv4Addr::new(198, 18, 0, 3))];
+    kernel.write_all(&[1]).unwrap();
+    assert_eq!(
+        c.wait(&mut wake),
+        wake::Woken::default(),
+        "the tick's timeout"
+    );
+    c.wait(&mut wake);
+    assert_eq!(
+        c.snapshot().load().generation,
+        g,
+        "not applied before the refresh"
+    );
+    c.refresh();
+    assert_eq!(c.snapshot().load().nodes.len(), 2);
+}
+
+#[test]
+fn kernel_changes_are_batched() {
+    use wake::{Batch, BATCH, QUIET};
+    let ms = Duration::from_millis;
+    let t0 = Instant::now();
+    let mut b = Batch::default();
+    assert_eq!(b.due(), None);
+    assert!(!b.take(t0 + ms(500)), "nothing pending");
+    // An isolated change: applied once the kernel is quiet.
+    b.changed(t0);
+    assert_eq!(b.due(), Some(t0 + QUIET));
+    assert!(!b.take(t0 + QUIET - ms(1)));
+    assert!(b.take(t0 + QUIET));
+    assert!(!b.take(t0 + ms(50)), "applied once");
+    // A change right after: at most one batch per BATCH.
+    let t1 = t0 + QUIET + ms(10);
+    b.changed(t1);
+    assert_eq!(b.due(), Some(t0 + QUIET + BATCH));
+    // While the kernel keeps announcing: BATCH after the first change.
+    for i in 1..300 {
+        b.changed(t1 + ms(i));
+    }
+    assert_eq!(b.due(), Some(t1 + BATCH));
+    let t2 = t1 + BATCH;
+    assert!(b.take(t2));
+    b.changed(t2 + ms(1));
+    b.changed(t2 + ms(150));
+    assert_eq!(
+        b.due(),
+        Some(t2 + ms(1) + BATCH),
+        "no longer than BATCH after the first"
+    );
+    // A refresh for another reason applies what is pending.
+    b.clear();
+    assert_eq!(b.due(), None);
 }
