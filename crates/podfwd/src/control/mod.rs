@@ -20,7 +20,7 @@ pub mod start;
 mod tests;
 pub mod wake;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::Ipv4Addr;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
@@ -353,18 +353,36 @@ fn merge_learned(
     };
     let mut nodes = file_nodes.to_vec();
     let mut ignored = Vec::new();
+    // The learned PodCIDRs taken so far, by network address and by (network, length), and
+    // their gateways: a routing table of thousands of nodes is merged in O(n log n).
+    let mut taken: BTreeMap<u32, u8> = BTreeMap::new();
+    let mut exact: HashSet<(u32, u8)> = HashSet::new();
+    let mut gateways: HashSet<Ipv4Addr> = file_nodes.iter().map(|n| n.ip).collect();
     for (prefix, gw) in learned {
         let prefix = prefix.trunc();
         if !cfg.cluster_cidr.contains(&prefix) || overlaps(&prefix, &cfg.node.pod_cidr) {
             ignored.push((prefix, gw));
             continue;
         }
-        if nodes
-            .iter()
-            .any(|n| overlaps(&n.pod_cidr, &prefix) || n.ip == gw)
+        let (net, len) = (u32::from(prefix.network()), prefix.prefix_len());
+        let inside_taken = (0..=len).any(|l| {
+            let mask = u32::MAX.checked_shl(32 - u32::from(l)).unwrap_or(0);
+            exact.contains(&(net & mask, l))
+        });
+        let holds_taken = taken
+            .range(net..=u32::from(prefix.broadcast()))
+            .next()
+            .is_some();
+        if gateways.contains(&gw)
+            || inside_taken
+            || holds_taken
+            || file_nodes.iter().any(|n| overlaps(&n.pod_cidr, &prefix))
         {
             continue; // the config file's entry (or an earlier route) wins
         }
+        taken.insert(net, len);
+        exact.insert((net, len));
+        gateways.insert(gw);
         nodes.push(podfwd_config::RemoteNodeConfig {
             name: gw.to_string(),
             ip: gw,
@@ -745,14 +763,17 @@ impl<H: Host> Control<H> {
         if nodes == self.cfg.nodes {
             return false;
         }
-        for n in nodes.iter().filter(|n| !self.cfg.nodes.contains(n)) {
+        let key = |n: &podfwd_config::RemoteNodeConfig| (n.pod_cidr, n.ip);
+        let before: HashSet<_> = self.cfg.nodes.iter().map(key).collect();
+        let after: HashSet<_> = nodes.iter().map(key).collect();
+        for n in nodes.iter().filter(|n| !before.contains(&key(n))) {
             log::info!(
                 "learned: PodCIDR {} on node {} (table {table})",
                 n.pod_cidr,
                 n.ip
             );
         }
-        for n in self.cfg.nodes.iter().filter(|n| !nodes.contains(n)) {
+        for n in self.cfg.nodes.iter().filter(|n| !after.contains(&key(n))) {
             log::info!(
                 "withdrawn: PodCIDR {} of node {} (table {table})",
                 n.pod_cidr,
