@@ -845,6 +845,7 @@ mod tests {
             comp_size: 16,
             rx_size: 16,
             tx_size,
+            tx_metadata: xsk::TxMetadata::Off,
         };
         let umem = Umem::new(&cfg).unwrap();
         let (sockets, kernels): (Vec<_>, Vec<_>) =

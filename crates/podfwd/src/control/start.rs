@@ -224,6 +224,7 @@ fn umem_config(cfg: &Config, nports: usize) -> UmemConfig {
         comp_size: 2048,
         rx_size: 2048,
         tx_size: 2048,
+        tx_metadata: xsk::TxMetadata::Off,
     }
 }
 
