@@ -36,6 +36,22 @@ const ROWS: &[(&str, &str)] = &[
     ("podfwd-native", "podfwd native"),
     ("podfwd-tunnel", "podfwd tunnel (VXLAN)"),
     (
+        "podfwd-native-csum-offload",
+        "podfwd native, checksum offload (TX metadata)",
+    ),
+    (
+        "podfwd-native-csum-sw",
+        "podfwd native, checksums in software",
+    ),
+    (
+        "podfwd-tunnel-csum-offload",
+        "podfwd tunnel, checksum offload (TX metadata)",
+    ),
+    (
+        "podfwd-tunnel-csum-sw",
+        "podfwd tunnel, checksums in software",
+    ),
+    (
         "routed-kernel",
         "routed: kernel, static routes via the router",
     ),
@@ -120,6 +136,48 @@ const PING: Measure = Measure {
 /// baseline is a row of the same bed and run: the routed rows against `routed-kernel`,
 /// never against the two-node bed's kernel rows.
 const PAIRS: &[(&str, &str, &str, Measure, &str)] = &[
+    (
+        "checksum offload / checksums in software",
+        "podfwd-native-csum-offload",
+        "podfwd-native-csum-sw",
+        TCP1,
+        "podfwd native, TCP 1 stream",
+    ),
+    (
+        "checksum offload / checksums in software",
+        "podfwd-native-csum-offload",
+        "podfwd-native-csum-sw",
+        TCP4,
+        "podfwd native, TCP 4 streams",
+    ),
+    (
+        "checksum offload / checksums in software",
+        "podfwd-native-csum-offload",
+        "podfwd-native-csum-sw",
+        TCP1_CPU,
+        "podfwd native, CPU s per Gbit (TCP 1 stream)",
+    ),
+    (
+        "checksum offload / checksums in software",
+        "podfwd-tunnel-csum-offload",
+        "podfwd-tunnel-csum-sw",
+        TCP1,
+        "podfwd tunnel, TCP 1 stream",
+    ),
+    (
+        "checksum offload / checksums in software",
+        "podfwd-tunnel-csum-offload",
+        "podfwd-tunnel-csum-sw",
+        TCP4,
+        "podfwd tunnel, TCP 4 streams",
+    ),
+    (
+        "checksum offload / checksums in software",
+        "podfwd-tunnel-csum-offload",
+        "podfwd-tunnel-csum-sw",
+        TCP1_CPU,
+        "podfwd tunnel, CPU s per Gbit (TCP 1 stream)",
+    ),
     (
         "podfwd tunnel / podfwd native",
         "podfwd-tunnel",
