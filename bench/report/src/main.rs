@@ -36,6 +36,22 @@ const ROWS: &[(&str, &str)] = &[
     ("podfwd-native", "podfwd native"),
     ("podfwd-tunnel", "podfwd tunnel (VXLAN)"),
     (
+        "podfwd-native-csum-offload",
+        "podfwd native, checksum offload (TX metadata)",
+    ),
+    (
+        "podfwd-native-csum-sw",
+        "podfwd native, checksums in software",
+    ),
+    (
+        "podfwd-tunnel-csum-offload",
+        "podfwd tunnel, checksum offload (TX metadata)",
+    ),
+    (
+        "podfwd-tunnel-csum-sw",
+        "podfwd tunnel, checksums in software",
+    ),
+    (
         "routed-kernel",
         "routed: kernel, static routes via the router",
     ),
@@ -280,6 +296,48 @@ const PAIRS: &[(&str, &str, &str, Measure, &str)] = &[
         "routed-podfwd-hybrid",
         TCP1,
         "TCP 1 stream",
+    ),
+    (
+        "checksum offload / checksums in software",
+        "podfwd-native-csum-offload",
+        "podfwd-native-csum-sw",
+        TCP1,
+        "podfwd native, TCP 1 stream",
+    ),
+    (
+        "checksum offload / checksums in software",
+        "podfwd-native-csum-offload",
+        "podfwd-native-csum-sw",
+        TCP4,
+        "podfwd native, TCP 4 streams",
+    ),
+    (
+        "checksum offload / checksums in software",
+        "podfwd-native-csum-offload",
+        "podfwd-native-csum-sw",
+        TCP1_CPU,
+        "podfwd native, CPU s per Gbit (TCP 1 stream)",
+    ),
+    (
+        "checksum offload / checksums in software",
+        "podfwd-tunnel-csum-offload",
+        "podfwd-tunnel-csum-sw",
+        TCP1,
+        "podfwd tunnel, TCP 1 stream",
+    ),
+    (
+        "checksum offload / checksums in software",
+        "podfwd-tunnel-csum-offload",
+        "podfwd-tunnel-csum-sw",
+        TCP4,
+        "podfwd tunnel, TCP 4 streams",
+    ),
+    (
+        "checksum offload / checksums in software",
+        "podfwd-tunnel-csum-offload",
+        "podfwd-tunnel-csum-sw",
+        TCP1_CPU,
+        "podfwd tunnel, CPU s per Gbit (TCP 1 stream)",
     ),
 ];
 
@@ -713,6 +771,25 @@ mod tests {
             !md.contains("podfwd tunnel"),
             "no tunnel rows were given: {md}"
         );
+    }
+
+    #[test]
+    fn checksum_rows_are_compared_with_each_other() {
+        let runs = r#"{"row":"podfwd-native-csum-offload","rep":1,"test":"tcp1","gbps":1.2}
+{"row":"podfwd-native-csum-offload","rep":1,"test":"tcp1","gbps":1.0}
+{"row":"podfwd-native-csum-sw","rep":1,"test":"tcp1","gbps":1.0}
+{"row":"podfwd-native-csum-sw","rep":1,"test":"tcp1","gbps":0.8}
+"#;
+        let md = report(&Runs::parse(runs).unwrap(), "m", "c", None);
+        assert!(
+            md.contains("| podfwd native, checksum offload (TX metadata) | 1.10 (1.00–1.20) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- podfwd native, TCP 1 stream: checksum offload / checksums in software = **1.22×**"),
+            "{md}"
+        );
+        assert!(!md.contains("podfwd tunnel"), "{md}");
     }
 
     const MIXED: &str = r#"{"row":"kernel-native","rep":1,"test":"tcp1","gbps":4.0}

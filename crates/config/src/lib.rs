@@ -80,6 +80,8 @@ pub struct Config {
     pub control: ControlConfig,
     /// PodCIDRs learned from a routing engine.
     pub routes: RoutesConfig,
+    /// Kernel offloads podfwd's transmits use.
+    pub offload: OffloadConfig,
     /// The file path (or source name) used in messages.
     pub source: String,
 }
@@ -178,6 +180,51 @@ pub struct RoutesConfig {
     /// The kernel routing table to follow: each route `PodCIDR via NODE-IP` in it makes
     /// NODE-IP the owner of PodCIDR (a remote node), live. `None`: only `nodes:`.
     pub table: Option<u32>,
+}
+
+/// Kernel offloads podfwd's transmits use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OffloadConfig {
+    /// Partial TCP/UDP checksums: left to the kernel's checksum offload (AF_XDP TX
+    /// metadata) or completed in software.
+    pub tx_checksum: TxChecksum,
+}
+
+/// `offload.tx_checksum`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TxChecksum {
+    /// Offload where the kernel has AF_XDP TX metadata (Linux 6.11+) and the sockets are
+    /// in copy mode; software elsewhere.
+    #[default]
+    Auto,
+    /// Offload, or podfwd does not start.
+    On,
+    /// Software: podfwd completes every partial checksum itself.
+    Off,
+}
+
+impl TxChecksum {
+    /// The config name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TxChecksum::Auto => "auto",
+            TxChecksum::On => "on",
+            TxChecksum::Off => "off",
+        }
+    }
+
+    /// From its config name (`auto`, `on`, `off`).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<TxChecksum> {
+        match name {
+            "auto" => Some(TxChecksum::Auto),
+            "on" => Some(TxChecksum::On),
+            "off" => Some(TxChecksum::Off),
+            _ => None,
+        }
+    }
 }
 
 /// The local control API: a unix socket only root can use.

@@ -32,6 +32,8 @@ pub(crate) struct RawConfig {
     pub control: Option<S<RawControl>>,
     #[serde(default)]
     pub routes: Option<S<RawRoutes>>,
+    #[serde(default)]
+    pub offload: Option<S<RawOffload>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +101,13 @@ pub(crate) struct RawMetrics {
 pub(crate) struct RawRoutes {
     #[serde(default)]
     pub table: Option<S<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOffload {
+    #[serde(default)]
+    pub tx_checksum: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

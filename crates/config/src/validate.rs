@@ -8,13 +8,14 @@ use ipnet::Ipv4Net;
 use wire::ethernet::{mac_is_unicast, parse_mac};
 
 use crate::raw::{
-    RawConfig, RawControl, RawEndpoint, RawMetrics, RawNode, RawRemoteNode, RawRoutes, RawUmem,
-    RawVxlan, RawWorkers, S,
+    RawConfig, RawControl, RawEndpoint, RawMetrics, RawNode, RawOffload, RawRemoteNode, RawRoutes,
+    RawUmem, RawVxlan, RawWorkers, S,
 };
 use crate::{
     Config, ConfigError, ControlConfig, EndpointConfig, MetricsConfig, Mode, NodeConfig,
-    RemoteNodeConfig, RoutesConfig, UmemConfig, VxlanConfig, WorkersConfig, DEFAULT_GATEWAY,
-    IFNAMSIZ, MAX_ENDPOINTS, MAX_UMEM_FRAMES, MAX_VNI, MAX_WORKERS, MIN_UMEM_FRAMES,
+    OffloadConfig, RemoteNodeConfig, RoutesConfig, TxChecksum, UmemConfig, VxlanConfig,
+    WorkersConfig, DEFAULT_GATEWAY, IFNAMSIZ, MAX_ENDPOINTS, MAX_UMEM_FRAMES, MAX_VNI, MAX_WORKERS,
+    MIN_UMEM_FRAMES,
 };
 
 /// A place in the file (1-based).
@@ -229,6 +230,7 @@ pub(crate) fn validate(
     let metrics = c.check_metrics(raw.metrics.as_ref());
     let control = c.check_control(raw.control.as_ref());
     let routes = c.check_routes(raw.routes.as_ref());
+    let offload = c.check_offload(raw.offload.as_ref());
 
     if !c.errors.is_empty() {
         // Report in file order, whatever order the checks ran in.
@@ -267,6 +269,7 @@ pub(crate) fn validate(
             metrics,
             control,
             routes,
+            offload,
             source: source.to_owned(),
         }),
         // Every `None` above pushed an error; this arm is only a safety net.
@@ -709,6 +712,25 @@ impl Checker<'_> {
             }
         }
         routes
+    }
+
+    /// `offload.tx_checksum`: `auto`, `on` or `off`.
+    fn check_offload(&mut self, raw: Option<&S<RawOffload>>) -> OffloadConfig {
+        let mut offload = OffloadConfig::default();
+        if let Some(t) = raw.and_then(|o| o.value.tx_checksum.as_ref()) {
+            match TxChecksum::from_name(t.value.trim()) {
+                Some(v) => offload.tx_checksum = v,
+                None => self.err(
+                    pos(t),
+                    "offload.tx_checksum",
+                    format!(
+                        "`{}` is not a setting: use `auto` (the kernel's checksum offload where it has AF_XDP TX metadata, else software), `on` (offload, or do not start) or `off` (podfwd completes partial checksums itself)",
+                        t.value
+                    ),
+                ),
+            }
+        }
+        offload
     }
 
     /// `control.socket`: an absolute path.

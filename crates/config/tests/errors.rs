@@ -86,7 +86,7 @@ cases! {
     syntax_error_tab: "  vni: 1\n" => "\tvni: 1\n",
         "node-a.yaml:10:9: vxlan: YAML syntax error: while scanning a plain scalar, found a tab; check the indentation (spaces only) and quoting";
     unknown_field_top: "mode: tunnel\n" => "mdoe: tunnel\n",
-        "node-a.yaml:6:1: mdoe: unknown field `mdoe`: the fields allowed here are node, mode, cluster_cidr, gateway, vxlan, endpoints, nodes, workers, umem, metrics, control, routes; check the spelling and the indentation";
+        "node-a.yaml:6:1: mdoe: unknown field `mdoe`: the fields allowed here are node, mode, cluster_cidr, gateway, vxlan, endpoints, nodes, workers, umem, metrics, control, routes, offload; check the spelling and the indentation";
     unknown_field_nested: "    interface: lxc1\n" => "    interface: lxc1\n    mac: aa\n",
         "node-a.yaml:17:5: endpoints[1].mac: unknown field `mac`: the fields allowed here are ip, interface; check the spelling and the indentation";
     missing_field_node: "  uplink: eth0\n" => "",
@@ -209,6 +209,26 @@ cases! {
         "node-a.yaml:33:11: control.socket: `run/podfwd.sock` is not an absolute socket path: write e.g. /run/podfwd/podfwd.sock";
     routes_table_main: "  listen: 127.0.0.1:9475\n" => "  listen: 127.0.0.1:9475\nroutes:\n  table: 254\n",
         "node-a.yaml:33:10: routes.table: table 254 cannot hold learned PodCIDRs: use a table of its own, 1-252 or 256 and up (e.g. 201), not main (254), local (255) or default (253)";
+    offload_tx_checksum_unknown: "  listen: 127.0.0.1:9475\n" => "  listen: 127.0.0.1:9475\noffload:\n  tx_checksum: yes\n",
+        "node-a.yaml:33:16: offload.tx_checksum: `yes` is not a setting: use `auto` (the kernel's checksum offload where it has AF_XDP TX metadata, else software), `on` (offload, or do not start) or `off` (podfwd completes partial checksums itself)";
+    offload_unknown_field: "  listen: 127.0.0.1:9475\n" => "  listen: 127.0.0.1:9475\noffload:\n  tso: on\n",
+        "node-a.yaml:33:3: offload.tso: unknown field `tso`: the fields allowed here are tx_checksum; check the spelling and the indentation";
+}
+
+#[test]
+fn offload_tx_checksum_values() {
+    use podfwd_config::TxChecksum;
+    assert_eq!(parse(BASE).unwrap().offload.tx_checksum, TxChecksum::Auto);
+    for (text, want) in [
+        ("auto", TxChecksum::Auto),
+        ("on", TxChecksum::On),
+        ("off", TxChecksum::Off),
+        ("\"off\"", TxChecksum::Off),
+    ] {
+        let c = parse(&format!("{BASE}offload:\n  tx_checksum: {text}\n")).unwrap();
+        assert_eq!(c.offload.tx_checksum, want, "{text}");
+        assert_eq!(TxChecksum::from_name(want.as_str()), Some(want));
+    }
 }
 
 #[test]

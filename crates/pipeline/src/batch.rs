@@ -14,7 +14,7 @@
 
 use route::{Mode, PortId, PortInfo, PortRole, Snapshot};
 
-use crate::{Action, Decision, DropReason, Frame, Pipeline, Verdict};
+use crate::{Action, Decision, DropReason, Frame, Pipeline, TxCsum, Verdict};
 
 /// The memory frames live in, as the pipeline sees it: descriptors in, frames to rewrite
 /// in place, descriptors out.
@@ -23,8 +23,17 @@ pub trait FrameMem {
     type Desc: Copy;
     /// The frame `d` points to, inside its whole chunk (so it can grow at the front).
     fn frame(&mut self, d: Self::Desc) -> Frame<'_>;
-    /// The descriptor that transmits bytes `off..off + len` of `d`'s chunk.
-    fn tx_desc(&self, d: Self::Desc, off: usize, len: usize) -> Self::Desc;
+    /// The descriptor that transmits bytes `off..off + len` of `d`'s chunk, asking the
+    /// kernel to complete the checksum `csum` describes if it is set (the pipeline only
+    /// sets it with [`Pipeline::offload_checksums`], which the caller enables only where
+    /// it can: AF_XDP TX metadata).
+    fn tx_desc(
+        &mut self,
+        d: Self::Desc,
+        off: usize,
+        len: usize,
+        csum: Option<TxCsum>,
+    ) -> Self::Desc;
     /// Gives `d`'s frame back to the free pool.
     fn free(&mut self, d: Self::Desc);
     /// Length in bytes of the frame `d` describes.
@@ -214,10 +223,10 @@ impl Pipeline {
             let mut frame = mem.frame(d);
             frame.clamp();
             let verdict = decide(self, &mut frame).unwrap_or_else(Verdict::Drop);
-            let (off, len) = (frame.off, frame.len);
+            let (off, len, csum) = (frame.off, frame.len, frame.csum);
             match verdict {
                 Verdict::Tx { port, action } if tx.is_open(usize::from(port)) => {
-                    let out = mem.tx_desc(d, off, len);
+                    let out = mem.tx_desc(d, off, len, csum);
                     tx.push(usize::from(port), out, action);
                 }
                 Verdict::Tx { .. } => {

@@ -13,8 +13,11 @@ pub struct Counters {
     pub drops: [u64; DropReason::COUNT],
     /// Frames that were not podfwd's ([`Verdict::Pass`]).
     pub passed: u64,
-    /// Partial (offloaded) TCP/UDP checksums completed.
+    /// Partial (offloaded) TCP/UDP checksums completed in software.
     pub csum_completed: u64,
+    /// Partial TCP/UDP checksums left partial, with a request that the kernel complete
+    /// them on transmit ([`crate::Frame::csum`]).
+    pub csum_offloaded: u64,
     /// Times a pod MAC was learned or changed.
     pub macs_learned: u64,
 }
@@ -34,6 +37,7 @@ impl Counters {
             drops: [0; DropReason::COUNT],
             passed: 0,
             csum_completed: 0,
+            csum_offloaded: 0,
             macs_learned: 0,
         }
     }
@@ -76,6 +80,7 @@ impl Counters {
         }
         self.passed += other.passed;
         self.csum_completed += other.csum_completed;
+        self.csum_offloaded += other.csum_offloaded;
         self.macs_learned += other.macs_learned;
     }
 }

@@ -36,7 +36,8 @@ use parse::Headers;
 /// the pipeline can grow it at the front (encap) or shrink it (decap, ICMP).
 ///
 /// After [`Pipeline::process`] returns [`Verdict::Tx`], `off` and `len` describe the frame
-/// to transmit; they always stay within `buf`.
+/// to transmit; they always stay within `buf`. `csum` says whether it leaves with a
+/// partial checksum for the kernel to complete.
 #[derive(Debug)]
 pub struct Frame<'a> {
     /// The whole UMEM chunk.
@@ -45,17 +46,62 @@ pub struct Frame<'a> {
     pub off: usize,
     /// Length of the packet.
     pub len: usize,
+    /// Set by the pipeline (only with [`Pipeline::offload_checksums`]) for a frame to
+    /// transmit whose TCP/UDP checksum it left partial: the transmit must ask the kernel
+    /// to complete it (AF_XDP TX metadata), or the receiver drops the packet.
+    pub csum: Option<TxCsum>,
+}
+
+/// A checksum to complete on transmit, in the kernel's `CHECKSUM_PARTIAL` terms: sum from
+/// `start` (counted from the frame's first byte, [`Frame::off`]) to the end of the frame,
+/// store the result at `start + offset`. The field already holds the pseudo-header sum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxCsum {
+    /// Where the transport header starts in the transmitted frame.
+    pub start: u16,
+    /// Where its checksum field is in it (16 for TCP, 6 for UDP).
+    pub offset: u16,
+}
+
+impl TxCsum {
+    /// Does what the kernel does for the request (`skb_checksum_help`) on the frame
+    /// `frame` (from its first byte): the transmit's fallback when it cannot ask. False,
+    /// changing nothing, if the checksum field is not inside `frame`.
+    pub fn complete(&self, frame: &mut [u8]) -> bool {
+        let (start, at) = (
+            usize::from(self.start),
+            usize::from(self.start) + usize::from(self.offset),
+        );
+        if at + 2 > frame.len() {
+            return false;
+        }
+        let sum = wire::checksum::fold(wire::checksum::sum(&frame[start..], 0));
+        // An all-zero result is sent as all ones (CSUM_MANGLED_0; RFC 768 for UDP).
+        let c = match !sum {
+            0 => 0xffff,
+            c => c,
+        };
+        frame[at..at + 2].copy_from_slice(&c.to_be_bytes());
+        true
+    }
 }
 
 impl<'a> Frame<'a> {
     /// A frame of `len` bytes at `off` in `buf`.
     pub fn new(buf: &'a mut [u8], off: usize, len: usize) -> Self {
-        Self { buf, off, len }
+        Self {
+            buf,
+            off,
+            len,
+            csum: None,
+        }
     }
 
-    /// Keeps `off` and `len` inside `buf`, whatever the caller handed over.
+    /// Keeps `off` and `len` inside `buf`, whatever the caller handed over, and clears
+    /// `csum` (the decision sets it).
     #[inline]
     pub(crate) fn clamp(&mut self) {
+        self.csum = None;
         self.off = self.off.min(self.buf.len());
         self.len = self.len.min(self.buf.len() - self.off);
     }
@@ -77,11 +123,15 @@ struct Learned {
     mac: Mac,
 }
 
-/// One worker's pipeline: learned pod MACs per port and counters. Not shared.
+/// One worker's pipeline: learned pod MACs per port, counters and how partial checksums
+/// leave. Not shared.
 #[derive(Debug)]
 pub struct Pipeline {
     learned: Vec<Option<Learned>>,
     counters: Counters,
+    /// `Some(room)`: partial checksums of frames with at least `room` bytes in front of
+    /// them (for the TX metadata) are left to the kernel; `None`: completed here.
+    csum_offload: Option<usize>,
 }
 
 impl Default for Pipeline {
@@ -130,7 +180,23 @@ impl Pipeline {
         Self {
             learned: Vec::new(),
             counters: Counters::new(),
+            csum_offload: None,
         }
+    }
+
+    /// How partial TCP/UDP checksums leave: `None` (the default) completes them in
+    /// software; `Some(room)` leaves them partial in frames that have at least `room`
+    /// bytes in their chunk in front of them (the transmit's TX metadata needs them) and
+    /// sets [`Frame::csum`] for the transmit to request the kernel's checksum offload,
+    /// completing the others.
+    pub fn offload_checksums(&mut self, room: Option<usize>) {
+        self.csum_offload = room;
+    }
+
+    /// What [`Pipeline::offload_checksums`] last set.
+    #[must_use]
+    pub fn checksum_offload(&self) -> Option<usize> {
+        self.csum_offload
     }
 
     /// This worker's counters.
@@ -431,27 +497,49 @@ impl Pipeline {
 
     /// All checks passed: write. The frame that leaves starts at the parsed Ethernet
     /// header (after the outer headers of a decapsulated frame) and ends with the IPv4
-    /// packet (no Ethernet padding); a partial TCP/UDP checksum is completed first.
+    /// packet (no Ethernet padding); a partial TCP/UDP checksum is completed or left to
+    /// the kernel ([`Pipeline::offload_checksums`]).
     #[inline]
     fn forward(&mut self, frame: &mut Frame, h: &Headers, egress: Egress) -> Verdict {
         frame.off = h.l2;
         frame.len = h.len();
-        self.complete_csum(frame.buf, h);
-        emit(frame, h, egress)
+        let v = emit(frame, h, egress);
+        // After the rewrite, which leaves the transport header and its pseudo-header
+        // fields alone: the checksum is the same before and after.
+        self.settle_csum(frame, h);
+        v
     }
 
-    /// Complete a partial TCP/UDP checksum in the parsed packet `h`. A sender with
-    /// checksum offload (a kernel VXLAN device or kernel routing on the far side
-    /// forwarding over veth) leaves it partial; completing an already valid checksum
-    /// rewrites the same value, so this is safe on any frame. A fragment has no L4 header
-    /// to complete (or not all of the datagram it covers).
+    /// A partial TCP/UDP checksum in the parsed packet `h` (now at `frame.off`) is
+    /// completed, or left for the kernel with [`Frame::csum`] set. A sender with
+    /// checksum offload (a pod at its default offloads, a kernel VXLAN device or kernel
+    /// routing on the far side forwarding over veth, a podfwd that left it partial)
+    /// leaves it partial; completing an already valid checksum rewrites the same value,
+    /// so this is safe on any frame. A fragment has no L4 header to complete (or not all
+    /// of the datagram it covers).
     #[inline]
-    fn complete_csum(&mut self, buf: &mut [u8], h: &Headers) {
+    fn settle_csum(&mut self, frame: &mut Frame, h: &Headers) {
         if h.ip.is_fragment {
             return;
         }
-        if rewrite::complete_partial_csum(buf, h) {
-            self.counters.csum_completed += 1;
+        let Some(p) = rewrite::partial_csum(frame.buf, h) else {
+            return;
+        };
+        let start =
+            h.l4.checked_sub(frame.off)
+                .and_then(|s| u16::try_from(s).ok());
+        match (self.csum_offload, start) {
+            (Some(room), Some(start)) if frame.off >= room => {
+                frame.csum = Some(TxCsum {
+                    start,
+                    offset: p.field(),
+                });
+                self.counters.csum_offloaded += 1;
+            }
+            _ => {
+                rewrite::complete_csum(frame.buf, h, p);
+                self.counters.csum_completed += 1;
+            }
         }
     }
 }

@@ -34,44 +34,63 @@ pub(crate) fn decrement_ttl(buf: &mut [u8], h: &Headers) {
     Ipv4Packet::new_unchecked(&mut buf[h.l3..h.end]).decrement_ttl();
 }
 
-/// Completes an offloaded (CHECKSUM_PARTIAL) TCP or UDP checksum in the payload of the
-/// parsed non-fragment `h`.
+/// The transport header of a packet whose checksum is partial (offloaded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Partial {
+    Tcp,
+    Udp,
+}
+
+impl Partial {
+    /// Offset of the checksum field in the transport header (the kernel's
+    /// `csum_offset`: `offsetof(struct tcphdr, check)`, `offsetof(struct udphdr, check)`).
+    #[inline]
+    pub(crate) const fn field(self) -> u16 {
+        match self {
+            Partial::Tcp => 16,
+            Partial::Udp => 6,
+        }
+    }
+}
+
+/// Whether the parsed non-fragment `h` carries an offloaded (CHECKSUM_PARTIAL) TCP or UDP
+/// checksum, and which.
 ///
 /// Linux leaves the folded, *non-inverted* pseudo-header sum in the checksum field of a
 /// CHECKSUM_PARTIAL packet (`__tcp_v4_send_check`: `th->check = ~tcp_v4_check(len, s, d,
 /// 0)`; `udp4_hwcsum` likewise) and expects the device to finish it. A field equal to that
-/// value is taken as partial and completed. A complete checksum can collide with it, but
-/// recomputing a correct checksum yields the same value, so a false positive only costs
-/// the sum, never corrupts. Anything else is left alone (not verified).
-///
-/// Returns whether it wrote a checksum.
+/// value is taken as partial. A complete checksum can collide with it, but completing a
+/// correct checksum yields the same value (in software here or in the kernel's offload,
+/// which sums the field along), so a false positive only costs the sum, never corrupts.
+/// Anything else is left alone (not verified).
 #[inline]
-pub(crate) fn complete_partial_csum(buf: &mut [u8], h: &Headers) -> bool {
+pub(crate) fn partial_csum(buf: &[u8], h: &Headers) -> Option<Partial> {
+    let (src, dst) = (h.ip.src, h.ip.dst);
+    let l4 = &buf[h.l4..h.end];
+    let len = u16::try_from(l4.len()).ok()?;
+    match h.ip.proto {
+        IpProtocol::TCP if l4.len() >= tcp::HEADER_LEN => TcpPacket::new_unchecked(l4)
+            .checksum_is_partial(src, dst)
+            .then_some(Partial::Tcp),
+        IpProtocol::UDP if l4.len() >= udp::HEADER_LEN => {
+            let dgram = UdpPacket::new_unchecked(l4);
+            // A UDP length that disagrees with IP: not a packet Linux would have offloaded.
+            (dgram.len() == len && dgram.checksum_is_partial(src, dst)).then_some(Partial::Udp)
+        }
+        _ => None,
+    }
+}
+
+/// Completes the partial checksum [`partial_csum`] found in `h`.
+#[inline]
+pub(crate) fn complete_csum(buf: &mut [u8], h: &Headers, p: Partial) {
     let (src, dst) = (h.ip.src, h.ip.dst);
     let l4 = &mut buf[h.l4..h.end];
-    let Ok(len) = u16::try_from(l4.len()) else {
-        return false;
-    };
-    match h.ip.proto {
-        IpProtocol::TCP if l4.len() >= tcp::HEADER_LEN => {
-            let mut seg = TcpPacket::new_unchecked(l4);
-            if !seg.checksum_is_partial(src, dst) {
-                return false;
-            }
-            seg.fill_checksum(src, dst);
-        }
-        IpProtocol::UDP if l4.len() >= udp::HEADER_LEN => {
-            let mut dgram = UdpPacket::new_unchecked(l4);
-            // A UDP length that disagrees with IP: not a packet Linux would have offloaded.
-            if dgram.len() != len || !dgram.checksum_is_partial(src, dst) {
-                return false;
-            }
-            // RFC 768: a computed 0 is sent as all ones (fill_checksum does).
-            dgram.fill_checksum(src, dst);
-        }
-        _ => return false,
+    match p {
+        Partial::Tcp => TcpPacket::new_unchecked(l4).fill_checksum(src, dst),
+        // RFC 768: a computed 0 is sent as all ones (fill_checksum does).
+        Partial::Udp => UdpPacket::new_unchecked(l4).fill_checksum(src, dst),
     }
-    true
 }
 
 /// murmur3's 64-bit finaliser: every input bit reaches every output bit.

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use etherparse::{Icmpv4Header, Icmpv4Type, NetSlice, SlicedPacket, TransportSlice};
-use pipeline::{flow_src_port, Action, DropReason, Frame, Pipeline, TxQueues, Verdict};
+use pipeline::{flow_src_port, Action, DropReason, Frame, Pipeline, TxCsum, TxQueues, Verdict};
 use route::{Mode, PortId, Snapshot};
 use wire::checksum;
 use wire::ipv4::Ipv4Packet;
@@ -16,6 +16,8 @@ struct Out {
     bytes: Vec<u8>,
     /// The whole chunk after processing.
     chunk: Vec<u8>,
+    /// The checksum the transmit must ask the kernel to complete.
+    csum: Option<TxCsum>,
 }
 
 fn run_at(pl: &mut Pipeline, snap: &Snapshot, port: PortId, frame: &[u8], off: usize) -> Out {
@@ -23,12 +25,13 @@ fn run_at(pl: &mut Pipeline, snap: &Snapshot, port: PortId, frame: &[u8], off: u
     let mut f = Frame::new(&mut c, off, frame.len());
     let v = pl.process(snap, port, &mut f);
     assert!(f.off + f.len <= f.buf.len());
-    let (off, bytes) = (f.off, f.data().to_vec());
+    let (off, bytes, csum) = (f.off, f.data().to_vec(), f.csum);
     Out {
         v,
         off,
         bytes,
         chunk: c,
+        csum,
     }
 }
 
@@ -451,6 +454,143 @@ fn complete_or_absent_checksums_are_left_alone() {
     assert_eq!(out.bytes[40..42], [0, 0]);
     assert_eq!(pl.counters().csum_completed, 0);
     assert_eq!(pl.counters().action(Action::RoutedNative), 3);
+}
+
+#[test]
+fn partial_checksums_are_left_to_the_kernel_on_every_path_with_offload() {
+    let tcp = L4::Tcp {
+        sport: 40000,
+        dport: 5201,
+    };
+    let partial = |mut f: Vec<u8>| {
+        make_partial(&mut f, 16, 6);
+        f
+    };
+    let from_pod = |dst| partial(frame(POD1_MAC, LXC1_MAC, POD1, dst, 64, tcp, 1360));
+    let inner = partial(frame(NODE_B_MAC, UPLINK_MAC, REMOTE_B, POD1, 63, tcp, 1000));
+    // (mode, rx port, frame, where its TCP header is, action, where it leaves)
+    let cases = [
+        (
+            Mode::Native,
+            LXC1,
+            from_pod(POD2),
+            34,
+            Action::DeliveredLocal,
+            34,
+        ),
+        (
+            Mode::Native,
+            LXC1,
+            from_pod(REMOTE_B),
+            34,
+            Action::RoutedNative,
+            34,
+        ),
+        (
+            Mode::Tunnel,
+            LXC1,
+            from_pod(REMOTE_B),
+            34,
+            Action::Encapsulated,
+            84,
+        ),
+        (
+            Mode::Tunnel,
+            UPLINK,
+            vxlan_frame(NODE_A, 8472, 0x08, 1, &inner),
+            84,
+            Action::Decapsulated,
+            34,
+        ),
+        (
+            Mode::Native,
+            UPLINK,
+            inner.clone(),
+            34,
+            Action::DeliveredLocal,
+            34,
+        ),
+    ];
+    for (mode, rx, input, l4_in, action, start) in cases {
+        let snap = snapshot(mode);
+        let mut pl = Pipeline::new();
+        pl.offload_checksums(Some(24));
+        let out = run(&mut pl, &snap, rx, &input);
+        assert!(
+            matches!(out.v, Verdict::Tx { action: a, .. } if a == action),
+            "{action}: {:?}",
+            out.v
+        );
+        assert_eq!(out.csum, Some(TxCsum { start, offset: 16 }), "{action}");
+        let (field_in, field_out) = (l4_in + 16, usize::from(start) + 16);
+        assert_eq!(
+            out.bytes[field_out..field_out + 2],
+            input[field_in..field_in + 2],
+            "{action}: the field stays partial"
+        );
+        // Completed as the kernel does (TxCsum::complete), it is valid for etherparse.
+        let mut wire = out.bytes.clone();
+        assert!(out.csum.unwrap().complete(&mut wire));
+        assert_valid(&wire[usize::from(start) - 34..]);
+        assert_eq!(pl.counters().csum_offloaded, 1, "{action}");
+        assert_eq!(pl.counters().csum_completed, 0, "{action}");
+    }
+}
+
+#[test]
+fn offload_completes_in_software_without_room_and_leaves_complete_checksums_alone() {
+    let snap = snapshot(Mode::Native);
+    let mut pl = Pipeline::new();
+    pl.offload_checksums(Some(24));
+    let good = from_pod1(REMOTE_B, 333);
+    let mut partial = good.clone();
+    make_partial(&mut partial, 6, 17);
+    // UDP: offset 6.
+    let out = run(&mut pl, &snap, LXC1, &partial);
+    assert_eq!(
+        out.csum,
+        Some(TxCsum {
+            start: 34,
+            offset: 6
+        })
+    );
+    // 23 bytes in front of the frame: no room for the TX metadata, completed here.
+    let out = run_at(&mut pl, &snap, LXC1, &partial, 23);
+    assert_eq!(out.csum, None);
+    assert_valid(&out.bytes);
+    assert_eq!(out.bytes[40..42], good[40..42]);
+    // A complete checksum needs nothing.
+    let out = run(&mut pl, &snap, LXC1, &good);
+    assert_eq!((out.csum, &out.bytes[40..42]), (None, &good[40..42]));
+    let c = pl.counters();
+    assert_eq!((c.csum_offloaded, c.csum_completed), (1, 1));
+    assert_eq!(c.action(Action::RoutedNative), 3);
+    // Back to software.
+    pl.offload_checksums(None);
+    let out = run(&mut pl, &snap, LXC1, &partial);
+    assert_eq!(out.csum, None);
+    assert_valid(&out.bytes);
+    assert_eq!(pl.counters().csum_completed, 2);
+}
+
+/// The batch loop hands each frame's request to the transmit ([`FrameMem::tx_desc`]).
+#[test]
+fn batches_pass_checksum_requests_to_the_transmit() {
+    let snap = snapshot(Mode::Tunnel);
+    let good = from_pod1(REMOTE_B, 100);
+    let mut partial = good.clone();
+    make_partial(&mut partial, 6, 17);
+    let (mut mem, descs) = VecMem::with_frames(&[partial.clone(), good, partial]);
+    let mut tx = TxQueues::new(3, 8);
+    let mut pl = Pipeline::new();
+    pl.offload_checksums(Some(24));
+    pl.process_batch(&snap, LXC1, &descs, &mut mem, &mut tx);
+    let req = TxCsum {
+        start: 84,
+        offset: 6,
+    };
+    assert_eq!(mem.csum_requests, vec![(0, req), (2, req)]);
+    assert_eq!(tx.pending(usize::from(UPLINK)).len(), 3);
 }
 
 // ---------------------------------------------------------------------- MTU / ICMP

@@ -7,7 +7,7 @@
 //! worker writes only its own, cache-line-aligned, counters. The scrape side sums workers.
 //! Every value only ever grows, so a scrape never sees a counter go backwards.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -96,8 +96,13 @@ pub struct WorkerShared {
     pub drops: Vec<AtomicU64>,
     /// Frames handed back as not podfwd's (see docs/metrics.md).
     pub passed: AtomicU64,
-    /// Partial TCP/UDP checksums completed.
+    /// Partial TCP/UDP checksums completed in software.
     pub csum_completed: AtomicU64,
+    /// Partial TCP/UDP checksums left to the kernel's checksum offload (TX metadata).
+    pub csum_offloaded: AtomicU64,
+    /// Whether the worker's transmits ask for checksum offload (set by the worker when
+    /// its sockets change).
+    pub tx_csum_offload: AtomicBool,
     /// See [`LocalStats`].
     pub busy_polls: AtomicU64,
     /// See [`LocalStats`].
@@ -146,6 +151,8 @@ impl WorkerShared {
                 .collect(),
             passed: AtomicU64::new(0),
             csum_completed: AtomicU64::new(0),
+            csum_offloaded: AtomicU64::new(0),
+            tx_csum_offload: AtomicBool::new(false),
             busy_polls: AtomicU64::new(0),
             idle_polls: AtomicU64::new(0),
             sleeps: AtomicU64::new(0),
@@ -188,6 +195,7 @@ impl WorkerShared {
         }
         self.passed.store(pc.passed, Relaxed);
         self.csum_completed.store(pc.csum_completed, Relaxed);
+        self.csum_offloaded.store(pc.csum_offloaded, Relaxed);
         self.busy_polls.store(local.busy_polls, Relaxed);
         self.idle_polls.store(local.idle_polls, Relaxed);
         self.sleeps.store(local.sleeps, Relaxed);

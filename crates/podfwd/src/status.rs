@@ -67,6 +67,7 @@ pub fn to_json(v: &StatusView) -> Value {
         "drops": drops,
         "passed": t.passed,
         "checksums_completed": t.csum_completed,
+        "checksums_offloaded": t.csum_offloaded,
         "reloads": {"success": v.reloads_ok, "failure": v.reloads_failed, "last_error": v.last_reload_error},
         "steering": v.steering.iter().map(|(k, n)| (k.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
     })
@@ -85,6 +86,7 @@ fn worker_json(w: &WorkerTotals) -> Value {
         "umem_in_use": w.umem_in_use,
         "umem_frames": w.umem_frames,
         "generation": w.generation,
+        "tx_checksum": if w.tx_csum_offload { "offload" } else { "software" },
     })
 }
 

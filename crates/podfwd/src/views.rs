@@ -333,6 +333,8 @@ pub struct WorkerTotals {
     pub umem_frames: u64,
     /// Route snapshot generation it last used.
     pub generation: u64,
+    /// Its transmits ask for checksum offload (partial checksums left to the kernel).
+    pub tx_csum_offload: bool,
 }
 
 /// The workers' counters, read at one moment and summed: what /metrics and /status show.
@@ -345,8 +347,10 @@ pub struct Totals {
     pub drops: [u64; DropReason::COUNT],
     /// Frames handed back to the kernel as not podfwd's.
     pub passed: u64,
-    /// Partial TCP/UDP checksums completed.
+    /// Partial TCP/UDP checksums completed in software.
     pub csum_completed: u64,
+    /// Partial TCP/UDP checksums left to the kernel's checksum offload.
+    pub csum_offloaded: u64,
     /// Frames received on ports removed since (their interfaces' counters are gone).
     pub closed_rx_packets: u64,
     /// Per port (port-id order), summed over workers.
@@ -365,6 +369,7 @@ impl Totals {
             drops: [0; DropReason::COUNT],
             passed: 0,
             csum_completed: 0,
+            csum_offloaded: 0,
             closed_rx_packets: 0,
             ports: vec![PortTotals::default(); nports],
             workers: Vec::with_capacity(workers.len()),
@@ -378,6 +383,7 @@ impl Totals {
             }
             t.passed += w.passed.load(Relaxed);
             t.csum_completed += w.csum_completed.load(Relaxed);
+            t.csum_offloaded += w.csum_offloaded.load(Relaxed);
             t.closed_rx_packets += w.closed_rx_packets.load(Relaxed);
             for (dst, src) in t.ports.iter_mut().zip(&w.ports) {
                 dst.add(&PortTotals::read(src));
@@ -395,6 +401,7 @@ impl Totals {
                 umem_in_use: w.umem_in_use.load(Relaxed),
                 umem_frames: w.umem_frames.load(Relaxed),
                 generation: w.generation.load(Relaxed),
+                tx_csum_offload: w.tx_csum_offload.load(Relaxed),
             });
         }
         t

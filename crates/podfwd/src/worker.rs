@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use pipeline::{Frame, FrameMem, Pipeline, TxQueues};
+use pipeline::{Frame, FrameMem, Pipeline, TxCsum, TxQueues};
 use route::{PortId, Snapshot};
-use xsk::{SocketConfig, StillBound, Umem, XdpDesc, XdpStatistics, XskSocket};
+use xsk::{BindMode, SocketConfig, StillBound, Umem, XdpDesc, XdpStatistics, XskSocket};
 
 use crate::stats::{now_ms, LocalStats, WorkerShared};
 
@@ -151,13 +151,24 @@ impl FrameMem for UmemFrames<'_> {
         Frame::new(buf, off, d.len as usize)
     }
     #[inline]
-    fn tx_desc(&self, d: XdpDesc, off: usize, len: usize) -> XdpDesc {
+    fn tx_desc(&mut self, d: XdpDesc, off: usize, len: usize, csum: Option<TxCsum>) -> XdpDesc {
         // Within one UMEM chunk (at most frame_size, a u32), so the casts are lossless.
-        XdpDesc {
+        let mut out = XdpDesc {
             addr: self.0.chunk_base(d.addr) + off as u64,
             len: u32::try_from(len).unwrap_or(u32::MAX),
             options: 0,
+        };
+        if let Some(c) = csum {
+            if !self.0.request_tx_checksum(&mut out, c.start, c.offset) {
+                // The pipeline asks only with the room the UMEM's metadata needs
+                // (Worker::update_csum_offload), so this does not happen; if it did, the
+                // checksum is completed as the kernel would have.
+                debug_assert!(false, "TX checksum request {c:?} refused for {out:?}");
+                let (chunk, _) = self.0.chunk_mut(d.addr);
+                c.complete(&mut chunk[off..off + len]);
+            }
         }
+        out
     }
     #[inline]
     fn free(&mut self, d: XdpDesc) {
@@ -212,7 +223,7 @@ impl Worker {
             .iter()
             .map(|s| s.fill_parked().max(MIN_FILL))
             .collect();
-        Ok(Worker {
+        let mut w = Worker {
             sockets: sockets.into_iter().map(Some).collect(),
             retired: Vec::new(),
             umem,
@@ -241,7 +252,42 @@ impl Worker {
             },
             poll: Poll::new()?,
             events: Events::with_capacity(64),
-        })
+        };
+        w.update_csum_offload();
+        Ok(w)
+    }
+
+    /// Whether partial checksums are left to the kernel's checksum offload.
+    #[must_use]
+    pub fn tx_checksum_offload(&self) -> bool {
+        self.pipeline.checksum_offload().is_some()
+    }
+
+    /// Partial checksums go to the kernel's checksum offload where the UMEM has TX
+    /// metadata (asked for by `offload.tx_checksum`, granted by the kernel) and every
+    /// socket is in copy mode, where the kernel builds an skb that carries the request
+    /// (zero-copy drivers may ignore it); elsewhere the pipeline completes them.
+    fn update_csum_offload(&mut self) {
+        let md = self.umem.tx_metadata_len() as usize;
+        let copy = self
+            .sockets
+            .iter()
+            .flatten()
+            .all(|s| s.bound_mode() == BindMode::Copy);
+        let room = (md > 0 && copy).then_some(md);
+        if room != self.pipeline.checksum_offload() {
+            log::info!(
+                "worker {}: partial checksums {}",
+                self.shared.id,
+                if room.is_some() {
+                    "left to the kernel's checksum offload (AF_XDP TX metadata)"
+                } else {
+                    "completed in software"
+                }
+            );
+        }
+        self.pipeline.offload_checksums(room);
+        self.shared.tx_csum_offload.store(room.is_some(), Relaxed);
     }
 
     /// Take [`WorkerRequest`]s from `rx` while running.
@@ -604,6 +650,9 @@ impl Worker {
         }
         self.state.fill_target[p] = fill.max(MIN_FILL);
         self.state.last_rx[p] = self.state.iterations;
+        // A new socket may have registered the UMEM anew (when every other socket's
+        // device was gone).
+        self.update_csum_offload();
         new_fd
     }
 
@@ -845,6 +894,7 @@ mod tests {
             comp_size: 16,
             rx_size: 16,
             tx_size,
+            tx_metadata: xsk::TxMetadata::Off,
         };
         let umem = Umem::new(&cfg).unwrap();
         let (sockets, kernels): (Vec<_>, Vec<_>) =

@@ -70,10 +70,13 @@ fn exercise(mode: &str, pod_mtu: u16) {
         u(&sa["actions"]["delivered_local"]) >= 5,
         "same-node pings: {sa}"
     );
-    assert!(
-        u(&sa["checksums_completed"]) > 0,
-        "TCP from a pod at default offloads: {sa}"
-    );
+    // TCP from a pod at default offloads: partial checksums, left to the kernel's
+    // offload (offload.tx_checksum auto, a kernel with AF_XDP TX metadata) or completed.
+    let done = match sa["workers"][0]["tx_checksum"].as_str() {
+        Some("offload") => "checksums_offloaded",
+        _ => "checksums_completed",
+    };
+    assert!(u(&sa[done]) > 1000, "{done}: {sa}");
 
     // Clean stop: exit 0, no program left, and the kernel forwards again.
     let (status_a, log_a) = a.stop_with_log();

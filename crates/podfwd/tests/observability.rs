@@ -239,7 +239,12 @@ fn prometheus_scrapes_podfwd_and_sees_traffic() {
     );
     moved(r#"increase(podfwd_worker_batches_total{worker="0"}[1m]) > 0"#);
     moved(r#"increase(podfwd_worker_tx_wakeups_total[1m]) > 0"#);
-    moved("increase(podfwd_checksums_completed_total[1m]) > 0");
+    // Partial checksums from the pods: left to the kernel's offload where the kernel has
+    // AF_XDP TX metadata (offload.tx_checksum auto), else completed; the gauge says which.
+    moved(
+        "(podfwd_worker_tx_checksum_offload == 1 and on() increase(podfwd_checksums_offloaded_total[1m]) > 0) \
+         or (podfwd_worker_tx_checksum_offload == 0 and on() increase(podfwd_checksums_completed_total[1m]) > 0)",
+    );
     moved(r#"podfwd_neighbours{kind="node",state="resolved"} == 1"#);
     moved("podfwd_umem_frames_in_use > 0");
     moved("podfwd_worker_heartbeat_age_seconds < 2");
@@ -395,6 +400,7 @@ fn scrape_health_status_and_monotonic_counters() {
         "drops",
         "passed",
         "checksums_completed",
+        "checksums_offloaded",
         "reloads",
         "steering",
     ] {

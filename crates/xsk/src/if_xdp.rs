@@ -28,6 +28,14 @@ pub const XDP_USE_NEED_WAKEUP: u16 = 1 << 3;
 // Flags for `xdp_umem_reg.flags`.
 /// Unaligned chunk mode (not used by podfwd: frames are power-of-two aligned chunks).
 pub const XDP_UMEM_UNALIGNED_CHUNK_FLAG: u32 = 1 << 0;
+/// Copy mode computes a requested TX checksum in software (`skb_checksum_help`) instead of
+/// handing the device a `CHECKSUM_PARTIAL` skb; zero-copy drivers ignore it (6.8+). For
+/// testing the request fields, and for devices whose checksum offload is broken.
+pub const XDP_UMEM_TX_SW_CSUM: u32 = 1 << 1;
+/// Reserve `tx_metadata_len` bytes of TX metadata in front of every TX frame. Added in
+/// 6.11 (and its stable backports) to fix 6.8's reading of `tx_metadata_len` without a
+/// flag; kernels without it reject the unknown flag with EINVAL.
+pub const XDP_UMEM_TX_METADATA_LEN: u32 = 1 << 2;
 
 /// `struct sockaddr_xdp`.
 #[repr(C)]
@@ -81,7 +89,7 @@ pub const XDP_MAX_TX_SKB_BUDGET: libc::c_int = 9;
 /// `struct xdp_umem_reg` (v3 with `tx_metadata_len`, 6.8+; older kernels read the
 /// first 28 bytes and the rest is zero).
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct xdp_umem_reg {
     /// Start of the packet data area.
     pub addr: u64,
@@ -131,6 +139,43 @@ pub const SO_BUSY_POLL: libc::c_int = 46;
 pub const SO_PREFER_BUSY_POLL: libc::c_int = 69;
 pub const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
 
+/// `xdp_desc.options` bit: the TX frame carries a valid [`xsk_tx_metadata`] right in front
+/// of its data (the UMEM must be registered with `tx_metadata_len`, 6.8+).
+pub const XDP_TX_METADATA: u32 = 1 << 1;
+
+/// `xsk_tx_metadata.flags` bit: transmit with checksum offload, from `request.csum_start`
+/// (counted from the descriptor's address) over the rest of the frame, the folded sum
+/// stored at `csum_start + csum_offset` (the kernel's `CHECKSUM_PARTIAL` contract: the
+/// field holds the pseudo-header sum to start from).
+pub const XDP_TXMD_FLAGS_CHECKSUM: u64 = 1 << 1;
+
+/// `request` of `struct xsk_tx_metadata` (the member the kernel reads at TX time;
+/// `launch_time` came in 6.15, in what was padding before, so the layout holds for
+/// every kernel with TX metadata).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct xsk_tx_metadata_request {
+    /// Where checksumming starts, from the descriptor's address.
+    pub csum_start: u16,
+    /// Where the checksum goes, from `csum_start`.
+    pub csum_offset: u16,
+    pub _pad: u32,
+    /// `XDP_TXMD_FLAGS_LAUNCH_TIME` (6.15+); podfwd leaves it 0.
+    pub launch_time: u64,
+}
+
+/// `struct xsk_tx_metadata`, laid out right before a TX frame's data when the
+/// descriptor has [`XDP_TX_METADATA`]. The kernel's union of `request` and `completion`
+/// (`tx_timestamp`, overlaying `csum_start`..) is written here as its `request` member:
+/// podfwd asks for no TX timestamps.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct xsk_tx_metadata {
+    /// `XDP_TXMD_FLAGS_*`.
+    pub flags: u64,
+    pub request: xsk_tx_metadata_request,
+}
+
 /// `struct xdp_desc`: one RX or TX descriptor. `addr` is an offset into the UMEM
 /// (chunk base + data offset), `len` the frame length.
 #[repr(C)]
@@ -150,4 +195,12 @@ const _: () = {
     assert!(core::mem::size_of::<xdp_statistics>() == 48);
     assert!(core::mem::size_of::<XdpDesc>() == 16);
     assert!(core::mem::align_of::<XdpDesc>() == 8);
+    // struct xsk_tx_metadata: flags at 0, request.csum_start at 8, csum_offset at 10,
+    // launch_time at 16; 24 bytes (a multiple of 8, as XDP_UMEM_REG requires).
+    assert!(core::mem::size_of::<xsk_tx_metadata>() == 24);
+    assert!(core::mem::offset_of!(xsk_tx_metadata, flags) == 0);
+    assert!(core::mem::offset_of!(xsk_tx_metadata, request) == 8);
+    assert!(core::mem::offset_of!(xsk_tx_metadata_request, csum_start) == 0);
+    assert!(core::mem::offset_of!(xsk_tx_metadata_request, csum_offset) == 2);
+    assert!(core::mem::offset_of!(xsk_tx_metadata_request, launch_time) == 8);
 };

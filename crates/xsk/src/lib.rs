@@ -9,6 +9,7 @@
 //! - [`socket`]: an XSK bound to an interface queue, with its rings.
 //! - [`accounting`]: where a UMEM's frames are, across its sockets' rings.
 //! - [`stats`]: kernel and userspace counters.
+//! - [`tx_metadata`]: checksum offload requests in front of TX frames (Linux 6.11+).
 //! - [`xdp_attach`]: attaching XDP programs through bpf_links, querying and detaching
 //!   them (used by the `bpf` crate, so that its code needs no `unsafe`).
 //! - `syscall`, `mmap`: the raw calls, private.
@@ -41,6 +42,7 @@ pub mod stats;
 mod syscall;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod tx_metadata;
 pub mod umem;
 pub mod xdp_attach;
 
@@ -50,6 +52,7 @@ pub use if_xdp::XdpDesc;
 pub use registration::BindMode;
 pub use socket::{BusyPoll, RingOccupancy, SocketConfig, StillBound, XskSocket};
 pub use stats::{WakeupCounters, XdpStatistics};
+pub use tx_metadata::TxMetadata;
 pub use umem::{Umem, UmemConfig};
 
 // Workers are spawned with their UMEM and sockets moved in.

@@ -28,6 +28,7 @@ use crate::registration::Registry;
 use crate::ring::{ConsumerRing, LayoutError, ProducerRing};
 use crate::stats::{WakeupCounters, XdpStatistics};
 use crate::syscall;
+use crate::tx_metadata;
 use crate::umem::{Umem, UmemConfig};
 
 /// Busy-poll settings (`SO_BUSY_POLL`, `SO_BUSY_POLL_BUDGET`, `SO_PREFER_BUSY_POLL`).
@@ -128,7 +129,11 @@ impl XskSocket {
 
         let fd = syscall::xdp_socket().map_err(|source| XskError::Socket { source })?;
         let plan = match shared_fd {
-            None => register_umem(&fd, umem, cfg)?,
+            None => {
+                let (plan, md_len) = register_umem(&fd, umem, cfg)?;
+                umem.set_tx_metadata_len(md_len);
+                plan
+            }
             Some(sfd) => share_umem(&reg, sfd, cfg)?,
         };
         set_ring_sizes(&fd, umem.config(), cfg)?;
@@ -303,7 +308,9 @@ impl XskSocket {
     /// those of `descs[n..]` stay the caller's. The prefix ends where the ring is full or
     /// at the first descriptor whose frame is not caller-owned (see [`crate::umem`]:
     /// not from [`XskSocket::rx_batch`]/[`Umem::alloc_frame`], already pushed or freed,
-    /// outside the UMEM, or a second descriptor for a frame earlier in `descs`), which
+    /// outside the UMEM, or a second descriptor for a frame earlier in `descs`) or that
+    /// the kernel would refuse for its TX metadata (see [`crate::tx_metadata`]: data
+    /// inside the metadata room, or `XDP_TX_METADATA` on a UMEM without metadata), which
     /// is never pushed. `umem` must be the one the socket is bound to. Call
     /// [`XskSocket::kick_tx`] when [`XskSocket::tx_needs_wakeup`] says so.
     pub fn tx_push(&mut self, umem: &mut Umem, descs: &[XdpDesc]) -> usize {
@@ -314,7 +321,7 @@ impl XskSocket {
         // Give up ownership as we go, so a frame appearing twice stops the batch.
         let ok = want
             .iter()
-            .position(|d| !umem.release_owned(d.addr))
+            .position(|d| !umem.tx_metadata_ok(d) || !umem.release_owned(d.addr))
             .unwrap_or(want.len());
         let n = tx.push_slice(&want[..ok]);
         for d in &want[n..ok] {
@@ -619,9 +626,15 @@ fn opt_err(cfg: &SocketConfig, opt: &'static str) -> impl FnOnce(io::Error) -> X
     }
 }
 
-/// First socket on `umem`: registers the area with the kernel (`XDP_UMEM_REG`) and will
-/// bind in the mode and with the need_wakeup setting `cfg` asks for.
-fn register_umem(fd: &OwnedFd, umem: &Umem, cfg: &SocketConfig) -> Result<BindPlan, XskError> {
+/// First socket on `umem`: registers the area with the kernel (`XDP_UMEM_REG`, with the
+/// TX metadata the UMEM's config asks for if the kernel has it) and will bind in the
+/// mode and with the need_wakeup setting `cfg` asks for. Also returns the
+/// `tx_metadata_len` registered.
+fn register_umem(
+    fd: &OwnedFd,
+    umem: &Umem,
+    cfg: &SocketConfig,
+) -> Result<(BindPlan, u32), XskError> {
     let (area, ucfg) = (umem.area(), umem.config());
     let ureg = if_xdp::xdp_umem_reg {
         addr: area.as_ptr() as u64,
@@ -631,8 +644,10 @@ fn register_umem(fd: &OwnedFd, umem: &Umem, cfg: &SocketConfig) -> Result<BindPl
         flags: 0,
         tx_metadata_len: 0,
     };
-    syscall::setsockopt(fd, if_xdp::SOL_XDP, if_xdp::XDP_UMEM_REG, &ureg)
-        .map_err(opt_err(cfg, "XDP_UMEM_REG"))?;
+    let md_len = tx_metadata::register(ureg, ucfg.tx_metadata, |r| {
+        syscall::setsockopt(fd, if_xdp::SOL_XDP, if_xdp::XDP_UMEM_REG, r)
+    })
+    .map_err(opt_err(cfg, "XDP_UMEM_REG"))?;
     let mut flags = match cfg.bind {
         BindMode::Copy => if_xdp::XDP_COPY,
         BindMode::ZeroCopy => if_xdp::XDP_ZEROCOPY,
@@ -641,11 +656,12 @@ fn register_umem(fd: &OwnedFd, umem: &Umem, cfg: &SocketConfig) -> Result<BindPl
     if cfg.need_wakeup {
         flags |= if_xdp::XDP_USE_NEED_WAKEUP;
     }
-    Ok(BindPlan {
+    let plan = BindPlan {
         flags,
         need_wakeup: cfg.need_wakeup,
         mode_desc: cfg.bind.to_string(),
-    })
+    };
+    Ok((plan, md_len))
 }
 
 /// A later socket: binds with `XDP_SHARED_UMEM` through `shared_fd` and inherits the

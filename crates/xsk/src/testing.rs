@@ -106,6 +106,7 @@ mod tests {
             comp_size: 16,
             rx_size: 16,
             tx_size: 8,
+            tx_metadata: crate::TxMetadata::Off,
         }
     }
 
@@ -399,6 +400,34 @@ mod tests {
         assert_eq!(s.complete(&mut umem, 8), 3);
         umem.check_accounting(&[&s], 0).unwrap();
         assert_eq!(umem.free_frames(), 64 - 3);
+    }
+
+    #[test]
+    fn tx_push_refuses_descriptors_the_kernel_would_reject_for_tx_metadata() {
+        let mut umem = Umem::new(&cfg()).unwrap();
+        let (mut s, mut k) = fake_socket(&umem, true, 0);
+        let mut desc = |off: u64| XdpDesc {
+            addr: umem.alloc_frame().unwrap() + off,
+            len: 60,
+            options: 0,
+        };
+        let (plain, early, late) = (desc(0), desc(23), desc(24));
+        // Without TX metadata, a descriptor asking for it would fail every sendto.
+        let flagged = XdpDesc {
+            options: crate::if_xdp::XDP_TX_METADATA,
+            ..late
+        };
+        assert_eq!(s.tx_push(&mut umem, &[flagged]), 0);
+        assert_eq!(s.tx_push(&mut umem, &[plain]), 1);
+        // With 24 bytes of metadata, data must start at least 24 bytes into its chunk.
+        umem.set_tx_metadata_len(24);
+        assert_eq!(s.tx_push(&mut umem, &[early, late]), 0);
+        assert_eq!(s.tx_push(&mut umem, &[late, early]), 1);
+        assert!(umem.is_caller_owned(early.addr));
+        umem.free_frame(early.addr);
+        assert_eq!(k.transmit(8), vec![plain, late]);
+        assert_eq!(s.complete(&mut umem, 8), 2);
+        umem.check_accounting(&[&s], 0).unwrap();
     }
 
     #[test]

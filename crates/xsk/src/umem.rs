@@ -33,9 +33,11 @@
 use std::sync::{Arc, Mutex};
 
 use crate::error::XskError;
+use crate::if_xdp::{self, XdpDesc};
 use crate::mmap::Mmap;
 use crate::registration::Registry;
 use crate::syscall;
+use crate::tx_metadata::{self, TxMetadata};
 
 /// Geometry of a UMEM and default ring sizes of the sockets bound to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +57,9 @@ pub struct UmemConfig {
     pub rx_size: u32,
     /// TX ring entries per socket (power of two; 0 = no TX ring).
     pub tx_size: u32,
+    /// TX metadata (checksum offload requests) to ask for when the first socket
+    /// registers the UMEM; see [`crate::tx_metadata`].
+    pub tx_metadata: TxMetadata,
 }
 
 impl Default for UmemConfig {
@@ -67,6 +72,7 @@ impl Default for UmemConfig {
             comp_size: 2048,
             rx_size: 2048,
             tx_size: 2048,
+            tx_metadata: TxMetadata::Off,
         }
     }
 }
@@ -122,6 +128,8 @@ pub struct Umem {
     /// (see the module docs).
     owned: Vec<u64>,
     frame_shift: u32,
+    /// `tx_metadata_len` the kernel registered the area with (0: none).
+    tx_metadata_len: u32,
     /// Debug builds: which frames are on the free list, to catch double frees.
     #[cfg(debug_assertions)]
     on_free_list: Vec<bool>,
@@ -154,6 +162,7 @@ impl Umem {
             free,
             owned: vec![0; (cfg.frame_count as usize).div_ceil(64)],
             frame_shift: cfg.frame_size.trailing_zeros(),
+            tx_metadata_len: 0,
             #[cfg(debug_assertions)]
             on_free_list: vec![true; cfg.frame_count as usize],
             registry: Arc::new(Mutex::new(Registry::default())),
@@ -176,6 +185,66 @@ impl Umem {
     /// `XDP_UMEM_REG` headroom.
     pub fn headroom(&self) -> u32 {
         self.cfg.headroom
+    }
+
+    /// Bytes of TX metadata the kernel reserved in front of every TX frame: 0 until a
+    /// socket registered the UMEM with the kernel, and 0 if [`UmemConfig::tx_metadata`]
+    /// is off or the kernel refused it; then [`Umem::request_tx_checksum`] refuses.
+    pub fn tx_metadata_len(&self) -> u32 {
+        self.tx_metadata_len
+    }
+
+    /// Records what the kernel's registration granted (by the socket that registered).
+    pub(crate) fn set_tx_metadata_len(&mut self, len: u32) {
+        self.tx_metadata_len = len;
+    }
+
+    /// Asks the kernel to complete the checksum of the caller-owned frame `desc` on
+    /// transmit (see [`crate::tx_metadata`]): the sum from `csum_start` (counted from
+    /// `desc.addr`) to the frame's end, stored at `csum_start + csum_offset`, where the
+    /// frame must already hold the sum to start from (for TCP/UDP, the pseudo-header's:
+    /// the kernel's `CHECKSUM_PARTIAL`). Writes the request in front of the frame's data
+    /// and sets `XDP_TX_METADATA` in `desc.options`.
+    ///
+    /// Returns false, changing nothing, when the UMEM has no TX metadata, the data
+    /// starts too close to its chunk's start for the metadata, or the checksum field
+    /// does not lie inside the frame's `desc.len` bytes (the kernel would refuse it and
+    /// stall the TX ring): the caller must then complete the checksum itself.
+    ///
+    /// # Panics
+    /// If the frame is outside the UMEM or not caller-owned, as [`Umem::chunk_mut`].
+    pub fn request_tx_checksum(
+        &mut self,
+        desc: &mut XdpDesc,
+        csum_start: u16,
+        csum_offset: u16,
+    ) -> bool {
+        let md = self.tx_metadata_len as usize;
+        if md < tx_metadata::TX_METADATA_LEN as usize
+            || !tx_metadata::checksum_request_fits(desc.len, csum_start, csum_offset)
+        {
+            return false;
+        }
+        let (chunk, off) = self.chunk_mut(desc.addr);
+        if off < md {
+            return false;
+        }
+        let req = tx_metadata::checksum_request(csum_start, csum_offset);
+        chunk[off - md..off - md + req.len()].copy_from_slice(&req);
+        desc.options |= if_xdp::XDP_TX_METADATA;
+        true
+    }
+
+    /// Whether the kernel takes `d` as a valid TX descriptor as far as TX metadata goes:
+    /// with metadata, the data starts at least `tx_metadata_len` bytes into its chunk;
+    /// without, it carries no `XDP_TX_METADATA` (the kernel would fail every `sendto`
+    /// on it, see [`crate::tx_metadata`]).
+    #[inline]
+    pub(crate) fn tx_metadata_ok(&self, d: &XdpDesc) -> bool {
+        if self.tx_metadata_len == 0 {
+            return d.options & if_xdp::XDP_TX_METADATA == 0;
+        }
+        Self::offset_in_chunk(d.addr, self.cfg.frame_size) >= self.tx_metadata_len as usize
     }
 
     /// Base address of the chunk that contains `addr`.
@@ -515,6 +584,7 @@ mod tests {
             comp_size: 8,
             rx_size: 8,
             tx_size: 8,
+            tx_metadata: TxMetadata::Off,
         }
     }
 
@@ -576,6 +646,40 @@ mod tests {
         assert_eq!(u.free_frames(), 16);
         while u.alloc_frame().is_some() {}
         assert_eq!(u.in_use(), 16);
+    }
+
+    #[test]
+    fn a_checksum_request_goes_right_before_the_frame_data() {
+        let mut u = Umem::new(&small()).unwrap();
+        let a = u.alloc_frame().unwrap();
+        let mut d = XdpDesc {
+            addr: a + 256,
+            len: 100,
+            options: 0,
+        };
+        // Not registered with TX metadata (yet, or refused by the kernel): refused.
+        assert!(!u.request_tx_checksum(&mut d, 34, 16));
+        assert_eq!(d.options, 0);
+        u.set_tx_metadata_len(24);
+        u.chunk_mut(a).0.fill(0xee);
+        assert!(u.request_tx_checksum(&mut d, 34, 16));
+        assert_eq!(d.options, if_xdp::XDP_TX_METADATA);
+        let chunk = u.chunk(a).0;
+        assert_eq!(chunk[232..256], tx_metadata::checksum_request(34, 16));
+        assert!(chunk[..232].iter().chain(&chunk[256..]).all(|&b| b == 0xee));
+        // The checksum field past the frame's end, or no room for the metadata in the
+        // chunk: refused, nothing written.
+        let mut d2 = XdpDesc { len: 51, ..d };
+        d2.options = 0;
+        assert!(!u.request_tx_checksum(&mut d2, 34, 16));
+        let mut d3 = XdpDesc {
+            addr: a + 23,
+            len: 100,
+            options: 0,
+        };
+        assert!(!u.request_tx_checksum(&mut d3, 34, 16));
+        assert_eq!((d2.options, d3.options), (0, 0));
+        assert!(u.chunk(a).0[..23].iter().all(|&b| b == 0xee));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use xsk::{BindMode, SocketConfig, Umem, UmemConfig, XdpDesc, XskError, XskSocket};
+use xsk::{BindMode, SocketConfig, TxMetadata, Umem, UmemConfig, XdpDesc, XskError, XskSocket};
 
 const ETHERTYPE: u16 = 0x88b5; // IEEE local experimental
 const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
@@ -264,6 +264,7 @@ fn small_umem() -> UmemConfig {
         comp_size: 64,
         rx_size: 32,
         tx_size: 64,
+        tx_metadata: TxMetadata::Off,
     }
 }
 
@@ -571,5 +572,214 @@ fn thousand_start_stop_cycles_leak_no_frame_memory_or_fd() {
             rss1 <= rss0 + 2048,
             "RSS grew from {rss0} KiB to {rss1} KiB over 950 cycles"
         );
+    });
+}
+
+/// An AF_PACKET socket on `ifindex` (as [`packet_socket`]) that also reports each
+/// frame's `tp_status` (`PACKET_AUXDATA`).
+fn packet_socket_with_status(ifindex: u32) -> OwnedFd {
+    let fd = packet_socket(ifindex);
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a valid c_int and its size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_AUXDATA,
+            (&on as *const libc::c_int).cast(),
+            u32::try_from(std::mem::size_of::<libc::c_int>()).unwrap(),
+        )
+    };
+    assert_eq!(rc, 0, "PACKET_AUXDATA: {}", std::io::Error::last_os_error());
+    fd
+}
+
+/// A frame the peer received and its `tp_status`.
+type Received = (Vec<u8>, u32);
+
+/// Receives frames as [`receive_frames`] does, each with its `tp_status`
+/// (`TP_STATUS_CSUMNOTREADY`: the skb arrived `CHECKSUM_PARTIAL`).
+fn receive_with_status(fd: &OwnedFd, tag: u32, want: usize) -> Vec<Received> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut got: Vec<Option<Received>> = vec![None; want];
+    let mut buf = [0u8; 2048];
+    let mut ctl = [0u64; 16];
+    while Instant::now() < deadline && got.iter().any(Option::is_none) {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: msghdr is plain old data; all-zero is a valid value.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = ctl.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&ctl);
+        // SAFETY: msg points at live buffers of the lengths it gives.
+        let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, 0) };
+        if n < 0 {
+            continue; // timeout: check the deadline
+        }
+        let mut status = None;
+        // SAFETY: walking the control messages the kernel wrote into `ctl`, as described
+        // by `msg` (CMSG_* stay within msg_controllen).
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == libc::PACKET_AUXDATA {
+                    let aux: libc::tpacket_auxdata =
+                        std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                    status = Some(aux.tp_status);
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        let f = &buf[..usize::try_from(n).unwrap()];
+        if f.len() >= 22 && f[12..14] == ETHERTYPE.to_be_bytes() && f[14..18] == tag.to_be_bytes() {
+            let seq = u32::from_be_bytes(f[18..22].try_into().unwrap()) as usize;
+            if seq < want {
+                got[seq] = Some((f.to_vec(), status.expect("PACKET_AUXDATA control message")));
+            }
+        }
+    }
+    let missing: Vec<usize> = (0..want).filter(|&i| got[i].is_none()).collect();
+    assert!(
+        missing.is_empty(),
+        "frames never arrived on the peer: {missing:?}"
+    );
+    got.into_iter().map(Option::unwrap).collect()
+}
+
+/// The folded ones' complement sum of `b` (16-bit big-endian words, RFC 1071).
+fn ones_sum(b: &[u8]) -> u16 {
+    let mut s: u32 = b
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    u16::try_from(s).unwrap()
+}
+
+/// Where the test frames want their checksum: over bytes 22.. (after tag and sequence
+/// number), stored at 22..24, starting from this seed (as a TCP field starts from the
+/// pseudo-header sum).
+const CSUM_START: u16 = 22;
+const CSUM_SEED: u16 = 0x1234;
+
+/// TX metadata UMEM, frames at 256 into their chunks (as received frames are), every
+/// other one with a checksum request; sends them from `xa`, returns what `xb` saw.
+fn send_with_checksum_requests(md: TxMetadata, tag: u32) -> (Vec<Vec<u8>>, Vec<Received>) {
+    let (xa, xb) = (ifindex("xa"), ifindex("xb"));
+    let rx_peer = packet_socket_with_status(xb);
+    let mut umem = Umem::new(&UmemConfig {
+        tx_metadata: md,
+        ..small_umem()
+    })
+    .unwrap();
+    assert_eq!(umem.tx_metadata_len(), 0, "not registered yet");
+    let mut sock = XskSocket::new(&mut umem, &SocketConfig::new(xa, 0)).unwrap();
+    assert_eq!(sock.bound_mode(), BindMode::Copy);
+    assert_eq!(
+        umem.tx_metadata_len(),
+        24,
+        "this kernel (6.11+) grants TX metadata"
+    );
+    let frames: Vec<Vec<u8>> = (0..8)
+        .map(|s| {
+            let mut f = frame(MAC_B, MAC_A, tag, s);
+            f[22..24].copy_from_slice(&CSUM_SEED.to_be_bytes());
+            f
+        })
+        .collect();
+    let mut descs = build(&mut umem, &frames, 256);
+    for d in descs.iter_mut().step_by(2) {
+        assert!(umem.request_tx_checksum(d, CSUM_START, 0));
+    }
+    assert_eq!(sock.tx_push(&mut umem, &descs), 8);
+    drain_tx(&mut sock, &mut umem);
+    let st = sock.statistics().unwrap();
+    assert_eq!(st.tx_invalid_descs, 0, "{st:?}");
+    umem.check_accounting(&[&sock], 0).unwrap();
+    (frames, receive_with_status(&rx_peer, tag, 8))
+}
+
+/// Asserts that frame `got` is `sent` with a complete checksum over 22.. in 22..24:
+/// with the seed (the pseudo-header sum of TCP) the sum verifies.
+fn assert_completed(sent: &[u8], got: &[u8]) {
+    let sum = u32::from(ones_sum(&got[22..])) + u32::from(CSUM_SEED);
+    assert_eq!(
+        (sum & 0xffff) + (sum >> 16),
+        0xffff,
+        "checksum over 22.. of {got:02x?}"
+    );
+    assert_eq!(got[..22], sent[..22]);
+    assert_eq!(got[24..], sent[24..]);
+}
+
+/// A checksum request makes copy mode hand the veth a `CHECKSUM_PARTIAL` skb: the peer
+/// gets the frame as sent (the field still holds the seed) marked not yet summed
+/// (`TP_STATUS_CSUMNOTREADY`), a frame without a request is not; with the device's
+/// checksum offload off, the kernel completes it before it leaves.
+#[test]
+fn tx_checksum_request_leaves_the_skb_partial_or_the_kernel_completes_it() {
+    if !can_run() {
+        return;
+    }
+    let ns = Netns::new();
+    ns.veth("xa", "xb");
+    let name = ns.name.clone();
+    ns.run(move || {
+        let tag = std::process::id() ^ 0x0c5c;
+        let (sent, got) = send_with_checksum_requests(TxMetadata::Offload, tag);
+        for (i, (s, (g, status))) in sent.iter().zip(&got).enumerate() {
+            assert_eq!(g, s, "frame {i} changed on the way");
+            let partial = status & libc::TP_STATUS_CSUMNOTREADY != 0;
+            assert_eq!(partial, i % 2 == 0, "frame {i}: tp_status {status:#x}");
+        }
+
+        // tx-checksumming off on xa: validate_xmit_skb sums it in software.
+        let off = Command::new("ip")
+            .args(["netns", "exec", &name, "ethtool", "-K", "xa", "tx", "off"])
+            .output()
+            .expect("ethtool");
+        assert!(
+            off.status.success(),
+            "{}",
+            String::from_utf8_lossy(&off.stderr)
+        );
+        let (sent, got) = send_with_checksum_requests(TxMetadata::Offload, tag ^ 1);
+        for (i, (s, (g, status))) in sent.iter().zip(&got).enumerate() {
+            assert_eq!(status & libc::TP_STATUS_CSUMNOTREADY, 0, "frame {i}");
+            if i % 2 == 0 {
+                assert_completed(s, g);
+            } else {
+                assert_eq!(g, s, "frame {i} without a request changed");
+            }
+        }
+    });
+}
+
+/// `XDP_UMEM_TX_SW_CSUM`: copy mode completes requested checksums itself.
+#[test]
+fn tx_checksum_request_with_sw_csum_arrives_complete() {
+    if !can_run() {
+        return;
+    }
+    let ns = Netns::new();
+    ns.veth("xa", "xb");
+    ns.run(|| {
+        let tag = std::process::id() ^ 0x5c5c;
+        let (sent, got) = send_with_checksum_requests(TxMetadata::SoftwareChecksum, tag);
+        for (i, (s, (g, status))) in sent.iter().zip(&got).enumerate() {
+            assert_eq!(status & libc::TP_STATUS_CSUMNOTREADY, 0, "frame {i}");
+            if i % 2 == 0 {
+                assert_completed(s, g);
+                assert_ne!(g[22..24], CSUM_SEED.to_be_bytes(), "frame {i}");
+            } else {
+                assert_eq!(g, s, "frame {i} without a request changed");
+            }
+        }
     });
 }

@@ -317,6 +317,8 @@ pub struct VecMem {
     pub chunks: Vec<Vec<u8>>,
     /// Chunks given back, in order.
     pub freed: Vec<usize>,
+    /// Checksum offload requests of the transmitted frames: (chunk, request), in order.
+    pub csum_requests: Vec<(usize, pipeline::TxCsum)>,
 }
 
 impl VecMem {
@@ -336,7 +338,7 @@ impl VecMem {
         (
             VecMem {
                 chunks,
-                freed: Vec::new(),
+                ..VecMem::default()
             },
             descs,
         )
@@ -353,7 +355,16 @@ impl pipeline::FrameMem for VecMem {
     fn frame(&mut self, d: VecDesc) -> pipeline::Frame<'_> {
         pipeline::Frame::new(&mut self.chunks[d.chunk], d.off, d.len)
     }
-    fn tx_desc(&self, d: VecDesc, off: usize, len: usize) -> VecDesc {
+    fn tx_desc(
+        &mut self,
+        d: VecDesc,
+        off: usize,
+        len: usize,
+        csum: Option<pipeline::TxCsum>,
+    ) -> VecDesc {
+        if let Some(c) = csum {
+            self.csum_requests.push((d.chunk, c));
+        }
         VecDesc {
             chunk: d.chunk,
             off,

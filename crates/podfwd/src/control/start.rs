@@ -15,11 +15,11 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 
 use bpf::Steering;
-use podfwd_config::Config;
+use podfwd_config::{Config, TxChecksum};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::backend::SignalDelivery;
 use signal_hook::iterator::exfiltrator::SignalOnly;
-use xsk::{Umem, UmemConfig, XskSocket};
+use xsk::{TxMetadata, Umem, UmemConfig, XskSocket};
 
 use super::host::bpf_role;
 use super::wake::Wakeups;
@@ -82,7 +82,8 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         .collect::<Result<_, RunError>>()?;
     let endpoints = restore_endpoints(&cfg, &mut ports);
     check_umem(&cfg, ports.len())?;
-    let ucfg = umem_config(&cfg, ports.len());
+    let tx_csum = tx_checksum_setting(&cfg)?;
+    let ucfg = umem_config(&cfg, ports.len(), tx_csum);
     let ctl_listener = crate::ctl::bind(&cfg.control.socket).map_err(RunError::Other)?;
     let listener = std::net::TcpListener::bind(cfg.metrics.listen).map_err(|e| {
         RunError::Other(format!(
@@ -94,6 +95,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     let xdp_modes = attach_all(&mut steering, &ports)?;
     let fill = ucfg.fill_size as usize;
     let (workers, handles) = bind_workers(&cfg, &ucfg, &ports, &mut steering)?;
+    check_tx_checksum(tx_csum, &workers)?;
     let mut control = Control::new(
         Kernel::new(steering, cfg.routes.table),
         config_path,
@@ -209,11 +211,57 @@ fn attach_all(steering: &mut Steering, ports: &[Port]) -> Result<Vec<String>, Ru
     Ok(modes)
 }
 
+/// Environment variable that overrides `offload.tx_checksum` (`auto`, `on`, `off`), for
+/// experiments and benchmarks.
+pub const TX_CSUM_ENV: &str = "PODFWD_TX_CSUM";
+
+/// `offload.tx_checksum`, or [`TX_CSUM_ENV`] where set.
+fn tx_checksum_setting(cfg: &Config) -> Result<TxChecksum, RunError> {
+    let Ok(v) = std::env::var(TX_CSUM_ENV) else {
+        return Ok(cfg.offload.tx_checksum);
+    };
+    let t = TxChecksum::from_name(v.trim()).ok_or_else(|| {
+        RunError::Other(format!(
+            "{TX_CSUM_ENV}=`{v}` is not a setting: use auto, on or off (it overrides offload.tx_checksum of {})",
+            cfg.source
+        ))
+    })?;
+    log::info!(
+        "{TX_CSUM_ENV}={}: overrides offload.tx_checksum",
+        t.as_str()
+    );
+    Ok(t)
+}
+
+/// `offload.tx_checksum: on` refuses to start without the kernel's checksum offload; the
+/// other settings say what they got.
+fn check_tx_checksum(setting: TxChecksum, workers: &[Worker]) -> Result<(), RunError> {
+    let offload = workers.iter().all(Worker::tx_checksum_offload);
+    match (setting, offload) {
+        (TxChecksum::On, false) => Err(RunError::Other(
+            "offload.tx_checksum is on, but this kernel has no AF_XDP TX metadata checksum offload              (XDP_UMEM_TX_METADATA_LEN, Linux 6.11+) or a socket is bound in zero-copy mode:              use auto or off to complete partial checksums in software"
+                .into(),
+        )),
+        (TxChecksum::Off, _) => {
+            log::info!("offload.tx_checksum off: partial checksums are completed in software");
+            Ok(())
+        }
+        (_, true) => Ok(()),
+        (TxChecksum::Auto, false) => {
+            log::info!(
+                "offload.tx_checksum auto: partial checksums are completed in software (no AF_XDP TX                  metadata in this kernel, or a socket in zero-copy mode)"
+            );
+            Ok(())
+        }
+    }
+}
+
 /// Ring sizes for the `nports` interfaces podfwd starts with: their fill rings get at
 /// most half the UMEM between them (at most 2048 frames each); the rest is for frames
 /// on RX and TX rings, in flight, and for pods added later, which start with
-/// [`crate::worker::MIN_FILL`] frames and get more as they receive.
-fn umem_config(cfg: &Config, nports: usize) -> UmemConfig {
+/// [`crate::worker::MIN_FILL`] frames and get more as they receive. TX metadata for
+/// checksum offload unless `tx_csum` is off.
+fn umem_config(cfg: &Config, nports: usize, tx_csum: TxChecksum) -> UmemConfig {
     let nports = u32::try_from(nports).unwrap_or(u32::MAX).max(1);
     let per_port = (cfg.umem.frames / (2 * nports)).clamp(64, 2048);
     UmemConfig {
@@ -224,6 +272,10 @@ fn umem_config(cfg: &Config, nports: usize) -> UmemConfig {
         comp_size: 2048,
         rx_size: 2048,
         tx_size: 2048,
+        tx_metadata: match tx_csum {
+            TxChecksum::Off => TxMetadata::Off,
+            TxChecksum::Auto | TxChecksum::On => TxMetadata::Offload,
+        },
     }
 }
 
