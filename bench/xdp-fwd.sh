@@ -4,10 +4,11 @@
 # uses its PF, OUT and log/die.
 #
 # Where it attaches (native XDP): every node's uplink eth0 and its pods' host-side lxcN.
-# A frame redirected into a veth is received by the veth's peer only if the peer has a
-# NAPI context (drivers/net/veth.c veth_xdp_xmit(): no rq->napi, frame dropped): GRO
-# gives it one, so GRO goes on for the pods' eth0 and the switch's ports uN while the
-# row runs, and back off (the veth default) afterwards.
+# A frame can be redirected into a veth only while the veth's peer has GRO on or an XDP
+# program (drivers/net/veth.c veth_set_xdp_features(): NETDEV_XDP_ACT_NDO_XMIT; the peer
+# receives it in its NAPI), else the redirect fails and the frame is dropped. So GRO goes
+# on for the pods' eth0 and the switch's ports uN while the row runs, and back off (the
+# veth default) afterwards.
 # A redirected frame carries no checksum state: a CHECKSUM_PARTIAL skb turned into an
 # XDP frame arrives with its checksum unfinished (TcpInCsumErrors at the receiver). So
 # the pods run with tx checksum offload off (bench/compare: topology offloads off), and
