@@ -33,6 +33,10 @@ const ROWS: &[(&str, &str)] = &[
         "kernel VXLAN (flannel style), default offloads",
     ),
     ("kernel-vxlan-tso-off", "kernel VXLAN, pod TSO off"),
+    (
+        "xdp-fwd",
+        "reference: kernel XDP forwarding (fib lookup + redirect), pod TSO off",
+    ),
     ("podfwd-native", "podfwd native"),
     ("podfwd-tunnel", "podfwd tunnel (VXLAN)"),
     (
@@ -219,6 +223,34 @@ const PAIRS: &[(&str, &str, &str, Measure, &str)] = &[
         "kernel-vxlan",
         P50,
         "latency p50",
+    ),
+    (
+        "XDP forwarding / kernel native (pod TSO off, equal offloads)",
+        "xdp-fwd",
+        "kernel-native-tso-off",
+        TCP1,
+        "TCP 1 stream",
+    ),
+    (
+        "XDP forwarding / kernel native (pod TSO off)",
+        "xdp-fwd",
+        "kernel-native-tso-off",
+        PPS,
+        "64 B pps",
+    ),
+    (
+        "podfwd native / XDP forwarding (the XDP bound)",
+        "podfwd-native",
+        "xdp-fwd",
+        TCP1,
+        "TCP 1 stream",
+    ),
+    (
+        "podfwd native / XDP forwarding (the XDP bound)",
+        "podfwd-native",
+        "xdp-fwd",
+        PPS,
+        "64 B pps",
     ),
     (
         "routed: podfwd native / kernel",
@@ -505,8 +537,8 @@ fn chart(runs: &Runs) -> String {
     let width = label_w + plot_w + 90.0;
     let height = 50.0 + panel_h * panels.len() as f64;
     let colors = [
-        "#7f7f7f", "#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#d62728", "#17becf",
-        "#98df8a", "#ff9896", "#9467bd", "#c5b0d5",
+        "#7f7f7f", "#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#8c564b", "#2ca02c", "#d62728",
+        "#17becf", "#98df8a", "#ff9896", "#9467bd", "#c5b0d5",
     ];
     let mut s = String::new();
     let _ = writeln!(
@@ -869,6 +901,45 @@ mod tests {
             (Some("runs.jsonl"), Some("d"), Some("cni"), false)
         );
         assert_eq!(a.command, "bench/compare");
+    }
+
+    #[test]
+    fn xdp_reference_row_is_shown_and_compared_with_its_baselines() {
+        let runs = r#"{"row":"kernel-native-tso-off","rep":1,"test":"tcp1","gbps":4.0}
+{"row":"kernel-native-tso-off","rep":1,"test":"udp64","kpps":400.0}
+{"row":"xdp-fwd","rep":1,"test":"tcp1","gbps":2.0}
+{"row":"xdp-fwd","rep":1,"test":"udp64","kpps":800.0}
+{"row":"podfwd-native","rep":1,"test":"tcp1","gbps":1.0}
+{"row":"podfwd-native","rep":1,"test":"udp64","kpps":200.0}
+"#;
+        let r = Runs::parse(runs).unwrap();
+        let md = report(&r, "m", "c", None);
+        let lines: Vec<&str> = md.lines().collect();
+        let at = |label: &str| lines.iter().position(|l| l.starts_with(label));
+        let (tso_off, xdp, podfwd) = (
+            at("| kernel native routing, pod TSO off |").expect("kernel row"),
+            at("| reference: kernel XDP forwarding (fib lookup + redirect), pod TSO off | 2.00 |")
+                .expect("xdp row"),
+            at("| podfwd native |").expect("podfwd row"),
+        );
+        assert!(
+            tso_off < xdp && xdp < podfwd,
+            "kernel rows, then the reference, then podfwd: {md}"
+        );
+        for want in [
+            "- TCP 1 stream: XDP forwarding / kernel native (pod TSO off, equal offloads) = **0.50×**",
+            "- 64 B pps: XDP forwarding / kernel native (pod TSO off) = **2.00×**",
+            "- TCP 1 stream: podfwd native / XDP forwarding (the XDP bound) = **0.50×**",
+            "- 64 B pps: podfwd native / XDP forwarding (the XDP bound) = **0.25×**",
+        ] {
+            assert!(md.contains(want), "{want} missing: {md}");
+        }
+        // The reference row is not podfwd's: --check-nonzero ignores its zeros.
+        let zero_xdp = runs.replace(r#""gbps":2.0"#, r#""gbps":0.0"#);
+        assert!(check_nonzero(&zero_xdp)
+            .unwrap_err()
+            .iter()
+            .all(|p| !p.contains("xdp-fwd")));
     }
 
     #[test]
