@@ -556,7 +556,9 @@ fn unresolved_node_is_not_ready_and_said_everywhere() {
         "{h}"
     );
     assert!(
-        h.contains("  node node-c       198.18.0.9      10.0.3.0/24        native next hop MISSING"),
+        h.contains(
+            "  node node-c       198.18.0.9      10.0.3.0/24        native next hop MISSING"
+        ),
         "{h}"
     );
     assert!(
