@@ -66,6 +66,8 @@ fn endpoints_come_and_go_live() {
         ])),
         "endpoint 10.0.1.4 on lxc2 added\n"
     );
+    // Served once podfwd knows the new pod's MAC (the kernel resolves it on request).
+    a.wait_ready();
     assert_eq!(ping("a2", "10.0.2.2", 3), 3, "to a pod on the other node");
     assert_eq!(ping("a2", "10.0.1.2", 3), 3, "to a pod on the same node");
     assert!(has_xdp("lxc2"));

@@ -178,7 +178,8 @@ impl Podfwd {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn wait_ready(&self) {
+    /// Wait until podfwd is ready and knows the MAC of every endpoint (15 s at most).
+    pub fn wait_ready(&self) {
         let start = Instant::now();
         loop {
             let o = nsx(&self.node, &[bin().to_str().unwrap(), "status", "--json"]);
