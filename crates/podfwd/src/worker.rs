@@ -263,19 +263,7 @@ impl Worker {
                 return;
             }
             while !stop.load(Relaxed) {
-                let guard = snap.load();
-                let work = self.poll_once(&guard);
-                let now = self.clock(work);
-                if let Some(now) = now {
-                    self.housekeeping(now, guard.generation);
-                }
-                if work > 0 {
-                    self.local.busy_polls += 1;
-                    self.state.idle_since = None;
-                } else if let Some(now) = now {
-                    drop(guard);
-                    self.idle(now, snap);
-                }
+                self.step(snap);
             }
             self.publish(snap.load().generation);
             self.publish_xdp_stats();
@@ -290,6 +278,37 @@ impl Worker {
             shared.fail(&format!("panicked: {what}"));
             std::panic::resume_unwind(panic);
         }
+    }
+
+    /// One iteration of [`Worker::run`]'s loop: [`Worker::poll_once`] on the current
+    /// snapshot, housekeeping when the clock is read, and [`Worker::idle`] (spin or
+    /// sleep) when nothing moved. Returns the frames received.
+    pub fn step(&mut self, snap: &ArcSwap<Snapshot>) -> usize {
+        let guard = snap.load();
+        let work = self.poll_once(&guard);
+        let now = self.clock(work);
+        if let Some(now) = now {
+            self.housekeeping(now, guard.generation);
+        }
+        if work > 0 {
+            self.local.busy_polls += 1;
+            self.state.idle_since = None;
+        } else if let Some(now) = now {
+            drop(guard);
+            self.idle(now, snap);
+        }
+        work
+    }
+
+    /// The UMEM, for code playing the kernel side of fake sockets (`xsk::testing`).
+    pub fn umem_mut(&mut self) -> &mut Umem {
+        &mut self.umem
+    }
+
+    /// The pipeline's counters (what the next publish copies out).
+    #[must_use]
+    pub fn counters(&self) -> &pipeline::Counters {
+        self.pipeline.counters()
     }
 
     fn pin(&self) {

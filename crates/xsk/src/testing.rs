@@ -25,6 +25,9 @@ pub struct FakeKernel {
     /// Offset of packet data in a received chunk (UMEM headroom + XDP_PACKET_HEADROOM,
     /// as in copy mode).
     pub rx_data_offset: u64,
+    /// Reused by the batch calls, so that a benchmark's kernel side does not allocate.
+    scratch_addrs: Vec<u64>,
+    scratch_descs: Vec<XdpDesc>,
 }
 
 /// A fake socket on `umem` with the ring sizes of its config, all indices starting at
@@ -42,6 +45,8 @@ pub fn fake_socket(umem: &Umem, need_wakeup: bool, start: u32) -> (XskSocket, Fa
         rx: rx_p,
         tx: tx_c,
         rx_data_offset: u64::from(c.headroom + XDP_PACKET_HEADROOM),
+        scratch_addrs: Vec::new(),
+        scratch_descs: Vec::new(),
     };
     (sock, kernel)
 }
@@ -65,6 +70,43 @@ impl FakeKernel {
         };
         assert!(self.rx.push(desc));
         Some(desc)
+    }
+
+    /// Receives up to `n` copies of `payload` at once, as a NIC's receive poll does:
+    /// takes fill-ring frames, copies `payload` into each after the headroom and
+    /// publishes their RX descriptors with one producer update. Returns how many (fewer
+    /// when the fill ring runs short or the RX ring is full).
+    pub fn receive_batch(&mut self, umem: &mut Umem, payload: &[u8], n: usize) -> usize {
+        let want = u32::try_from(n).unwrap_or(u32::MAX);
+        let n = self.rx.free(want).min(self.fill.available(want)).min(want) as usize;
+        let len = u32::try_from(payload.len()).expect("a payload fits a frame");
+        let off = self.rx_data_offset;
+        let addrs = &mut self.scratch_addrs;
+        addrs.clear();
+        self.fill.consume_with(n, |base| addrs.push(base + off));
+        umem.fake_kernel_write(addrs, payload);
+        self.scratch_descs.clear();
+        self.scratch_descs.extend(addrs.iter().map(|&addr| XdpDesc {
+            addr,
+            len,
+            options: 0,
+        }));
+        let pushed = self.rx.push_slice(&self.scratch_descs);
+        assert_eq!(pushed, n, "room was checked above");
+        pushed
+    }
+
+    /// Transmits up to `max` TX descriptors and completes them with one producer update,
+    /// as [`FakeKernel::transmit`] without returning them; returns how many.
+    pub fn transmit_batch(&mut self, max: usize) -> usize {
+        let want = u32::try_from(max).unwrap_or(u32::MAX);
+        let room = self.comp.free(want).min(want) as usize;
+        let addrs = &mut self.scratch_addrs;
+        addrs.clear();
+        self.tx.consume_with(room, |d| addrs.push(d.addr));
+        let done = self.comp.push_slice(addrs);
+        assert_eq!(done, addrs.len(), "room was checked above");
+        done
     }
 
     /// Transmits up to `max` TX descriptors (as many as the completion ring has room

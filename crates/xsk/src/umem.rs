@@ -315,15 +315,41 @@ impl Umem {
         (chunk, off)
     }
 
+    /// Copies `payload` to each of `addrs` for the fake kernel (as
+    /// [`Umem::fake_kernel_chunk_mut`], with one registry check for the whole batch).
+    /// Panics if an address is outside the UMEM, the payload does not fit its chunk, or
+    /// a real socket was ever created on this UMEM.
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn fake_kernel_write(&mut self, addrs: &[u64], payload: &[u8]) {
+        self.assert_fake_only();
+        let fs = self.cfg.frame_size as usize;
+        for &addr in addrs {
+            let (base, off) = self.fake_kernel_range_of(addr);
+            // SAFETY: as in `fake_kernel_chunk_mut` (the registry was checked above, and
+            // `&mut self` is held for the whole batch).
+            let chunk =
+                unsafe { std::slice::from_raw_parts_mut(self.area.as_ptr().add(base), fs) };
+            chunk[off..off + payload.len()].copy_from_slice(payload);
+        }
+    }
+
+    #[cfg(any(test, feature = "testing"))]
+    fn assert_fake_only(&self) {
+        let reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        assert!(
+            !reg.real && reg.fds.is_empty(),
+            "fake kernel access to a UMEM that a real socket uses"
+        );
+    }
+
     #[cfg(any(test, feature = "testing"))]
     fn fake_kernel_range(&self, addr: u64) -> (usize, usize) {
-        {
-            let reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
-            assert!(
-                !reg.real && reg.fds.is_empty(),
-                "fake kernel access to a UMEM that a real socket uses"
-            );
-        }
+        self.assert_fake_only();
+        self.fake_kernel_range_of(addr)
+    }
+
+    #[cfg(any(test, feature = "testing"))]
+    fn fake_kernel_range_of(&self, addr: u64) -> (usize, usize) {
         let Some(i) = self.frame_index(addr) else {
             panic!(
                 "frame address {addr:#x} is outside the {}-byte UMEM",
