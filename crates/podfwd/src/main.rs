@@ -22,8 +22,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use podfwd_api as api;
 use podfwd::{stats, worker};
+use podfwd_api as api;
 use podfwd_config::Config;
 
 use crate::ifaces::IfaceInfo;

@@ -125,6 +125,9 @@ struct LoopState {
     tx_stalled: Vec<bool>,
     /// When the worker last found nothing to do (start of the spin window).
     idle_since: Option<Instant>,
+    /// Spin before sleeping: frames moved since the last sleep, or an event ended it.
+    /// A sleep that timed out with no traffic goes straight back to sleep.
+    spin_armed: bool,
     /// Loop iterations, to read the clock only every 64th busy one.
     iterations: u64,
     /// Per port: frames to keep parked on its fill ring (see [`MIN_FILL`]).
@@ -230,6 +233,7 @@ impl Worker {
                 tx: TxQueues::new(n, RX_BATCH * 4),
                 tx_stalled: vec![false; n],
                 idle_since: None,
+                spin_armed: false,
                 iterations: 0,
                 fill_target,
                 rx_recent: vec![false; n],
@@ -293,6 +297,7 @@ impl Worker {
         if work > 0 {
             self.local.busy_polls += 1;
             self.state.idle_since = None;
+            self.state.spin_armed = true;
         } else if let Some(now) = now {
             drop(guard);
             self.idle(now, snap);
@@ -516,7 +521,9 @@ impl Worker {
     }
 
     /// Nothing moved this iteration: yield while inside the spin window, then sleep in
-    /// epoll. Frames still on a TX ring need another kick, not a sleep; but a stalled
+    /// epoll (at once after a sleep that timed out with nothing to do: no traffic, no
+    /// spin, so an idle worker wakes only every [`SLEEP`]). Frames still on a TX ring
+    /// need another kick, not a sleep; but a stalled
     /// ring (a device that is gone or refuses to send) must not keep the worker awake:
     /// its frames stay accounted on that ring (reclaimed if the interface comes back).
     fn idle(&mut self, now: Instant, snap: &ArcSwap<Snapshot>) {
@@ -528,7 +535,7 @@ impl Worker {
             .zip(&self.state.tx_stalled)
             .any(|(s, &stalled)| s.as_ref().is_some_and(|s| s.tx_queued() > 0) && !stalled);
         let waited = now.duration_since(since);
-        if waited < self.state.spin || (tx_pending && waited < SLEEP) {
+        if (self.state.spin_armed && waited < self.state.spin) || (tx_pending && waited < SLEEP) {
             std::thread::yield_now();
             return;
         }
@@ -545,6 +552,7 @@ impl Worker {
             SLEEP
         };
         let _ = self.poll.poll(&mut self.events, Some(timeout));
+        self.state.spin_armed = !self.events.is_empty();
         // After a sleep every ring gets one more kick, and every port is looked at.
         self.state.tx_stalled.fill(false);
         self.state.scan_all = true;

@@ -247,6 +247,39 @@ mod tests {
     }
 
     #[test]
+    fn batch_receive_and_transmit_move_whole_batches() {
+        let mut umem = Umem::new(&cfg()).unwrap();
+        let (mut s, mut k) = fake_socket(&umem, true, u32::MAX - 5);
+        assert_eq!(s.fill(&mut umem, 10), 10);
+        // The RX ring holds 16, the fill ring had 10: 10 received, each with the payload.
+        assert_eq!(k.receive_batch(&mut umem, b"frame", 12), 10);
+        assert_eq!(
+            k.receive_batch(&mut umem, b"frame", 4),
+            0,
+            "fill ring empty"
+        );
+        let mut rx = Vec::new();
+        assert_eq!(s.rx_batch(&mut umem, &mut rx, 16), 10);
+        for d in &rx {
+            assert_eq!(d.len, 5);
+            let (chunk, off) = umem.chunk(d.addr);
+            assert_eq!(&chunk[off..off + 5], b"frame");
+        }
+        // TX ring of 8: 8 pushed; the completion ring takes them in one batch of 6, then 2.
+        assert_eq!(s.tx_push(&mut umem, &rx), 8);
+        assert_eq!(k.transmit_batch(6), 6);
+        assert_eq!(k.transmit_batch(6), 2);
+        assert_eq!(k.transmit_batch(6), 0);
+        assert_eq!(s.complete(&mut umem, 16), 8);
+        umem.check_accounting(&[&s], 2).unwrap();
+        for d in &rx[8..] {
+            umem.free_frame(d.addr);
+        }
+        umem.check_accounting(&[&s], 0).unwrap();
+        assert_eq!(umem.free_frames(), 64);
+    }
+
+    #[test]
     fn accounting_detects_leak_and_double_count() {
         let mut umem = Umem::new(&cfg()).unwrap();
         let (mut s, mut k) = fake_socket(&umem, true, 0);
