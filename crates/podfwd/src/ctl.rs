@@ -4,12 +4,16 @@
 //! thread, through [`ControlRequest::Api`] on a [`ToControl`].
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
 
 use crate::views::ControlRequest;
 use podfwd_api::{Request, Response};
@@ -87,12 +91,28 @@ pub fn bind(path: &Path) -> Result<UnixListener, String> {
     Ok(l)
 }
 
-/// Serve `listener` until `stop` is set, then remove the socket file at `path`.
+/// How long [`serve`] waits for a connection before it looks at its stop flag again.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// Serve `listener` until `stop` is set (returns within [`STOP_POLL`] of it), then
+/// remove the socket file at `path`. Between connections the thread sleeps in epoll on
+/// the listener, so an idle podfwd does not wake up for it.
 pub fn serve(listener: &UnixListener, path: &Path, requests: &ToControl, stop: &AtomicBool) {
-    if let Err(e) = listener.set_nonblocking(true) {
-        log::error!("control socket: {e}");
-        return;
-    }
+    let poll = listener.set_nonblocking(true).and_then(|()| {
+        let poll = Poll::new()?;
+        let fd = listener.as_raw_fd();
+        poll.registry()
+            .register(&mut SourceFd(&fd), Token(0), Interest::READABLE)?;
+        Ok(poll)
+    });
+    let mut poll = match poll {
+        Ok(p) => p,
+        Err(e) => {
+            log::error!("control socket: {e}");
+            return;
+        }
+    };
+    let mut events = Events::with_capacity(4);
     while !stop.load(Relaxed) {
         match listener.accept() {
             Ok((stream, _)) => {
@@ -100,8 +120,15 @@ pub fn serve(listener: &UnixListener, path: &Path, requests: &ToControl, stop: &
                     log::debug!("control socket: {e}");
                 }
             }
+            // Edge-triggered: every connection queued so far has been taken, so the next
+            // one raises a new event.
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20));
+                if let Err(e) = poll.poll(&mut events, Some(STOP_POLL)) {
+                    if e.kind() != std::io::ErrorKind::Interrupted {
+                        log::warn!("control socket poll: {e}");
+                        std::thread::sleep(STOP_POLL);
+                    }
+                }
             }
             Err(e) => {
                 log::warn!("control socket accept: {e}");

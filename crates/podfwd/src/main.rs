@@ -15,15 +15,14 @@ mod ifaces;
 mod metrics;
 mod neigh;
 mod notify;
-mod stats;
 mod status;
 mod views;
-mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use podfwd::{stats, worker};
 use podfwd_api as api;
 use podfwd_config::Config;
 

@@ -125,6 +125,9 @@ struct LoopState {
     tx_stalled: Vec<bool>,
     /// When the worker last found nothing to do (start of the spin window).
     idle_since: Option<Instant>,
+    /// Spin before sleeping: frames moved since the last sleep, or an event ended it.
+    /// A sleep that timed out with no traffic goes straight back to sleep.
+    spin_armed: bool,
     /// Loop iterations, to read the clock only every 64th busy one.
     iterations: u64,
     /// Per port: frames to keep parked on its fill ring (see [`MIN_FILL`]).
@@ -241,6 +244,7 @@ impl Worker {
                 tx: TxQueues::new(n, RX_BATCH * 4),
                 tx_stalled: vec![false; n],
                 idle_since: None,
+                spin_armed: false,
                 iterations: 0,
                 fill_target,
                 rx_recent: vec![false; n],
@@ -309,19 +313,7 @@ impl Worker {
                 return;
             }
             while !stop.load(Relaxed) {
-                let guard = snap.load();
-                let work = self.poll_once(&guard);
-                let now = self.clock(work);
-                if let Some(now) = now {
-                    self.housekeeping(now, guard.generation);
-                }
-                if work > 0 {
-                    self.local.busy_polls += 1;
-                    self.state.idle_since = None;
-                } else if let Some(now) = now {
-                    drop(guard);
-                    self.idle(now, snap);
-                }
+                self.step(snap);
             }
             self.publish(snap.load().generation);
             self.publish_xdp_stats();
@@ -336,6 +328,38 @@ impl Worker {
             shared.fail(&format!("panicked: {what}"));
             std::panic::resume_unwind(panic);
         }
+    }
+
+    /// One iteration of [`Worker::run`]'s loop: [`Worker::poll_once`] on the current
+    /// snapshot, housekeeping when the clock is read, and [`Worker::idle`] (spin or
+    /// sleep) when nothing moved. Returns the frames received.
+    pub fn step(&mut self, snap: &ArcSwap<Snapshot>) -> usize {
+        let guard = snap.load();
+        let work = self.poll_once(&guard);
+        let now = self.clock(work);
+        if let Some(now) = now {
+            self.housekeeping(now, guard.generation);
+        }
+        if work > 0 {
+            self.local.busy_polls += 1;
+            self.state.idle_since = None;
+            self.state.spin_armed = true;
+        } else if let Some(now) = now {
+            drop(guard);
+            self.idle(now, snap);
+        }
+        work
+    }
+
+    /// The UMEM, for code playing the kernel side of fake sockets (`xsk::testing`).
+    pub fn umem_mut(&mut self) -> &mut Umem {
+        &mut self.umem
+    }
+
+    /// The pipeline's counters (what the next publish copies out).
+    #[must_use]
+    pub fn counters(&self) -> &pipeline::Counters {
+        self.pipeline.counters()
     }
 
     fn pin(&self) {
@@ -543,7 +567,9 @@ impl Worker {
     }
 
     /// Nothing moved this iteration: yield while inside the spin window, then sleep in
-    /// epoll. Frames still on a TX ring need another kick, not a sleep; but a stalled
+    /// epoll (at once after a sleep that timed out with nothing to do: no traffic, no
+    /// spin, so an idle worker wakes only every [`SLEEP`]). Frames still on a TX ring
+    /// need another kick, not a sleep; but a stalled
     /// ring (a device that is gone or refuses to send) must not keep the worker awake:
     /// its frames stay accounted on that ring (reclaimed if the interface comes back).
     fn idle(&mut self, now: Instant, snap: &ArcSwap<Snapshot>) {
@@ -555,7 +581,7 @@ impl Worker {
             .zip(&self.state.tx_stalled)
             .any(|(s, &stalled)| s.as_ref().is_some_and(|s| s.tx_queued() > 0) && !stalled);
         let waited = now.duration_since(since);
-        if waited < self.state.spin || (tx_pending && waited < SLEEP) {
+        if (self.state.spin_armed && waited < self.state.spin) || (tx_pending && waited < SLEEP) {
             std::thread::yield_now();
             return;
         }
@@ -572,6 +598,7 @@ impl Worker {
             SLEEP
         };
         let _ = self.poll.poll(&mut self.events, Some(timeout));
+        self.state.spin_armed = !self.events.is_empty();
         // After a sleep every ring gets one more kick, and every port is looked at.
         self.state.tx_stalled.fill(false);
         self.state.scan_all = true;

@@ -25,6 +25,9 @@ pub struct FakeKernel {
     /// Offset of packet data in a received chunk (UMEM headroom + XDP_PACKET_HEADROOM,
     /// as in copy mode).
     pub rx_data_offset: u64,
+    /// Reused by the batch calls, so that a benchmark's kernel side does not allocate.
+    scratch_addrs: Vec<u64>,
+    scratch_descs: Vec<XdpDesc>,
 }
 
 /// A fake socket on `umem` with the ring sizes of its config, all indices starting at
@@ -42,6 +45,8 @@ pub fn fake_socket(umem: &Umem, need_wakeup: bool, start: u32) -> (XskSocket, Fa
         rx: rx_p,
         tx: tx_c,
         rx_data_offset: u64::from(c.headroom + XDP_PACKET_HEADROOM),
+        scratch_addrs: Vec::new(),
+        scratch_descs: Vec::new(),
     };
     (sock, kernel)
 }
@@ -65,6 +70,43 @@ impl FakeKernel {
         };
         assert!(self.rx.push(desc));
         Some(desc)
+    }
+
+    /// Receives up to `n` copies of `payload` at once, as a NIC's receive poll does:
+    /// takes fill-ring frames, copies `payload` into each after the headroom and
+    /// publishes their RX descriptors with one producer update. Returns how many (fewer
+    /// when the fill ring runs short or the RX ring is full).
+    pub fn receive_batch(&mut self, umem: &mut Umem, payload: &[u8], n: usize) -> usize {
+        let want = u32::try_from(n).unwrap_or(u32::MAX);
+        let n = self.rx.free(want).min(self.fill.available(want)).min(want) as usize;
+        let len = u32::try_from(payload.len()).expect("a payload fits a frame");
+        let off = self.rx_data_offset;
+        let addrs = &mut self.scratch_addrs;
+        addrs.clear();
+        self.fill.consume_with(n, |base| addrs.push(base + off));
+        umem.fake_kernel_write(addrs, payload);
+        self.scratch_descs.clear();
+        self.scratch_descs.extend(addrs.iter().map(|&addr| XdpDesc {
+            addr,
+            len,
+            options: 0,
+        }));
+        let pushed = self.rx.push_slice(&self.scratch_descs);
+        assert_eq!(pushed, n, "room was checked above");
+        pushed
+    }
+
+    /// Transmits up to `max` TX descriptors and completes them with one producer update,
+    /// as [`FakeKernel::transmit`] without returning them; returns how many.
+    pub fn transmit_batch(&mut self, max: usize) -> usize {
+        let want = u32::try_from(max).unwrap_or(u32::MAX);
+        let room = self.comp.free(want).min(want) as usize;
+        let addrs = &mut self.scratch_addrs;
+        addrs.clear();
+        self.tx.consume_with(room, |d| addrs.push(d.addr));
+        let done = self.comp.push_slice(addrs);
+        assert_eq!(done, addrs.len(), "room was checked above");
+        done
     }
 
     /// Transmits up to `max` TX descriptors (as many as the completion ring has room
@@ -203,6 +245,39 @@ mod tests {
         while let Some(addr) = kb.fill.pop() {
             umem.free_completed(addr);
         }
+    }
+
+    #[test]
+    fn batch_receive_and_transmit_move_whole_batches() {
+        let mut umem = Umem::new(&cfg()).unwrap();
+        let (mut s, mut k) = fake_socket(&umem, true, u32::MAX - 5);
+        assert_eq!(s.fill(&mut umem, 10), 10);
+        // The RX ring holds 16, the fill ring had 10: 10 received, each with the payload.
+        assert_eq!(k.receive_batch(&mut umem, b"frame", 12), 10);
+        assert_eq!(
+            k.receive_batch(&mut umem, b"frame", 4),
+            0,
+            "fill ring empty"
+        );
+        let mut rx = Vec::new();
+        assert_eq!(s.rx_batch(&mut umem, &mut rx, 16), 10);
+        for d in &rx {
+            assert_eq!(d.len, 5);
+            let (chunk, off) = umem.chunk(d.addr);
+            assert_eq!(&chunk[off..off + 5], b"frame");
+        }
+        // TX ring of 8: 8 pushed; the completion ring takes them in one batch of 6, then 2.
+        assert_eq!(s.tx_push(&mut umem, &rx), 8);
+        assert_eq!(k.transmit_batch(6), 6);
+        assert_eq!(k.transmit_batch(6), 2);
+        assert_eq!(k.transmit_batch(6), 0);
+        assert_eq!(s.complete(&mut umem, 16), 8);
+        umem.check_accounting(&[&s], 2).unwrap();
+        for d in &rx[8..] {
+            umem.free_frame(d.addr);
+        }
+        umem.check_accounting(&[&s], 0).unwrap();
+        assert_eq!(umem.free_frames(), 64);
     }
 
     #[test]

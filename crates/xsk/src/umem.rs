@@ -310,21 +310,34 @@ impl Umem {
 
     /// Byte offset of the chunk containing `addr` and `addr`'s offset within it, after
     /// checking that the frame is inside the UMEM and caller-owned. Panics otherwise.
+    /// Inlined (it runs for every frame the pipeline rewrites); the panics are not.
+    #[inline]
     fn owned_chunk(&self, addr: u64, what: &str) -> (usize, usize) {
-        let Some(i) = self.frame_index(addr) else {
-            panic!(
-                "{what}: frame address {addr:#x} is outside the {}-byte UMEM",
-                self.area.len()
-            );
-        };
-        assert!(
-            self.owned_bit(i),
+        match self.frame_index(addr) {
+            Some(i) if self.owned_bit(i) => self.chunk_range(i, addr),
+            Some(_) => self.not_owned(addr, what),
+            None => self.outside(addr, what),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_owned(&self, addr: u64, what: &str) -> ! {
+        panic!(
             "{what}: UMEM frame {:#x} (address {addr:#x}) is not owned by the caller: it is on the \
              free list, on a fill/RX/TX/completion ring or in the kernel. Only frames from \
              XskSocket::rx_batch or Umem::alloc_frame, not yet pushed to TX or freed, can be accessed",
             self.chunk_base(addr)
-        );
-        self.chunk_range(i, addr)
+        )
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn outside(&self, addr: u64, what: &str) -> ! {
+        panic!(
+            "{what}: frame address {addr:#x} is outside the {}-byte UMEM",
+            self.area.len()
+        )
     }
 
     /// The whole chunk that contains `addr`, for in-place rewrite, and the offset of
@@ -333,6 +346,7 @@ impl Umem {
     /// # Panics
     /// If `addr` is outside the UMEM or its frame is not caller-owned (a logic error in
     /// the caller; see the module docs).
+    #[inline]
     pub fn chunk_mut(&mut self, addr: u64) -> (&mut [u8], usize) {
         let (base, off) = self.owned_chunk(addr, "Umem::chunk_mut");
         let fs = self.cfg.frame_size as usize;
@@ -350,6 +364,7 @@ impl Umem {
     ///
     /// # Panics
     /// As [`Umem::chunk_mut`].
+    #[inline]
     pub fn chunk(&self, addr: u64) -> (&[u8], usize) {
         let (base, off) = self.owned_chunk(addr, "Umem::chunk");
         let fs = self.cfg.frame_size as usize;
@@ -384,15 +399,40 @@ impl Umem {
         (chunk, off)
     }
 
+    /// Copies `payload` to each of `addrs` for the fake kernel (as
+    /// [`Umem::fake_kernel_chunk_mut`], with one registry check for the whole batch).
+    /// Panics if an address is outside the UMEM, the payload does not fit its chunk, or
+    /// a real socket was ever created on this UMEM.
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn fake_kernel_write(&mut self, addrs: &[u64], payload: &[u8]) {
+        self.assert_fake_only();
+        let fs = self.cfg.frame_size as usize;
+        for &addr in addrs {
+            let (base, off) = self.fake_kernel_range_of(addr);
+            // SAFETY: as in `fake_kernel_chunk_mut` (the registry was checked above, and
+            // `&mut self` is held for the whole batch).
+            let chunk = unsafe { std::slice::from_raw_parts_mut(self.area.as_ptr().add(base), fs) };
+            chunk[off..off + payload.len()].copy_from_slice(payload);
+        }
+    }
+
+    #[cfg(any(test, feature = "testing"))]
+    fn assert_fake_only(&self) {
+        let reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        assert!(
+            !reg.real && reg.fds.is_empty(),
+            "fake kernel access to a UMEM that a real socket uses"
+        );
+    }
+
     #[cfg(any(test, feature = "testing"))]
     fn fake_kernel_range(&self, addr: u64) -> (usize, usize) {
-        {
-            let reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
-            assert!(
-                !reg.real && reg.fds.is_empty(),
-                "fake kernel access to a UMEM that a real socket uses"
-            );
-        }
+        self.assert_fake_only();
+        self.fake_kernel_range_of(addr)
+    }
+
+    #[cfg(any(test, feature = "testing"))]
+    fn fake_kernel_range_of(&self, addr: u64) -> (usize, usize) {
         let Some(i) = self.frame_index(addr) else {
             panic!(
                 "frame address {addr:#x} is outside the {}-byte UMEM",

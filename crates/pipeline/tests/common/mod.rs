@@ -1,5 +1,6 @@
 //! Test fixtures shared by the pipeline's tests, benchmarks and fuzz target (through
-//! `#[path]`): a two-node topology seen from node A, and frame builders.
+//! `#[path]`; podfwd's worker benchmark too): a two-node topology seen from node A, and
+//! frame builders.
 #![allow(dead_code)]
 
 use std::net::Ipv4Addr;
