@@ -43,7 +43,7 @@ use podfwd::stats::WorkerShared;
 use podfwd::worker::Worker;
 use route::{Mode, PortId, Snapshot};
 use xsk::testing::{fake_socket, FakeKernel};
-use xsk::{Umem, UmemConfig};
+use xsk::{TxMetadata, Umem, UmemConfig};
 
 /// Pod frames are this long on the wire (without FCS), as in the pipeline benchmark.
 const FRAME: usize = 64;
@@ -58,6 +58,8 @@ fn umem_config() -> UmemConfig {
         comp_size: 2048,
         rx_size: 2048,
         tx_size: 2048,
+        // No TX metadata: the fake kernel completes descriptors without reading it.
+        tx_metadata: TxMetadata::Off,
     }
 }
 
