@@ -149,15 +149,15 @@ fn peer_uid(s: &UnixStream) -> Option<u32> {
 fn handle(stream: UnixStream, requests: &ToControl) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    // The request line is read from every peer, also one that is refused: closing the
+    // connection before the peer has written would give it EPIPE instead of the answer.
+    let mut line = String::new();
+    BufReader::new((&stream).take_limited()).read_line(&mut line)?;
     let answer = match peer_uid(&stream) {
-        Some(0) => {
-            let mut line = String::new();
-            BufReader::new((&stream).take_limited()).read_line(&mut line)?;
-            match serde_json::from_str::<Request>(line.trim()) {
-                Ok(req) => ask(requests, req),
-                Err(e) => Response::refused(format!("bad request: {e}")),
-            }
-        }
+        Some(0) => match serde_json::from_str::<Request>(line.trim()) {
+            Ok(req) => ask(requests, req),
+            Err(e) => Response::refused(format!("bad request: {e}")),
+        },
         Some(uid) => Response::refused(format!(
             "permission denied: the control socket is root-only (peer uid {uid})"
         )),
