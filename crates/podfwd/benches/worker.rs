@@ -43,23 +43,18 @@ use podfwd::stats::WorkerShared;
 use podfwd::worker::Worker;
 use route::{Mode, PortId, Snapshot};
 use xsk::testing::{fake_socket, FakeKernel};
-use xsk::{TxMetadata, Umem, UmemConfig};
+use xsk::{Umem, UmemConfig};
 
 /// Pod frames are this long on the wire (without FCS), as in the pipeline benchmark.
 const FRAME: usize = 64;
 
 /// The rings and UMEM `podfwd run` makes for four ports with the default config.
 fn umem_config() -> UmemConfig {
+    // No TX metadata (the default): the fake kernel completes descriptors without
+    // reading it.
     UmemConfig {
         frame_count: 16384,
-        frame_size: 4096,
-        headroom: 0,
-        fill_size: 2048,
-        comp_size: 2048,
-        rx_size: 2048,
-        tx_size: 2048,
-        // No TX metadata: the fake kernel completes descriptors without reading it.
-        tx_metadata: TxMetadata::Off,
+        ..UmemConfig::default()
     }
 }
 

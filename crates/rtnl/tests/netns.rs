@@ -191,6 +191,37 @@ fn node() -> Netns {
     ns
 }
 
+/// `ip monitor route` in a namespace: what the kernel announces, seen independently of
+/// this crate.
+struct RouteMonitor(std::process::Child);
+
+impl RouteMonitor {
+    /// Start it (`ipv4_only`: `-4`) and give it time to subscribe.
+    fn start(ns: &str, ipv4_only: bool) -> RouteMonitor {
+        let mut args = vec!["-n", ns];
+        if ipv4_only {
+            args.push("-4");
+        }
+        args.extend(["monitor", "route"]);
+        let child = Command::new("ip")
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ip monitor");
+        thread::sleep(Duration::from_millis(300));
+        RouteMonitor(child)
+    }
+
+    /// Stop it after the last announcements had time to arrive; what it printed.
+    fn stop(mut self) -> String {
+        thread::sleep(Duration::from_millis(300));
+        let _ = self.0.kill();
+        let out = self.0.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
 /// Poll `nl` until `done(state, changes so far)` or 3 s.
 fn poll_until(
     nl: &mut Rtnl,
@@ -547,13 +578,7 @@ fn link_down_redumps_routes() {
     ns.ip(&["route", "add", "10.0.5.0/24", "via", "198.18.2.254"]);
     let handle: Ns = (*ns).clone();
     // Watch what the kernel announces, independently of this crate.
-    let mut monitor = Command::new("ip")
-        .args(["-n", &ns.0 .0, "monitor", "route"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ip monitor");
-    thread::sleep(Duration::from_millis(300));
+    let monitor = RouteMonitor::start(&ns.0 .0, false);
     ns.run(|| {
         let ns = handle;
         let mut nl = Rtnl::open().expect("open");
@@ -575,10 +600,7 @@ fn link_down_redumps_routes() {
         assert!(has(&state, TABLE_MAIN, "10.0.5.0/24"), "routes via v2 stay");
         assert!(!state.link(ns.ifindex("v0")).unwrap().admin_up);
     });
-    thread::sleep(Duration::from_millis(300));
-    let _ = monitor.kill();
-    let out = monitor.wait_with_output().unwrap();
-    let seen = String::from_utf8_lossy(&out.stdout);
+    let seen = monitor.stop();
     assert!(
         seen.contains("10.0.6.0/24"),
         "ip monitor saw nothing: {seen}"
@@ -601,13 +623,7 @@ fn address_removal_redumps_routes() {
     let ns = node();
     ns.ip(&["route", "add", "10.0.3.0/24", "via", "198.18.1.254"]);
     let handle: Ns = (*ns).clone();
-    let mut monitor = Command::new("ip")
-        .args(["-n", &ns.0 .0, "-4", "monitor", "route"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ip monitor");
-    thread::sleep(Duration::from_millis(300));
+    let monitor = RouteMonitor::start(&ns.0 .0, true);
     ns.run(|| {
         let ns = handle;
         let mut nl = Rtnl::open().expect("open");
@@ -621,10 +637,7 @@ fn address_removal_redumps_routes() {
         assert!(c.addresses && c.routes, "{c:?}");
         assert!(state.stats.route_dumps > dumps, "{:?}", state.stats);
     });
-    thread::sleep(Duration::from_millis(300));
-    let _ = monitor.kill();
-    let out = monitor.wait_with_output().unwrap();
-    let seen = String::from_utf8_lossy(&out.stdout);
+    let seen = monitor.stop();
     assert!(
         seen.contains("Deleted 198.18.1.0/24"),
         "ip monitor missed the prefix route's deletion: {seen}"
@@ -659,13 +672,7 @@ fn multipath_hop_on_a_downed_link_is_seen_dead() {
     ]);
     let (v0, v2) = (ns.ifindex("v0"), ns.ifindex("v2"));
     let handle: Ns = (*ns).clone();
-    let mut monitor = Command::new("ip")
-        .args(["-n", &ns.0 .0, "-4", "monitor", "route"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ip monitor");
-    thread::sleep(Duration::from_millis(300));
+    let monitor = RouteMonitor::start(&ns.0 .0, true);
     ns.run(|| {
         let ns = handle;
         let mut nl = Rtnl::open().expect("open");
@@ -711,10 +718,7 @@ fn multipath_hop_on_a_downed_link_is_seen_dead() {
         });
         assert_eq!(state.stats.overruns, 0);
     });
-    thread::sleep(Duration::from_millis(300));
-    let _ = monitor.kill();
-    let out = monitor.wait_with_output().unwrap();
-    let seen = String::from_utf8_lossy(&out.stdout);
+    let seen = monitor.stop();
     assert!(
         seen.contains("198.18.2.0/24"),
         "ip monitor missed v2's own prefix route coming back: {seen}"
