@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -269,50 +268,6 @@ fn tshark_on_router(nodes: &[&str], filter: &str, limits: &[String], fields: &[&
     let mut links: Vec<&str> = nodes.iter().map(|n| link(n)).collect();
     links.dedup();
     tshark_on("r", &links, filter, limits, fields)
-}
-
-/// tshark on interfaces `ifaces` of namespace `n` with `filter`, stopped by `limits`
-/// (`-c N`, `-a duration:S`), printing `fields` separated by `|`; returns once it
-/// captures.
-fn tshark_on(n: &str, ifaces: &[&str], filter: &str, limits: &[String], fields: &[&str]) -> Child {
-    let mut cmd = Command::new("ip");
-    // -f before the first -i: the capture filter of every interface.
-    cmd.args(["netns", "exec", &ns(n), "tshark", "-l", "-n", "-f", filter]);
-    for i in ifaces {
-        cmd.args(["-i", i]);
-    }
-    cmd.args(limits).args([
-        "-d",
-        "udp.port==8472,vxlan",
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-    ]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let mut c = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tshark");
-    // tshark says "Capturing on ..." once it captures; keep draining its stderr after.
-    let (tx, rx) = mpsc::channel();
-    let err = c.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if line.contains("Capturing on") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    assert!(
-        rx.recv_timeout(Duration::from_secs(20)).is_ok(),
-        "tshark on {ifaces:?} in {n} did not start capturing"
-    );
-    sleep(Duration::from_millis(300));
-    c
 }
 
 fn captured(mut c: Child) -> Vec<Vec<String>> {

@@ -5,10 +5,10 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{mpsc, Mutex, MutexGuard};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -270,35 +270,63 @@ pub fn xdp_attached(n: &str) -> Vec<String> {
 
 /// Start a capture on the underlay switch port toward node a; returns the child.
 pub fn capture_underlay(filter: &str, count: u32) -> Child {
-    let c = Command::new("ip")
-        .args(["netns", "exec", &ns("u"), "tshark", "-l", "-n", "-i", "ua"])
-        .args(["-c", &count.to_string(), "-a", "duration:10", "-f", filter])
-        .args([
-            "-d",
-            "udp.port==8472,vxlan",
-            "-T",
-            "fields",
-            "-E",
-            "separator=|",
-        ])
-        .args([
-            "-e",
-            "ip.src",
-            "-e",
-            "ip.dst",
-            "-e",
-            "udp.dstport",
-            "-e",
-            "vxlan.vni",
-            "-e",
-            "icmp.type",
-        ])
+    let limits = [
+        "-c".to_owned(),
+        count.to_string(),
+        "-a".to_owned(),
+        "duration:10".to_owned(),
+    ];
+    let fields = ["ip.src", "ip.dst", "udp.dstport", "vxlan.vni", "icmp.type"];
+    tshark_on("u", &["ua"], filter, &limits, &fields)
+}
+
+/// tshark on interfaces `ifaces` of namespace `n` with `filter`, stopped by `limits`
+/// (`-c N`, `-a duration:S`), printing `fields` separated by `|`; returns once it
+/// captures.
+pub fn tshark_on(
+    n: &str,
+    ifaces: &[&str],
+    filter: &str,
+    limits: &[String],
+    fields: &[&str],
+) -> Child {
+    let mut cmd = Command::new("ip");
+    // -f before the first -i: the capture filter of every interface.
+    cmd.args(["netns", "exec", &ns(n), "tshark", "-l", "-n", "-f", filter]);
+    for i in ifaces {
+        cmd.args(["-i", i]);
+    }
+    cmd.args(limits).args([
+        "-d",
+        "udp.port==8472,vxlan",
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let mut c = cmd
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("tshark");
-    // tshark takes a moment before it captures.
-    sleep(Duration::from_millis(2500));
+    // tshark says "Capturing on ..." once it captures; keep draining its stderr after.
+    let (tx, rx) = mpsc::channel();
+    let err = c.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if line.contains("Capturing on") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_secs(20)).is_ok(),
+        "tshark on {ifaces:?} in {n} did not start capturing"
+    );
+    sleep(Duration::from_millis(300));
     c
 }
 
