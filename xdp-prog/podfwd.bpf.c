@@ -22,8 +22,14 @@
  * for the queue, the lower flag bits are the fallback action, so the frame is
  * passed to the stack instead of dropped (kernel: __bpf_xdp_redirect_map()).
  *
- * Plain "xdp" section, no frags support: intended. It keeps TSO off on the
- * pod side of a veth, so every frame fits one UMEM frame.
+ * Two entry points run the same rules: podfwd_steer ("xdp") and
+ * podfwd_steer_mb ("xdp.frags", Linux 5.18+). The agent loads one of them:
+ * the frags one when podfwd uses multi-buffer AF_XDP (offload.multi_buffer),
+ * so that a frame larger than a page (a jumbo MTU) reaches the program as
+ * several fragments and the socket as a descriptor chain. Only the linear
+ * part (data .. data_end) is read, which holds every header looked at here.
+ * Either keeps TSO off on the pod side of a veth (veth_fix_features strips
+ * it while the host side has any XDP program).
  *
  * No CO-RE / vmlinux.h: only UAPI headers, so it builds wherever
  * linux-libc-dev and libbpf-dev are installed.
@@ -139,8 +145,7 @@ static __always_inline int in_net(__u32 addr, __u32 net, __u32 mask)
 	return (addr & mask) == net;
 }
 
-SEC("xdp")
-int podfwd_steer(struct xdp_md *ctx)
+static __always_inline int steer_frame(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -221,6 +226,18 @@ int podfwd_steer(struct xdp_md *ctx)
 	}
 
 	return count(STAT_PASSED_UNKNOWN_IFACE, XDP_PASS);
+}
+
+SEC("xdp")
+int podfwd_steer(struct xdp_md *ctx)
+{
+	return steer_frame(ctx);
+}
+
+SEC("xdp.frags")
+int podfwd_steer_mb(struct xdp_md *ctx)
+{
+	return steer_frame(ctx);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

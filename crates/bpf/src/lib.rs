@@ -43,6 +43,8 @@ pub const PROGRAM_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/podf
 
 /// The program's function name (and the ELF section is `xdp`).
 pub const PROGRAM_NAME: &str = "podfwd_steer";
+/// The same program with frags support (`xdp.frags`), for multi-buffer AF_XDP.
+pub const PROGRAM_NAME_FRAGS: &str = "podfwd_steer_mb";
 
 /// Queues per interface in the XSKMAP key (`slot * MAX_QUEUES + queue`).
 pub const MAX_QUEUES: u32 = 16;
@@ -125,6 +127,10 @@ pub struct SteeringConfig {
     pub vxlan_port: u16,
     /// Tunnel: VXLAN on the uplink is steered; native: IPv4 to the PodCIDR is.
     pub mode: Mode,
+    /// Load the `xdp.frags` entry point ([`PROGRAM_NAME_FRAGS`]): frames larger than a
+    /// page reach the AF_XDP sockets (as descriptor chains, on multi-buffer sockets),
+    /// and a veth accepts the program with an MTU above about 3.5 KB.
+    pub frags: bool,
 }
 
 /// Program counters, summed over CPUs. They only go up while the program is loaded.
@@ -337,6 +343,8 @@ pub struct Steering {
     // Field order matters for Drop: links (in `ifaces`) go before the object.
     ifaces: BTreeMap<String, Iface>,
     obj: Object,
+    /// The entry point loaded ([`PROGRAM_NAME`] or [`PROGRAM_NAME_FRAGS`]).
+    prog_name: &'static str,
 }
 
 fn forward_libbpf_log(level: libbpf_rs::PrintLevel, msg: String) {
@@ -396,9 +404,19 @@ impl Steering {
         // Route libbpf's own messages (verifier log included) into `log`.
         libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, forward_libbpf_log)));
         let cfg_bytes = encode_cfg(cfg)?;
-        let open = ObjectBuilder::default()
+        let mut open = ObjectBuilder::default()
             .open_memory(PROGRAM_OBJECT)
             .map_err(|source| BpfError::Load { source })?;
+        let prog_name = if cfg.frags {
+            PROGRAM_NAME_FRAGS
+        } else {
+            PROGRAM_NAME
+        };
+        // Load only the entry point asked for: a kernel before 5.18 refuses the other.
+        for mut p in open.progs_mut() {
+            let wanted = p.name() == prog_name;
+            p.set_autoload(wanted);
+        }
         let obj = open.load().map_err(|source| {
             if source.kind() == ErrorKind::PermissionDenied {
                 BpfError::Permission {
@@ -412,6 +430,7 @@ impl Steering {
         let steering = Steering {
             ifaces: BTreeMap::new(),
             obj,
+            prog_name,
         };
         // The C structs and the byte layouts written here must agree.
         for (name, len) in [(MAP_CFG, CFG_LEN), (MAP_IFACES, IFACE_LEN)] {
@@ -438,8 +457,14 @@ impl Steering {
     fn program(&self) -> Result<libbpf_rs::Program<'_>, BpfError> {
         self.obj
             .progs()
-            .find(|p| p.name() == PROGRAM_NAME)
-            .ok_or(BpfError::Missing(PROGRAM_NAME))
+            .find(|p| p.name() == self.prog_name)
+            .ok_or(BpfError::Missing(self.prog_name))
+    }
+
+    /// Whether the `xdp.frags` entry point is the one loaded.
+    #[must_use]
+    pub fn frags(&self) -> bool {
+        self.prog_name == PROGRAM_NAME_FRAGS
     }
 
     fn write_cfg(&self, bytes: &[u8; CFG_LEN]) -> Result<(), BpfError> {
@@ -805,6 +830,7 @@ mod tests {
             node_ip: Ipv4Addr::new(198, 18, 0, 1),
             vxlan_port: 8472,
             mode: Mode::Tunnel,
+            frags: false,
         }
     }
 

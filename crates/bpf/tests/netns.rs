@@ -221,6 +221,7 @@ fn config() -> SteeringConfig {
         node_ip: Ipv4Addr::new(198, 18, 0, 1),
         vxlan_port: 8472,
         mode: Mode::Tunnel,
+        frags: false,
     }
 }
 
@@ -272,7 +273,8 @@ fn generic_fallback_when_native_is_refused() {
     }
     let t = Topology::new("gen");
     // veth refuses native XDP without frags support when the peer's MTU
-    // exceeds one page (drivers/net/veth.c, "Peer MTU is too large to set XDP").
+    // exceeds one page (drivers/net/veth.c, "Peer MTU is too large to set XDP");
+    // the frags entry point it takes.
     sh(&["ip", "-n", &t.pod, "link", "set", "eth0", "mtu", "9000"]);
     t.run_inner("inner_generic_fallback");
 }
@@ -405,6 +407,21 @@ fn inner_generic_fallback() {
     assert_eq!(xdp_prog_id("lxc0").unwrap(), Some(id));
     let link = sh(&["ip", "-d", "link", "show", "dev", "lxc0"]);
     assert!(link.contains("xdpgeneric"), "{link}");
+    drop(st);
+    assert_eq!(xdp_prog_id("lxc0").unwrap(), None);
+
+    // The xdp.frags entry point (multi-buffer) is taken natively at that MTU.
+    let mut st = Steering::load(&SteeringConfig {
+        frags: true,
+        ..config()
+    })
+    .unwrap();
+    assert!(st.frags());
+    assert_eq!(st.attach("lxc0", Role::Pod).unwrap(), AttachMode::Native);
+    let id = st.prog_id().unwrap();
+    assert_eq!(xdp_prog_id("lxc0").unwrap(), Some(id));
+    let prog = sh(&["bpftool", "prog", "show", "id", &id.to_string()]);
+    assert!(prog.contains("podfwd_steer_mb"), "{prog}");
     drop(st);
     assert_eq!(xdp_prog_id("lxc0").unwrap(), None);
 }

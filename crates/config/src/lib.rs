@@ -188,23 +188,31 @@ pub struct OffloadConfig {
     /// Partial TCP/UDP checksums: left to the kernel's checksum offload (AF_XDP TX
     /// metadata) or completed in software.
     pub tx_checksum: TxChecksum,
+    /// Frames larger than one UMEM frame (pods or underlay with a jumbo MTU) as AF_XDP
+    /// descriptor chains (`XDP_USE_SG`, Linux 6.6+) and an `xdp.frags` steering
+    /// program.
+    pub multi_buffer: Switch,
 }
 
-/// `offload.tx_checksum`.
+/// A kernel feature setting under `offload:`: `auto`, `on` or `off`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum TxChecksum {
-    /// Offload where the kernel has AF_XDP TX metadata (Linux 6.11+) and the sockets are
-    /// in copy mode; software elsewhere.
+pub enum Switch {
+    /// Use it where the kernel has it; go without elsewhere.
     #[default]
     Auto,
-    /// Offload, or podfwd does not start.
+    /// Use it, or podfwd does not start.
     On,
-    /// Software: podfwd completes every partial checksum itself.
+    /// Do not use it.
     Off,
 }
 
-impl TxChecksum {
+/// `offload.tx_checksum`: `auto` is the kernel's offload where it has AF_XDP TX metadata
+/// (Linux 6.11+) and the sockets are in copy mode, software elsewhere; `off` completes
+/// every partial checksum in podfwd.
+pub type TxChecksum = Switch;
+
+impl Switch {
     /// The config name.
     #[must_use]
     pub const fn as_str(self) -> &'static str {

@@ -108,6 +108,8 @@ pub(crate) struct RawRoutes {
 pub(crate) struct RawOffload {
     #[serde(default)]
     pub tx_checksum: Option<S<String>>,
+    #[serde(default)]
+    pub multi_buffer: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

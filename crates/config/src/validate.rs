@@ -13,7 +13,7 @@ use crate::raw::{
 };
 use crate::{
     Config, ConfigError, ControlConfig, EndpointConfig, MetricsConfig, Mode, NodeConfig,
-    OffloadConfig, RemoteNodeConfig, RoutesConfig, TxChecksum, UmemConfig, VxlanConfig,
+    OffloadConfig, RemoteNodeConfig, RoutesConfig, Switch, TxChecksum, UmemConfig, VxlanConfig,
     WorkersConfig, DEFAULT_GATEWAY, IFNAMSIZ, MAX_ENDPOINTS, MAX_UMEM_FRAMES, MAX_VNI, MAX_WORKERS,
     MIN_UMEM_FRAMES,
 };
@@ -714,9 +714,22 @@ impl Checker<'_> {
         routes
     }
 
-    /// `offload.tx_checksum`: `auto`, `on` or `off`.
+    /// `offload.tx_checksum` and `offload.multi_buffer`: `auto`, `on` or `off`.
     fn check_offload(&mut self, raw: Option<&S<RawOffload>>) -> OffloadConfig {
         let mut offload = OffloadConfig::default();
+        if let Some(t) = raw.and_then(|o| o.value.multi_buffer.as_ref()) {
+            match Switch::from_name(t.value.trim()) {
+                Some(v) => offload.multi_buffer = v,
+                None => self.err(
+                    pos(t),
+                    "offload.multi_buffer",
+                    format!(
+                        "`{}` is not a setting: use `auto` (frames larger than one UMEM frame as AF_XDP descriptor chains where the kernel has them, Linux 6.6+), `on` (chains, or do not start) or `off` (such frames are dropped)",
+                        t.value
+                    ),
+                ),
+            }
+        }
         if let Some(t) = raw.and_then(|o| o.value.tx_checksum.as_ref()) {
             match TxChecksum::from_name(t.value.trim()) {
                 Some(v) => offload.tx_checksum = v,

@@ -211,8 +211,10 @@ cases! {
         "node-a.yaml:33:10: routes.table: table 254 cannot hold learned PodCIDRs: use a table of its own, 1-252 or 256 and up (e.g. 201), not main (254), local (255) or default (253)";
     offload_tx_checksum_unknown: "  listen: 127.0.0.1:9475\n" => "  listen: 127.0.0.1:9475\noffload:\n  tx_checksum: yes\n",
         "node-a.yaml:33:16: offload.tx_checksum: `yes` is not a setting: use `auto` (the kernel's checksum offload where it has AF_XDP TX metadata, else software), `on` (offload, or do not start) or `off` (podfwd completes partial checksums itself)";
+    offload_multi_buffer_unknown: "  listen: 127.0.0.1:9475\n" => "  listen: 127.0.0.1:9475\noffload:\n  multi_buffer: jumbo\n",
+        "node-a.yaml:33:17: offload.multi_buffer: `jumbo` is not a setting: use `auto` (frames larger than one UMEM frame as AF_XDP descriptor chains where the kernel has them, Linux 6.6+), `on` (chains, or do not start) or `off` (such frames are dropped)";
     offload_unknown_field: "  listen: 127.0.0.1:9475\n" => "  listen: 127.0.0.1:9475\noffload:\n  tso: on\n",
-        "node-a.yaml:33:3: offload.tso: unknown field `tso`: the fields allowed here are tx_checksum; check the spelling and the indentation";
+        "node-a.yaml:33:3: offload.tso: unknown field `tso`: the fields allowed here are tx_checksum, multi_buffer; check the spelling and the indentation";
 }
 
 #[test]

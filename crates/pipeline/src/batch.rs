@@ -14,29 +14,27 @@
 
 use route::{Mode, PortId, PortInfo, PortRole, Snapshot};
 
-use crate::{Action, Decision, DropReason, Frame, Pipeline, TxCsum, Verdict};
+use crate::{Action, Decision, DropReason, Frame, Pipeline, TxOut, Verdict};
 
 /// The memory frames live in, as the pipeline sees it: descriptors in, frames to rewrite
 /// in place, descriptors out.
 pub trait FrameMem {
     /// A frame descriptor of the caller's rings (address and length).
     type Desc: Copy;
-    /// The frame `d` points to, inside its whole chunk (so it can grow at the front).
+    /// The frame `d` points to, inside its whole chunk (so it can grow at the front). A
+    /// descriptor chain (a frame in several buffers) is its first buffer, with
+    /// [`Frame::more`] the bytes in the others.
     fn frame(&mut self, d: Self::Desc) -> Frame<'_>;
-    /// The descriptor that transmits bytes `off..off + len` of `d`'s chunk, asking the
-    /// kernel to complete the checksum `csum` describes if it is set (the pipeline only
-    /// sets it with [`Pipeline::offload_checksums`], which the caller enables only where
-    /// it can: AF_XDP TX metadata).
-    fn tx_desc(
-        &mut self,
-        d: Self::Desc,
-        off: usize,
-        len: usize,
-        csum: Option<TxCsum>,
-    ) -> Self::Desc;
-    /// Gives `d`'s frame back to the free pool.
+    /// The descriptor that transmits `out`: bytes `off..off + len` of `d`'s first chunk,
+    /// then the rest of its chain if `keep_chain` (else those buffers are freed); asking
+    /// the kernel to complete the checksum `csum` describes if it is set (the pipeline
+    /// only sets it with [`Pipeline::offload_checksums`], which the caller enables only
+    /// where it can: AF_XDP TX metadata), and completing `csum_chain` over the whole
+    /// chain if that is set.
+    fn tx_desc(&mut self, d: Self::Desc, out: TxOut) -> Self::Desc;
+    /// Gives `d`'s frame (all the buffers of a chain) back to the free pool.
     fn free(&mut self, d: Self::Desc);
-    /// Length in bytes of the frame `d` describes.
+    /// Length in bytes of the frame `d` describes (all of a chain).
     fn len(d: &Self::Desc) -> usize;
 }
 
@@ -223,10 +221,10 @@ impl Pipeline {
             let mut frame = mem.frame(d);
             frame.clamp();
             let verdict = decide(self, &mut frame).unwrap_or_else(Verdict::Drop);
-            let (off, len, csum) = (frame.off, frame.len, frame.csum);
+            let out = frame.tx_out();
             match verdict {
                 Verdict::Tx { port, action } if tx.is_open(usize::from(port)) => {
-                    let out = mem.tx_desc(d, off, len, csum);
+                    let out = mem.tx_desc(d, out);
                     tx.push(usize::from(port), out, action);
                 }
                 Verdict::Tx { .. } => {

@@ -38,18 +38,45 @@ use parse::Headers;
 /// After [`Pipeline::process`] returns [`Verdict::Tx`], `off` and `len` describe the frame
 /// to transmit; they always stay within `buf`. `csum` says whether it leaves with a
 /// partial checksum for the kernel to complete.
+///
+/// A frame received as a descriptor chain (multi-buffer AF_XDP: larger than one UMEM
+/// frame) is its first buffer here, with `more` bytes in the chain's other buffers. The
+/// pipeline reads and writes only the first (the headers are there); the others leave
+/// as they came, unless the pipeline sets `more` to 0 (an ICMP error built in the first
+/// buffer), when the transmit frees them.
 #[derive(Debug)]
 pub struct Frame<'a> {
     /// The whole UMEM chunk.
     pub buf: &'a mut [u8],
     /// Start of the packet within `buf`.
     pub off: usize,
-    /// Length of the packet.
+    /// Length of the packet in `buf`.
     pub len: usize,
+    /// Bytes of the packet in further buffers of its descriptor chain.
+    pub more: usize,
     /// Set by the pipeline (only with [`Pipeline::offload_checksums`]) for a frame to
     /// transmit whose TCP/UDP checksum it left partial: the transmit must ask the kernel
     /// to complete it (AF_XDP TX metadata), or the receiver drops the packet.
     pub csum: Option<TxCsum>,
+    /// Set by the pipeline for a chained frame (`more > 0`) to transmit whose partial
+    /// TCP/UDP checksum must be completed in software: only the transmit sees all the
+    /// buffers it covers ([`TxCsum::complete_chain`]).
+    pub csum_chain: Option<TxCsum>,
+}
+
+/// What to transmit of a decided frame: [`Frame`]'s outputs, for [`FrameMem::tx_desc`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxOut {
+    /// Start of the frame in the first buffer's chunk.
+    pub off: usize,
+    /// Its length in the first buffer.
+    pub len: usize,
+    /// Whether the chain's further buffers go too (false: free them).
+    pub keep_chain: bool,
+    /// Ask the kernel to complete this checksum (AF_XDP TX metadata).
+    pub csum: Option<TxCsum>,
+    /// Complete this checksum over the whole chain before sending.
+    pub csum_chain: Option<TxCsum>,
 }
 
 /// A checksum to complete on transmit, in the kernel's `CHECKSUM_PARTIAL` terms: sum from
@@ -84,16 +111,64 @@ impl TxCsum {
         frame[at..at + 2].copy_from_slice(&c.to_be_bytes());
         true
     }
+
+    /// [`TxCsum::complete`] for a frame whose bytes go on past `first` (the rest of a
+    /// descriptor chain): `rest` is the sum of those bytes as one sequence
+    /// ([`wire::checksum::sum_pieces`]). False, changing nothing, if the checksum field
+    /// is not in `first`.
+    pub fn complete_with_rest(&self, first: &mut [u8], rest: u16) -> bool {
+        let (start, at) = (
+            usize::from(self.start),
+            usize::from(self.start) + usize::from(self.offset),
+        );
+        if at + 2 > first.len() {
+            return false;
+        }
+        // After an odd number of bytes, the rest's bytes sit in the other half of each
+        // 16-bit word: its sum's bytes swap (RFC 1071 §2 (B)).
+        let rest = if (first.len() - start) % 2 == 1 {
+            rest.swap_bytes()
+        } else {
+            rest
+        };
+        let sum = wire::checksum::fold(wire::checksum::sum(&first[start..], u32::from(rest)));
+        let c = match !sum {
+            0 => 0xffff,
+            c => c,
+        };
+        first[at..at + 2].copy_from_slice(&c.to_be_bytes());
+        true
+    }
 }
 
 impl<'a> Frame<'a> {
     /// A frame of `len` bytes at `off` in `buf`.
     pub fn new(buf: &'a mut [u8], off: usize, len: usize) -> Self {
+        Self::chained(buf, off, len, 0)
+    }
+
+    /// The first buffer of a chained frame: `len` bytes at `off` in `buf`, `more` in the
+    /// chain's other buffers.
+    pub fn chained(buf: &'a mut [u8], off: usize, len: usize, more: usize) -> Self {
         Self {
             buf,
             off,
             len,
+            more,
             csum: None,
+            csum_chain: None,
+        }
+    }
+
+    /// What to transmit, once decided.
+    #[must_use]
+    pub fn tx_out(&self) -> TxOut {
+        TxOut {
+            off: self.off,
+            len: self.len,
+            keep_chain: self.more > 0,
+            csum: self.csum,
+            csum_chain: self.csum_chain,
         }
     }
 
@@ -102,6 +177,7 @@ impl<'a> Frame<'a> {
     #[inline]
     pub(crate) fn clamp(&mut self) {
         self.csum = None;
+        self.csum_chain = None;
         self.off = self.off.min(self.buf.len());
         self.len = self.len.min(self.buf.len() - self.off);
     }
@@ -203,6 +279,12 @@ impl Pipeline {
     #[must_use]
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Counts a descriptor chain dropped before it was a frame (see
+    /// [`DropReason::BadChain`]); the caller frees its buffers.
+    pub fn drop_bad_chain(&mut self) {
+        self.record_drop(DropReason::BadChain);
     }
 
     /// Counts a drop decided after the frame's verdict (a full TX ring, no socket).
@@ -503,6 +585,7 @@ impl Pipeline {
     fn forward(&mut self, frame: &mut Frame, h: &Headers, egress: Egress) -> Verdict {
         frame.off = h.l2;
         frame.len = h.len();
+        frame.more = h.more;
         let v = emit(frame, h, egress);
         // After the rewrite, which leaves the transport header and its pseudo-header
         // fields alone: the checksum is the same before and after.
@@ -536,6 +619,16 @@ impl Pipeline {
                 });
                 self.counters.csum_offloaded += 1;
             }
+            (_, Some(start)) if h.more > 0 => {
+                frame.csum_chain = Some(TxCsum {
+                    start,
+                    offset: p.field(),
+                });
+                self.counters.csum_completed += 1;
+            }
+            // A chained segment whose header is beyond 64 KiB into its chunk cannot be
+            // (the chunk is smaller); left as it is rather than summed over one piece.
+            _ if h.more > 0 => {}
             _ => {
                 rewrite::complete_csum(frame.buf, h, p);
                 self.counters.csum_completed += 1;
@@ -602,6 +695,8 @@ fn reflect_frag_needed(
         .ok_or(DropReason::FrameTooBig)?;
     frame.off = h.l2;
     frame.len = len;
+    // The error quotes only the first bytes: a chain's other buffers do not go.
+    frame.more = 0;
     Ok(Verdict::Tx {
         port: rx_port,
         action: Action::IcmpFragNeeded,

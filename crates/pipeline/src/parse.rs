@@ -30,11 +30,13 @@ pub(crate) struct Ip4 {
 }
 
 impl Ip4 {
-    /// Validates the IPv4 header in `b` (version, IHL, total length, checksum).
+    /// Validates the IPv4 header in `b` (version, IHL, total length, checksum), for a
+    /// packet that goes on for `more` bytes past `b` (a descriptor chain's further
+    /// buffers): then it must end exactly where the chain does.
     #[inline(always)]
-    fn parse(b: &[u8]) -> Result<Self, DropReason> {
-        let ip = Ipv4Packet::new_checked(b).map_err(|_| DropReason::MalformedIpv4)?;
-        if !ip.verify_checksum() {
+    fn parse(b: &[u8], more: usize) -> Result<Self, DropReason> {
+        let ip = Ipv4Packet::new_checked_with(b, more).map_err(|_| DropReason::MalformedIpv4)?;
+        if !ip.verify_checksum() || (more > 0 && usize::from(ip.total_len()) != b.len() + more) {
             return Err(DropReason::MalformedIpv4);
         }
         Ok(Self::read(&ip))
@@ -59,7 +61,12 @@ impl Ip4 {
 /// An untagged Ethernet/IPv4 frame, parsed: offsets into the chunk and the fields the
 /// decisions read. Invariant (established by the checked parse):
 /// `l2 + 14 == l3`, `l3 + 20 <= l4 <= end <= buf.len()`, `l4 - l3 == ip.header_len`,
-/// `end - l3 == ip.total_len`.
+/// `end - l3 + more == ip.total_len`.
+///
+/// `more` is non-zero only for a frame received as a descriptor chain (multi-buffer
+/// AF_XDP, a frame larger than one UMEM frame): the headers lie in the first buffer,
+/// which `buf` is, and the packet goes on in the others, which the pipeline neither
+/// reads nor writes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Headers {
     /// Start of the Ethernet header.
@@ -68,9 +75,11 @@ pub(crate) struct Headers {
     pub l3: usize,
     /// Start of the IPv4 payload (after options, if any).
     pub l4: usize,
-    /// End of the IPv4 packet (`l3` + total length): Ethernet padding after it is not
-    /// part of the frame that leaves.
+    /// End of the IPv4 packet in `buf` (`l3` + total length, less `more`): Ethernet
+    /// padding after it is not part of the frame that leaves.
     pub end: usize,
+    /// Bytes of the packet past `buf` (the rest of a descriptor chain).
+    pub more: usize,
     pub src_mac: Mac,
     pub dst_mac: Mac,
     pub ip: Ip4,
@@ -79,24 +88,37 @@ pub(crate) struct Headers {
 impl Headers {
     /// The headers of the IPv4 packet in `eth`, which starts at `l2` in the chunk.
     #[inline(always)]
-    fn ipv4(eth: &EthernetFrame<&[u8]>, l2: usize) -> Result<Self, DropReason> {
-        let ip = Ip4::parse(eth.payload())?;
+    fn ipv4(eth: &EthernetFrame<&[u8]>, l2: usize, more: usize) -> Result<Self, DropReason> {
+        let ip = Ip4::parse(eth.payload(), more)?;
         let l3 = l2 + ethernet::HEADER_LEN;
         Ok(Self {
             l2,
             l3,
             l4: l3 + ip.header_len,
-            end: l3 + usize::from(ip.total_len),
+            end: l3 + usize::from(ip.total_len) - more,
+            more,
             src_mac: eth.src_addr(),
             dst_mac: eth.dst_addr(),
             ip,
         })
     }
 
-    /// The frame the rewrite steps write: `buf[l2..end]`.
+    /// The part of the frame in `buf`, which the rewrite steps write: `buf[l2..end]`.
     #[inline]
     pub fn len(&self) -> usize {
         self.end - self.l2
+    }
+
+    /// The whole frame's length: [`Headers::len`] and the rest of a chain.
+    #[inline]
+    pub fn total_len(&self) -> usize {
+        self.len() + self.more
+    }
+
+    /// The IPv4 payload's length (the transport segment, also past `buf`).
+    #[inline]
+    pub fn l4_len(&self) -> usize {
+        self.end - self.l4 + self.more
     }
 }
 
@@ -120,7 +142,7 @@ fn untagged_ipv4(data: &[u8]) -> Result<Option<EthernetFrame<&[u8]>>, DropReason
 pub(crate) fn frame(frame: &Frame) -> Result<Option<Headers>, DropReason> {
     let data = &frame.buf[frame.off..frame.off + frame.len];
     match untagged_ipv4(data)? {
-        Some(eth) => Headers::ipv4(&eth, frame.off).map(Some),
+        Some(eth) => Headers::ipv4(&eth, frame.off, frame.more).map(Some),
         None => Ok(None),
     }
 }
@@ -131,34 +153,47 @@ pub(crate) fn frame(frame: &Frame) -> Result<Option<Headers>, DropReason> {
 #[inline(always)]
 pub(crate) fn vxlan(frame: &Frame, local: &LocalNode) -> Result<Option<Headers>, DropReason> {
     let data = &frame.buf[frame.off..frame.off + frame.len];
-    let Some((at, end)) = vxlan_inner(data, local)? else {
+    let Some((at, end)) = vxlan_inner(data, frame.more, local)? else {
         return Ok(None);
     };
     let ieth = EthernetFrame::new_unchecked(&data[at..end]);
-    Headers::ipv4(&ieth, frame.off + at).map(Some)
+    Headers::ipv4(&ieth, frame.off + at, frame.more).map(Some)
 }
 
 /// The outer headers of [`vxlan`] and the inner Ethernet header: where the untagged
 /// IPv4 inner frame lies in `data`. Out of line, and returning two words rather than
 /// [`Headers`], so that the outer parse does not crowd the inner one out of registers.
 ///
-/// The outer UDP checksum is not verified (RFC 7348 §5: MAY; Linux sends 0).
+/// The outer UDP checksum is not verified (RFC 7348 §5: MAY; Linux sends 0). A frame
+/// that goes on for `more` bytes past `data` (a descriptor chain) must have its outer
+/// IPv4 and UDP lengths end exactly where the chain does.
 #[inline(never)]
-fn vxlan_inner(data: &[u8], local: &LocalNode) -> Result<Option<(usize, usize)>, DropReason> {
+fn vxlan_inner(
+    data: &[u8],
+    more: usize,
+    local: &LocalNode,
+) -> Result<Option<(usize, usize)>, DropReason> {
     let Some(eth) = untagged_ipv4(data)? else {
         return Ok(None);
     };
-    let outer_ip = Ipv4Packet::new_checked(eth.payload()).map_err(|_| DropReason::MalformedIpv4)?;
+    let outer_ip =
+        Ipv4Packet::new_checked_with(eth.payload(), more).map_err(|_| DropReason::MalformedIpv4)?;
     if outer_ip.dst_addr() != u32::from(local.ip) || outer_ip.protocol() != IpProtocol::UDP {
         return Ok(None);
     }
-    if !outer_ip.verify_checksum() {
+    if !outer_ip.verify_checksum()
+        || (more > 0 && usize::from(outer_ip.total_len()) != eth.payload().len() + more)
+    {
         return Err(DropReason::MalformedIpv4);
     }
     if outer_ip.is_fragment() {
         return Err(DropReason::Fragment);
     }
-    let udp = UdpPacket::new_checked(outer_ip.payload()).map_err(|_| DropReason::BadVxlan)?;
+    let udp =
+        UdpPacket::new_checked_with(outer_ip.payload(), more).map_err(|_| DropReason::BadVxlan)?;
+    if more > 0 && usize::from(udp.len()) != outer_ip.payload().len() + more {
+        return Err(DropReason::BadVxlan);
+    }
     if udp.dst_port() != local.vxlan_port {
         return Err(DropReason::WrongPort);
     }

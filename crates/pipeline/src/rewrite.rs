@@ -66,12 +66,14 @@ impl Partial {
 #[inline]
 pub(crate) fn partial_csum(buf: &[u8], h: &Headers) -> Option<Partial> {
     let (src, dst) = (h.ip.src, h.ip.dst);
+    // The segment may go on past `buf` (a descriptor chain): its length is IPv4's.
     let l4 = &buf[h.l4..h.end];
-    let len = u16::try_from(l4.len()).ok()?;
+    let len = u16::try_from(h.l4_len()).ok()?;
     match h.ip.proto {
-        IpProtocol::TCP if l4.len() >= tcp::HEADER_LEN => TcpPacket::new_unchecked(l4)
-            .checksum_is_partial(src, dst)
-            .then_some(Partial::Tcp),
+        IpProtocol::TCP if l4.len() >= tcp::HEADER_LEN => {
+            let partial = wire::checksum::partial_pseudo_header(src, dst, 6, len);
+            (TcpPacket::new_unchecked(l4).checksum() == partial).then_some(Partial::Tcp)
+        }
         IpProtocol::UDP if l4.len() >= udp::HEADER_LEN => {
             let dgram = UdpPacket::new_unchecked(l4);
             // A UDP length that disagrees with IP: not a packet Linux would have offloaded.
@@ -81,9 +83,14 @@ pub(crate) fn partial_csum(buf: &[u8], h: &Headers) -> Option<Partial> {
     }
 }
 
-/// Completes the partial checksum [`partial_csum`] found in `h`.
+/// Completes the partial checksum [`partial_csum`] found in `h`, which lies wholly in
+/// `buf` (`h.more == 0`; a chain's is completed by the transmit, over all its buffers).
 #[inline]
 pub(crate) fn complete_csum(buf: &mut [u8], h: &Headers, p: Partial) {
+    debug_assert_eq!(
+        h.more, 0,
+        "a chained segment's checksum is not in one buffer"
+    );
     let (src, dst) = (h.ip.src, h.ip.dst);
     let l4 = &mut buf[h.l4..h.end];
     match p {
@@ -191,8 +198,10 @@ pub(crate) fn encap(
     set_l2(&mut buf[h.l2..h.end], src, dst);
     let hdr = &mut buf[start..h.l2];
     hdr.copy_from_slice(&outer.bytes);
-    // Outer IPv4 = IPv4 20 + UDP 8 + VXLAN 8 + inner frame.
-    let ip_total = u16::try_from(h.len() + (OUTER_LEN - ethernet::HEADER_LEN)).unwrap_or(u16::MAX);
+    // Outer IPv4 = IPv4 20 + UDP 8 + VXLAN 8 + inner frame (all of it, also the part in
+    // a chain's further buffers).
+    let ip_total =
+        u16::try_from(h.total_len() + (OUTER_LEN - ethernet::HEADER_LEN)).unwrap_or(u16::MAX);
     Ipv4Packet::new_unchecked(&mut hdr[OuterHeader::IP..OuterHeader::UDP])
         .set_total_len_incremental(ip_total);
     let mut udp = UdpPacket::new_unchecked(&mut hdr[OuterHeader::UDP..OuterHeader::VXLAN]);

@@ -92,6 +92,10 @@ labelled_enum! {
         TxRingFull => "tx_ring_full",
         /// The snapshot sends to a port this worker has no socket for (yet, or any more).
         NoTxSocket => "no_tx_socket",
+        /// A multi-buffer descriptor chain that was not a whole frame (unfinished, or
+        /// longer than a frame can be); counted once per chain by the worker through
+        /// `Pipeline::drop_bad_chain`.
+        BadChain => "bad_chain",
     }
 }
 

@@ -1347,6 +1347,7 @@ fn every_drop_reason_is_reachable() {
         DropReason::MartianSource,
         DropReason::TxRingFull,
         DropReason::NoTxSocket,
+        DropReason::BadChain, // tests/chains.rs
     ];
     assert_eq!(tested.len(), DropReason::COUNT);
 }

@@ -272,6 +272,7 @@ const WORKERS: &[Family] = &[
     worker("podfwd_worker_tx_wakeups_total", COUNTER, "TX wakeup syscalls (sendto) the worker made.", |s| s.per_worker(|w| n(w.tx_wakeups))),
     worker("podfwd_worker_rx_wakeups_total", COUNTER, "Fill-ring wakeup syscalls (recvfrom) the worker made.", |s| s.per_worker(|w| n(w.rx_wakeups))),
     worker("podfwd_worker_heartbeat_age_seconds", GAUGE, "Seconds since the worker last published (at least every 0.1 s while it runs).", |s| s.per_worker(|w| secs(w.heartbeat_age_ms))),
+    worker("podfwd_worker_multi_buffer", GAUGE, "1 if the worker's AF_XDP sockets take frames larger than one UMEM frame as descriptor chains (multi-buffer), 0 if the kernel drops such frames.", |s| s.per_worker(|w| n(u64::from(w.multi_buffer)))),
     worker("podfwd_worker_tx_checksum_offload", GAUGE, "1 if the worker leaves partial checksums to the kernel's checksum offload (TX metadata), 0 if it completes them in software.", |s| s.per_worker(|w| n(u64::from(w.tx_csum_offload)))),
     worker("podfwd_worker_route_generation", GAUGE, "Route snapshot generation the worker last used.", |s| s.per_worker(|w| n(w.generation))),
     worker("podfwd_umem_frames_in_use", GAUGE, "UMEM frames not on the worker's free list (fill/RX/TX/completion rings, in the kernel, in flight).", |s| s.per_worker(|w| n(w.umem_in_use))),

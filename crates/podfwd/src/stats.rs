@@ -103,6 +103,9 @@ pub struct WorkerShared {
     /// Whether the worker's transmits ask for checksum offload (set by the worker when
     /// its sockets change).
     pub tx_csum_offload: AtomicBool,
+    /// Its sockets are multi-buffer (frames larger than one UMEM frame as descriptor
+    /// chains).
+    pub multi_buffer: AtomicBool,
     /// See [`LocalStats`].
     pub busy_polls: AtomicU64,
     /// See [`LocalStats`].
@@ -153,6 +156,7 @@ impl WorkerShared {
             csum_completed: AtomicU64::new(0),
             csum_offloaded: AtomicU64::new(0),
             tx_csum_offload: AtomicBool::new(false),
+            multi_buffer: AtomicBool::new(false),
             busy_polls: AtomicU64::new(0),
             idle_polls: AtomicU64::new(0),
             sleeps: AtomicU64::new(0),

@@ -87,6 +87,7 @@ fn worker_json(w: &WorkerTotals) -> Value {
         "umem_frames": w.umem_frames,
         "generation": w.generation,
         "tx_checksum": if w.tx_csum_offload { "offload" } else { "software" },
+        "multi_buffer": w.multi_buffer,
     })
 }
 

@@ -335,6 +335,7 @@ pub struct WorkerTotals {
     pub generation: u64,
     /// Its transmits ask for checksum offload (partial checksums left to the kernel).
     pub tx_csum_offload: bool,
+    pub multi_buffer: bool,
 }
 
 /// The workers' counters, read at one moment and summed: what /metrics and /status show.
@@ -402,6 +403,7 @@ impl Totals {
                 umem_frames: w.umem_frames.load(Relaxed),
                 generation: w.generation.load(Relaxed),
                 tx_csum_offload: w.tx_csum_offload.load(Relaxed),
+                multi_buffer: w.multi_buffer.load(Relaxed),
             });
         }
         t

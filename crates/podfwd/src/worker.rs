@@ -23,10 +23,11 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use pipeline::{Frame, FrameMem, Pipeline, TxCsum, TxQueues};
+use pipeline::{Pipeline, TxQueues};
 use route::{PortId, Snapshot};
 use xsk::{BindMode, SocketConfig, StillBound, Umem, XdpDesc, XdpStatistics, XskSocket};
 
+use crate::chain::{self, Chains, Pkt, UmemFrames};
 use crate::stats::{now_ms, LocalStats, WorkerShared};
 
 /// Frames taken from one RX ring per iteration.
@@ -117,10 +118,15 @@ pub struct OpenSocket {
 /// [`Worker::idle`] carry from one iteration to the next).
 #[derive(Debug)]
 struct LoopState {
-    /// The RX batch being processed.
+    /// The RX batch being processed: its descriptors, and the frames they make.
     rx: Vec<XdpDesc>,
+    pkts: Vec<Pkt>,
+    /// The further buffers of this iteration's chained frames (multi-buffer).
+    chains: Chains,
     /// Frames decided for TX, per egress port.
-    tx: TxQueues<XdpDesc>,
+    tx: TxQueues<Pkt>,
+    /// One port's TX queue laid out as ring descriptors.
+    tx_descs: Vec<XdpDesc>,
     /// Per port: the last TX kick moved nothing (see [`Worker::flush_tx`]).
     tx_stalled: Vec<bool>,
     /// When the worker last found nothing to do (start of the spin window).
@@ -141,46 +147,6 @@ struct LoopState {
     last_publish: Instant,
     last_xdp_stats: Instant,
     spin: Duration,
-}
-
-/// The UMEM as the pipeline's frame store: descriptors of this worker's rings.
-struct UmemFrames<'a>(&'a mut Umem);
-
-impl FrameMem for UmemFrames<'_> {
-    type Desc = XdpDesc;
-    #[inline]
-    fn frame(&mut self, d: XdpDesc) -> Frame<'_> {
-        let (buf, off) = self.0.chunk_mut(d.addr);
-        Frame::new(buf, off, d.len as usize)
-    }
-    #[inline]
-    fn tx_desc(&mut self, d: XdpDesc, off: usize, len: usize, csum: Option<TxCsum>) -> XdpDesc {
-        // Within one UMEM chunk (at most frame_size, a u32), so the casts are lossless.
-        let mut out = XdpDesc {
-            addr: self.0.chunk_base(d.addr) + off as u64,
-            len: u32::try_from(len).unwrap_or(u32::MAX),
-            options: 0,
-        };
-        if let Some(c) = csum {
-            if !self.0.request_tx_checksum(&mut out, c.start, c.offset) {
-                // The pipeline asks only with the room the UMEM's metadata needs
-                // (Worker::update_csum_offload), so this does not happen; if it did, the
-                // checksum is completed as the kernel would have.
-                debug_assert!(false, "TX checksum request {c:?} refused for {out:?}");
-                let (chunk, _) = self.0.chunk_mut(d.addr);
-                c.complete(&mut chunk[off..off + len]);
-            }
-        }
-        out
-    }
-    #[inline]
-    fn free(&mut self, d: XdpDesc) {
-        self.0.free_frame(d.addr);
-    }
-    #[inline]
-    fn len(d: &XdpDesc) -> usize {
-        d.len as usize
-    }
 }
 
 /// One worker: its UMEM and its sockets, one per port, in [`PortId`] order.
@@ -241,7 +207,10 @@ impl Worker {
             },
             state: LoopState {
                 rx: Vec::with_capacity(RX_BATCH),
+                pkts: Vec::with_capacity(RX_BATCH),
+                chains: Chains::default(),
                 tx: TxQueues::new(n, RX_BATCH * 4),
+                tx_descs: Vec::with_capacity(RX_BATCH * 4),
                 tx_stalled: vec![false; n],
                 idle_since: None,
                 spin_armed: false,
@@ -258,7 +227,16 @@ impl Worker {
             events: Events::with_capacity(64),
         };
         w.update_csum_offload();
+        let mb = w.multi_buffer();
+        w.shared.multi_buffer.store(mb, Relaxed);
         Ok(w)
+    }
+
+    /// Whether frames larger than one UMEM frame travel as descriptor chains: every
+    /// socket is multi-buffer (they share the UMEM, so they all are or none is).
+    #[must_use]
+    pub fn multi_buffer(&self) -> bool {
+        self.sockets.iter().flatten().all(XskSocket::multi_buffer)
     }
 
     /// Whether partial checksums are left to the kernel's checksum offload.
@@ -387,6 +365,9 @@ impl Worker {
     /// up, one RX batch per port through the pipeline, TX queues flushed. Returns the
     /// frames received.
     pub fn poll_once(&mut self, snap: &Snapshot) -> usize {
+        // Every frame of the last iteration went onto a TX ring or back to the free list.
+        debug_assert!(self.state.tx.is_empty());
+        self.state.chains.clear();
         for s in self.sockets.iter_mut().flatten() {
             if s.tx_outstanding() > 0 {
                 s.complete(&mut self.umem, 1024);
@@ -423,15 +404,29 @@ impl Worker {
             let Ok(rx_port) = PortId::try_from(p) else {
                 unreachable!("ports are counted in u16 by construction");
             };
+            let mut pkts = std::mem::take(&mut self.state.pkts);
+            pkts.clear();
+            let (umem, pipeline) = (&mut self.umem, &mut self.pipeline);
+            self.state.chains.group(&rx, &mut pkts, |bad| {
+                pipeline.drop_bad_chain();
+                for d in bad {
+                    umem.free_frame(d.addr);
+                }
+            });
             let bytes = self.pipeline.process_batch(
                 snap,
                 rx_port,
-                &rx,
-                &mut UmemFrames(&mut self.umem),
+                &pkts,
+                &mut UmemFrames {
+                    umem: &mut self.umem,
+                    chains: &self.state.chains,
+                },
                 &mut self.state.tx,
             );
             self.local.batches += 1;
-            self.local.ports[p][0] += got as u64;
+            // Frames, not descriptors: a chain is one frame.
+            self.local.ports[p][0] += pkts.len() as u64;
+            self.state.pkts = pkts;
             self.local.ports[p][1] += bytes;
             self.state.rx_recent[p] = true;
             self.state.last_rx[p] = self.state.iterations;
@@ -494,12 +489,17 @@ impl Worker {
             let pushed = if queued.is_empty() {
                 0
             } else {
-                let pushed = sock.tx_push(&mut self.umem, queued);
+                chain::expand(&self.state.chains, queued, &mut self.state.tx_descs);
+                let descs = sock.tx_push(&mut self.umem, &self.state.tx_descs);
+                let pushed = chain::whole_frames(queued, descs);
                 let s = self.state.tx.settle(
                     p,
                     pushed,
                     &mut self.pipeline,
-                    &mut UmemFrames(&mut self.umem),
+                    &mut UmemFrames {
+                        umem: &mut self.umem,
+                        chains: &self.state.chains,
+                    },
                 );
                 self.local.ports[p][2] += s.sent as u64;
                 self.local.ports[p][3] += s.bytes;
@@ -865,6 +865,7 @@ mod tests {
     use etherparse::PacketBuilder;
     use pipeline::{Action, DropReason};
     use route::{LocalNode, Mode, PortRole, SnapshotBuilder};
+    use xsk::if_xdp::XDP_PKT_CONTD;
     use xsk::testing::{fake_socket, FakeKernel};
     use xsk::UmemConfig;
 
@@ -879,6 +880,11 @@ mod tests {
     const POD2: [u8; 4] = [10, 0, 1, 3];
 
     fn snapshot() -> Snapshot {
+        snapshot_with_mtu(1450, 1450)
+    }
+
+    /// [`snapshot`] with these MTUs on lxc0 and lxc1.
+    fn snapshot_with_mtu(lxc0: u16, lxc1: u16) -> Snapshot {
         let local = LocalNode {
             name: "node-a".into(),
             ip: Ipv4Addr::new(198, 18, 0, 1),
@@ -892,8 +898,8 @@ mod tests {
         };
         let mut b = SnapshotBuilder::new(1, local);
         b.port("eth0", PortRole::Uplink, ETH0, 1500);
-        b.port("lxc0", PortRole::Pod, LXC0, 1450);
-        b.port("lxc1", PortRole::Pod, LXC1, 1450);
+        b.port("lxc0", PortRole::Pod, LXC0, lxc0);
+        b.port("lxc1", PortRole::Pod, LXC1, lxc1);
         b.endpoint(Ipv4Addr::from(POD1), 1, Some(POD1_MAC));
         b.endpoint(Ipv4Addr::from(POD2), 2, Some(POD2_MAC));
         b.build().unwrap()
@@ -913,6 +919,11 @@ mod tests {
     /// A worker with three fake ports (eth0, lxc0, lxc1) on a 64-frame UMEM whose TX
     /// rings hold `tx_size` frames; returns it and the kernel side of each port.
     fn worker(tx_size: u32) -> (Worker, Vec<FakeKernel>) {
+        worker_with(tx_size, xsk::MultiBuffer::Off)
+    }
+
+    /// [`worker`] whose sockets are multi-buffer or not.
+    fn worker_with(tx_size: u32, multi_buffer: xsk::MultiBuffer) -> (Worker, Vec<FakeKernel>) {
         let cfg = UmemConfig {
             frame_count: 64,
             frame_size: 2048,
@@ -922,6 +933,7 @@ mod tests {
             rx_size: 16,
             tx_size,
             tx_metadata: xsk::TxMetadata::Off,
+            multi_buffer,
         };
         let umem = Umem::new(&cfg).unwrap();
         let (sockets, kernels): (Vec<_>, Vec<_>) =
@@ -954,6 +966,100 @@ mod tests {
         assert_eq!(w.local.ports[2][2], 1, "tx on lxc1");
         assert_eq!(w.local.ports[2][3], sent[0].0.len as u64);
         w.poll_once(&snap); // takes the completion back
+        accounting_ok(&w);
+    }
+
+    /// A UDP frame from pod 1 to pod 2 with `len` bytes of payload, DF set or not, its
+    /// checksum left partial as a pod with checksum offload sends it.
+    fn big_partial_udp(len: usize, df: bool) -> Vec<u8> {
+        let payload: Vec<u8> = (0..len)
+            .map(|i| u8::try_from((i * 31 + i / 7) % 256).unwrap())
+            .collect();
+        let mut ip =
+            etherparse::Ipv4Header::new(0, 64, etherparse::IpNumber::UDP, POD1, POD2).unwrap();
+        ip.dont_fragment = df;
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2(POD1_MAC, LXC0)
+            .ip(etherparse::IpHeaders::Ipv4(ip, Default::default()))
+            .udp(40000, 5201)
+            .write(&mut out, &payload)
+            .unwrap();
+        let udp_len = u16::try_from(len + 8).unwrap();
+        let partial = wire::checksum::partial_pseudo_header(
+            u32::from_be_bytes(POD1),
+            u32::from_be_bytes(POD2),
+            17,
+            udp_len,
+        );
+        out[40..42].copy_from_slice(&partial.to_be_bytes());
+        out
+    }
+
+    /// Payload bytes in each buffer of a received chain (a 2048-byte frame less the
+    /// 256 bytes of XDP headroom).
+    const PIECE: usize = 2048 - 256;
+
+    #[test]
+    fn a_chained_frame_leaves_whole_with_its_checksum_completed() {
+        let (mut w, mut k) = worker_with(8, xsk::MultiBuffer::Auto);
+        assert!(w.multi_buffer());
+        let snap = snapshot_with_mtu(9000, 9000);
+        w.poll_once(&snap);
+        let frame = big_partial_udp(5000, true);
+        let rx = k[1].receive_chain(&mut w.umem, &frame, PIECE).unwrap();
+        assert_eq!(rx.len(), 3);
+        assert_eq!(w.poll_once(&snap), 3, "three descriptors");
+        let sent = k[2].transmit_frames(&w.umem, 16);
+        assert_eq!(sent.len(), 1, "one frame");
+        let (descs, f) = &sent[0];
+        let opts: Vec<u32> = descs.iter().map(|d| d.options).collect();
+        assert_eq!(opts, [XDP_PKT_CONTD, XDP_PKT_CONTD, 0]);
+        assert_eq!(f.len(), frame.len());
+        assert_eq!((&f[..6], &f[6..12]), (&POD2_MAC[..], &LXC1[..]));
+        assert_eq!(f[22], 63, "TTL - 1");
+        assert_eq!(&f[42..], &frame[42..], "payload untouched");
+        let udp = wire::udp::UdpPacket::new_checked(&f[34..]).unwrap();
+        assert!(
+            udp.verify_checksum(u32::from_be_bytes(POD1), u32::from_be_bytes(POD2)),
+            "the checksum is complete over all three buffers"
+        );
+        let c = w.pipeline.counters();
+        assert_eq!(c.action(Action::DeliveredLocal), 1);
+        assert_eq!(c.frames(), 1);
+        assert_eq!(c.csum_completed, 1);
+        assert_eq!(w.local.ports[1][0], 1, "rx frames: one chain is one");
+        assert_eq!(
+            w.local.ports[1][1],
+            frame.len() as u64,
+            "rx bytes: all of it"
+        );
+        assert_eq!(
+            w.local.ports[2][3],
+            frame.len() as u64,
+            "tx bytes: all of it"
+        );
+        w.poll_once(&snap);
+        accounting_ok(&w);
+    }
+
+    #[test]
+    fn a_chained_frame_too_big_for_its_port_becomes_an_icmp_error_alone() {
+        let (mut w, mut k) = worker_with(8, xsk::MultiBuffer::Auto);
+        let snap = snapshot_with_mtu(9000, 1500);
+        w.poll_once(&snap);
+        let frame = big_partial_udp(5000, true);
+        k[1].receive_chain(&mut w.umem, &frame, PIECE).unwrap();
+        w.poll_once(&snap);
+        let back = k[1].transmit_frames(&w.umem, 16);
+        assert_eq!(back.len(), 1);
+        let (descs, f) = &back[0];
+        assert_eq!(descs.len(), 1, "the error is one buffer");
+        assert_eq!((f[34], f[35]), (3, 4), "ICMP fragmentation needed");
+        assert_eq!(u16::from_be_bytes([f[40], f[41]]), 1500, "next-hop MTU");
+        assert_eq!(w.pipeline.counters().action(Action::IcmpFragNeeded), 1);
+        assert!(k[2].transmit(16).is_empty());
+        // No buffer of the chain is left with the worker (the other two were freed).
+        w.poll_once(&snap);
         accounting_ok(&w);
     }
 

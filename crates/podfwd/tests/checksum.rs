@@ -16,62 +16,13 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::transfer::*;
 use common::*;
 
-const TCP_PORT: &str = "5001";
-const UDP_PORT: &str = "5002";
-/// Bytes of the TCP stream per transfer.
-const TCP_BYTES: &str = "16777216";
-/// UDP datagrams per transfer (1000 bytes each, 2 ms apart).
-const UDP_COUNT: &str = "200";
-
-/// The pods' traffic: a TCP stream and numbered UDP datagrams of pseudo-random bytes,
-/// each side printing what it sent or got.
-const SCRIPT: &str = r#"
-import hashlib, random, socket, sys, time
-socket.setdefaulttimeout(30)  # a stalled flow fails the test instead of hanging it
-cmd, port = sys.argv[1], int(sys.argv[2])
-def payload(seq):
-    return seq.to_bytes(4, "big") + random.Random(seq).randbytes(996)
-if cmd == "tcp-server":
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port)); s.listen(1)
-    c, _ = s.accept(); h = hashlib.sha256(); n = 0
-    while True:
-        d = c.recv(1 << 16)
-        if not d: break
-        h.update(d); n += len(d)
-    print(n, h.hexdigest())
-elif cmd == "tcp-client":
-    data = random.Random(11).randbytes(int(sys.argv[4]))
-    c = socket.create_connection((sys.argv[3], port)); c.sendall(data); c.close()
-    print(len(data), hashlib.sha256(data).hexdigest())
-elif cmd == "udp-server":
-    want = int(sys.argv[3])
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", port))
-    ok = bad = 0; seen = set()
-    try:
-        while len(seen) < want:
-            d = s.recv(2048); seq = int.from_bytes(d[:4], "big"); s.settimeout(5)
-            if d == payload(seq) and seq < want: ok += seq not in seen; seen.add(seq)
-            else: bad += 1
-    except socket.timeout:
-        pass
-    print(ok, bad)
-elif cmd == "udp-client":
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    for seq in range(int(sys.argv[4])):
-        s.sendto(payload(seq), (sys.argv[3], port)); time.sleep(0.002)
-"#;
-
-fn script() -> PathBuf {
-    let p = std::env::temp_dir().join(format!("podfwd-csum-{}.py", std::process::id()));
-    std::fs::write(&p, SCRIPT).unwrap();
-    p
-}
+/// Bytes of each UDP datagram.
+const UDP_SIZE: usize = 1000;
 
 /// `config/node-NODE.MODE.yaml` with this bed's control socket and `tx_checksum`.
 fn node_config(node: &str, mode: &str, tx_checksum: &str) -> PathBuf {
@@ -85,102 +36,6 @@ fn node_config(node: &str, mode: &str, tx_checksum: &str) -> PathBuf {
     ));
     std::fs::write(&p, text).unwrap();
     p
-}
-
-fn spawn_in(n: &str, args: &[&str]) -> Child {
-    Command::new("ip")
-        .args(["netns", "exec", &ns(n)])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {args:?} in {n}: {e}"))
-}
-
-fn output_of(c: Child) -> String {
-    let o = c.wait_with_output().unwrap();
-    String::from_utf8_lossy(&o.stdout).trim().to_owned()
-}
-
-/// Waits until something listens on `port` (`ss` option `-t` or `-u`) in `n`.
-fn wait_listening(n: &str, proto: &str, port: &str) {
-    let start = Instant::now();
-    let filter = format!("sport = :{port}");
-    while stdout(&nsx(n, &["ss", &format!("-Hl{proto}n"), &filter]))
-        .trim()
-        .is_empty()
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "nothing listens on {proto} port {port} in {n}"
-        );
-        sleep(Duration::from_millis(50));
-    }
-}
-
-/// What one transfer from pod a0 to pod b0 (10.0.2.2) delivered.
-#[derive(Debug)]
-struct Delivered {
-    /// "LEN SHA256" the TCP client sent and the server received.
-    tcp_sent: String,
-    tcp_received: String,
-    /// UDP datagrams that arrived intact, and ones that arrived different.
-    udp_ok: u64,
-    udp_bad: u64,
-}
-
-fn transfer(py: &str) -> Delivered {
-    let tcp_srv = spawn_in("b0", &["python3", py, "tcp-server", TCP_PORT]);
-    let udp_srv = spawn_in("b0", &["python3", py, "udp-server", UDP_PORT, UDP_COUNT]);
-    wait_listening("b0", "t", TCP_PORT);
-    wait_listening("b0", "u", UDP_PORT);
-    let tcp = spawn_in(
-        "a0",
-        &["python3", py, "tcp-client", TCP_PORT, "10.0.2.2", TCP_BYTES],
-    );
-    let udp = spawn_in(
-        "a0",
-        &["python3", py, "udp-client", UDP_PORT, "10.0.2.2", UDP_COUNT],
-    );
-    let tcp_sent = output_of(tcp);
-    output_of(udp);
-    let tcp_received = output_of(tcp_srv);
-    let udp_got = output_of(udp_srv);
-    let mut u = udp_got.split_whitespace().map(|x| x.parse().unwrap_or(0));
-    Delivered {
-        tcp_sent,
-        tcp_received,
-        udp_ok: u.next().unwrap_or(0),
-        udp_bad: u.next().unwrap_or(0),
-    }
-}
-
-fn assert_delivered(d: &Delivered, what: &str) {
-    assert!(
-        d.tcp_sent.starts_with(&format!("{TCP_BYTES} ")),
-        "{what}: TCP client: {d:?}"
-    );
-    assert_eq!(d.tcp_received, d.tcp_sent, "{what}: TCP stream content");
-    assert_eq!(
-        (d.udp_ok, d.udp_bad),
-        (UDP_COUNT.parse().unwrap(), 0),
-        "{what}: UDP datagrams"
-    );
-}
-
-/// `TcpInCsumErrors` and `UdpInCsumErrors` of namespace `n` (absolute).
-fn csum_errors(n: &str) -> (u64, u64) {
-    let out = stdout(&nsx(
-        n,
-        &["nstat", "-asz", "TcpInCsumErrors", "UdpInCsumErrors"],
-    ));
-    let get = |name: &str| {
-        out.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            .unwrap_or_else(|| panic!("{name} not in nstat output of {n}: {out}"))
-    };
-    (get("TcpInCsumErrors"), get("UdpInCsumErrors"))
 }
 
 /// tshark on the underlay port toward node a, checksum validation on, for the pods'
@@ -257,7 +112,7 @@ fn csum_counters(p: &Podfwd) -> (u64, u64, String) {
 /// statuses, after checking what the pods received and their checksum error counters.
 fn checked_transfer(mode: &str, py: &str, what: &str) -> Vec<String> {
     let cap = Capture::start(mode);
-    let d = transfer(py);
+    let d = transfer(py, UDP_SIZE);
     let statuses = cap.statuses();
     assert_delivered(&d, what);
     for pod in ["a0", "b0"] {
@@ -286,7 +141,7 @@ fn start_nodes(mode: &str, tx_checksum: &str) -> (Podfwd, Podfwd) {
 fn exercise(mode: &str, pod_mtu: u16) {
     let _g = lock();
     let _bed = Bed::up(pod_mtu);
-    let py = script();
+    let py = script("csum");
     let py = py.to_str().unwrap();
 
     // Software: every checksum on the wire is right; nothing is left to the kernel.

@@ -64,6 +64,22 @@ pub fn sum(data: &[u8], initial: u32) -> u32 {
     u32::from(fold(tail_sum))
 }
 
+/// The folded [`sum`] of `pieces` taken as one sequence of bytes (a frame in several
+/// buffers): a piece after an odd number of bytes has its sum's bytes swapped (RFC 1071
+/// §2 (B)).
+#[must_use]
+pub fn sum_pieces<'p>(pieces: impl IntoIterator<Item = &'p [u8]>) -> u16 {
+    let mut acc: u32 = 0;
+    let mut odd = false;
+    for piece in pieces {
+        let s = fold(sum(piece, 0));
+        let s = if odd { s.swap_bytes() } else { s };
+        acc = u32::from(fold(acc + u32::from(s)));
+        odd ^= piece.len() % 2 == 1;
+    }
+    fold(acc)
+}
+
 /// The Internet checksum of `data` on top of `initial`: `!fold(sum(data, initial))`.
 #[inline]
 #[must_use]
@@ -127,6 +143,31 @@ mod tests {
         assert_eq!(checksum(&data, 0), !0xddf2);
         // Odd tail is the high byte of a padded word.
         assert_eq!(fold(sum(&[0x12, 0x34, 0x56], 0)), 0x1234 + 0x5600);
+    }
+
+    /// A sequence cut into pieces of any lengths, odd ones included, sums as one.
+    #[test]
+    fn pieces_sum_as_one() {
+        #[allow(clippy::cast_possible_truncation)] // masked to a byte
+        let data: Vec<u8> = (0..9001u32)
+            .map(|i| ((i * 7 + i / 13) & 0xff) as u8)
+            .collect();
+        let whole = fold(sum(&data, 0));
+        for cuts in [
+            vec![3841, 7682],
+            vec![1, 2, 3],
+            vec![4000, 4001],
+            vec![8999, 9000],
+        ] {
+            let mut pieces = Vec::new();
+            let mut at = 0;
+            for c in cuts {
+                pieces.push(&data[at..c]);
+                at = c;
+            }
+            pieces.push(&data[at..]);
+            assert_eq!(sum_pieces(pieces), whole);
+        }
     }
 
     /// Ten-byte and longer inputs go through the 8-byte loop and the tails.

@@ -75,6 +75,17 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// [`WireError::BadVersion`], [`WireError::BadIhl`], [`WireError::BadTotalLength`].
     #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
+        Self::new_checked_with(buffer, 0)
+    }
+
+    /// [`Ipv4Packet::new_checked`] for a packet that goes on for `beyond` bytes past
+    /// `buffer` (the rest of an AF_XDP descriptor chain): the header must lie in
+    /// `buffer`, the total length within `buffer.len() + beyond`.
+    ///
+    /// # Errors
+    /// As [`Ipv4Packet::new_checked`].
+    #[inline]
+    pub fn new_checked_with(buffer: T, beyond: usize) -> Result<Self> {
         let p = Self::new_unchecked(buffer);
         let have = p.buffer.as_ref().len();
         check_len(HEADER_LEN, have)?;
@@ -87,11 +98,11 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         let header_len = p.header_len();
         check_len(header_len, have)?;
         let total_len = p.total_len();
-        if usize::from(total_len) < header_len || usize::from(total_len) > have {
+        if usize::from(total_len) < header_len || usize::from(total_len) > have + beyond {
             return Err(WireError::BadTotalLength {
                 total_len,
                 header_len,
-                buffer_len: have,
+                buffer_len: have + beyond,
             });
         }
         Ok(p)

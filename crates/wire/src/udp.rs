@@ -39,14 +39,25 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     /// [`WireError::Truncated`], [`WireError::BadUdpLength`].
     #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
+        Self::new_checked_with(buffer, 0)
+    }
+
+    /// [`UdpPacket::new_checked`] for a datagram that goes on for `beyond` bytes past
+    /// `buffer` (the rest of an AF_XDP descriptor chain): the header must lie in
+    /// `buffer`, the length field within `buffer.len() + beyond`.
+    ///
+    /// # Errors
+    /// As [`UdpPacket::new_checked`].
+    #[inline]
+    pub fn new_checked_with(buffer: T, beyond: usize) -> Result<Self> {
         let p = Self::new_unchecked(buffer);
         let have = p.buffer.as_ref().len();
         check_len(HEADER_LEN, have)?;
         let len = p.len();
-        if usize::from(len) < HEADER_LEN || usize::from(len) > have {
+        if usize::from(len) < HEADER_LEN || usize::from(len) > have + beyond {
             return Err(WireError::BadUdpLength {
                 len,
-                buffer_len: have,
+                buffer_len: have + beyond,
             });
         }
         Ok(p)

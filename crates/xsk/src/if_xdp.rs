@@ -24,6 +24,12 @@ pub const XDP_ZEROCOPY: u16 = 1 << 2;
 /// The kernel may sleep; it sets `XDP_RING_NEED_WAKEUP` on the fill/TX rings when it
 /// needs a syscall to make progress.
 pub const XDP_USE_NEED_WAKEUP: u16 = 1 << 3;
+/// Multi-buffer (Linux 6.6+): a frame larger than one UMEM frame is received and sent
+/// as a chain of descriptors, each but the last with [`XDP_PKT_CONTD`]. Set by the
+/// socket that registers the UMEM; the kernel gives it to every socket sharing it.
+pub const XDP_USE_SG: u16 = 1 << 4;
+/// Descriptor option: the packet continues in the next descriptor of the ring.
+pub const XDP_PKT_CONTD: u32 = 1 << 0;
 
 // Flags for `xdp_umem_reg.flags`.
 /// Unaligned chunk mode (not used by podfwd: frames are power-of-two aligned chunks).

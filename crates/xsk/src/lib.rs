@@ -50,10 +50,10 @@ pub use accounting::FrameAccounting;
 pub use error::XskError;
 pub use if_xdp::XdpDesc;
 pub use registration::BindMode;
-pub use socket::{BusyPoll, RingOccupancy, SocketConfig, StillBound, XskSocket};
+pub use socket::{BusyPoll, RingOccupancy, SocketConfig, StillBound, XskSocket, MAX_CHAIN};
 pub use stats::{WakeupCounters, XdpStatistics};
 pub use tx_metadata::TxMetadata;
-pub use umem::{Umem, UmemConfig};
+pub use umem::{MultiBuffer, Umem, UmemConfig};
 
 // Workers are spawned with their UMEM and sockets moved in.
 const _: () = {

@@ -41,6 +41,9 @@ pub(crate) struct Registry {
     /// socket that shares the UMEM.
     pub(crate) mode: Option<BindMode>,
     pub(crate) need_wakeup: bool,
+    /// The registering socket bound with `XDP_USE_SG` (multi-buffer): the kernel gives
+    /// it to every socket sharing the UMEM.
+    pub(crate) multi_buffer: bool,
     /// A real socket was created on this UMEM (the kernel may access the area).
     pub(crate) real: bool,
     /// A fake socket (`xsk::testing`) was created on this UMEM. Never both: the fake

@@ -333,6 +333,19 @@ impl<T: Copy> ConsumerRing<T> {
         n as usize
     }
 
+    /// How many of the first `max` available entries to consume so that the last one
+    /// ends a chain: entries for which `continues` is true belong with the next one. A
+    /// chain cut by `max` (or not yet wholly produced) is left for later.
+    pub fn whole_chains(&mut self, max: usize, continues: impl Fn(&T) -> bool) -> usize {
+        let want = u32::try_from(max).unwrap_or(u32::MAX);
+        let n = self.available(want).min(want);
+        let mut i = n;
+        while i > 0 && continues(&self.mem.read(self.cached_cons.wrapping_add(i - 1))) {
+            i -= 1;
+        }
+        i as usize
+    }
+
     /// Consumes up to `max` entries, appending them to `out`.
     pub fn consume_into(&mut self, out: &mut Vec<T>, max: usize) -> usize {
         out.reserve(max.min(self.mem.size as usize));

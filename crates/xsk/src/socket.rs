@@ -29,7 +29,12 @@ use crate::ring::{ConsumerRing, LayoutError, ProducerRing};
 use crate::stats::{WakeupCounters, XdpStatistics};
 use crate::syscall;
 use crate::tx_metadata;
-use crate::umem::{Umem, UmemConfig};
+use crate::umem::{MultiBuffer, Umem, UmemConfig};
+
+/// Most descriptors of one frame on a multi-buffer socket: copy-mode TX builds an skb
+/// of the first in its linear part and one page fragment per further one, up to the
+/// kernel's `MAX_SKB_FRAGS` (17 by default): 18 in all.
+pub const MAX_CHAIN: usize = 18;
 
 /// Busy-poll settings (`SO_BUSY_POLL`, `SO_BUSY_POLL_BUDGET`, `SO_PREFER_BUSY_POLL`).
 /// Failures to set them are logged, not fatal.
@@ -87,6 +92,8 @@ pub struct XskSocket {
     comp: ConsumerRing<u64>,
     mode: BindMode,
     need_wakeup: bool,
+    /// Bound with multi-buffer (its own `XDP_USE_SG`, or the shared UMEM's).
+    multi_buffer: bool,
     ifindex: u32,
     queue_id: u32,
     umem_id: usize,
@@ -138,13 +145,37 @@ impl XskSocket {
         };
         set_ring_sizes(&fd, umem.config(), cfg)?;
         let rings = map_rings(&fd, umem.config(), cfg)?;
-        bind(&fd, cfg, plan.flags, shared_fd, plan.mode_desc)?;
+        let multi_buffer = match bind(&fd, cfg, plan.flags, shared_fd, plan.mode_desc.clone()) {
+            Ok(()) => plan.multi_buffer,
+            // A kernel before 6.6 does not know the flag (EINVAL), a zero-copy driver
+            // may not do multi-buffer (EOPNOTSUPP): bind without it where it was only
+            // wanted if possible.
+            Err(XskError::Bind { source, .. })
+                if plan.flags & if_xdp::XDP_USE_SG != 0
+                    && umem.config().multi_buffer == MultiBuffer::Auto
+                    && matches!(source.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP)) =>
+            {
+                log::info!(
+                    "AF_XDP socket for ifindex {ifindex} queue {queue_id}: multi-buffer                      (XDP_USE_SG) refused ({source}); frames larger than one UMEM frame                      will be dropped"
+                );
+                bind(
+                    &fd,
+                    cfg,
+                    plan.flags & !if_xdp::XDP_USE_SG,
+                    shared_fd,
+                    plan.mode_desc,
+                )?;
+                false
+            }
+            Err(e) => return Err(e),
+        };
         let mode = bound_mode(&fd);
 
         let raw = fd.as_raw_fd();
         if shared_fd.is_none() {
             reg.mode = Some(mode);
             reg.need_wakeup = plan.need_wakeup;
+            reg.multi_buffer = multi_buffer;
         }
         reg.fds.push(raw);
         reg.real = true;
@@ -162,6 +193,7 @@ impl XskSocket {
             comp: rings.comp,
             mode,
             need_wakeup: plan.need_wakeup,
+            multi_buffer,
             ifindex,
             queue_id,
             umem_id: umem.id(),
@@ -199,6 +231,7 @@ impl XskSocket {
             comp,
             mode: BindMode::Copy,
             need_wakeup,
+            multi_buffer: umem.config().multi_buffer != MultiBuffer::Off,
             ifindex: 0,
             queue_id: 0,
             umem_id: umem.id(),
@@ -226,6 +259,13 @@ impl XskSocket {
     /// The mode actually obtained: [`BindMode::Copy`] or [`BindMode::ZeroCopy`].
     pub fn bound_mode(&self) -> BindMode {
         self.mode
+    }
+
+    /// Whether the socket receives and sends descriptor chains (multi-buffer,
+    /// `XDP_USE_SG`, possibly inherited from the shared UMEM's first socket). A fake
+    /// socket has it when its UMEM's config asks for it.
+    pub fn multi_buffer(&self) -> bool {
+        self.multi_buffer
     }
 
     /// Whether the socket was bound with `XDP_USE_NEED_WAKEUP` (possibly inherited).
@@ -278,11 +318,21 @@ impl XskSocket {
     ///
     /// A descriptor whose address is outside the UMEM (the kernel never produces one)
     /// is dropped; debug builds panic on it.
+    ///
+    /// On a multi-buffer socket a frame may be a chain of descriptors, all but the last
+    /// with [`if_xdp::XDP_PKT_CONTD`]: the batch ends with a whole chain (a chain cut by
+    /// `max` stays on the ring for the next call; `max` must exceed the longest chain,
+    /// [`MAX_CHAIN`]).
     pub fn rx_batch(&mut self, umem: &mut Umem, out: &mut Vec<XdpDesc>, max: usize) -> usize {
         self.check_umem(umem);
         let Some(rx) = &mut self.rx else { return 0 };
         let before = out.len();
         out.reserve(max.min(rx.size() as usize));
+        let max = if self.multi_buffer {
+            rx.whole_chains(max, |d| d.options & if_xdp::XDP_PKT_CONTD != 0)
+        } else {
+            max
+        };
         rx.consume_with(max, |d| {
             if umem.claim_received(d.addr) {
                 out.push(d);
@@ -313,16 +363,45 @@ impl XskSocket {
     /// inside the metadata room, or `XDP_TX_METADATA` on a UMEM without metadata), which
     /// is never pushed. `umem` must be the one the socket is bound to. Call
     /// [`XskSocket::kick_tx`] when [`XskSocket::tx_needs_wakeup`] says so.
+    ///
+    /// Descriptor chains (all but the last descriptor of a frame with
+    /// [`if_xdp::XDP_PKT_CONTD`], on a multi-buffer socket) go whole or not at all: the
+    /// prefix ends with a chain's last descriptor, so the kernel never holds half a
+    /// frame. On a socket without multi-buffer a chained descriptor ends the prefix (the
+    /// kernel would refuse it).
     pub fn tx_push(&mut self, umem: &mut Umem, descs: &[XdpDesc]) -> usize {
         self.check_umem(umem);
         let Some(tx) = &mut self.tx else { return 0 };
         let room = tx.free(u32::try_from(descs.len()).unwrap_or(u32::MAX)) as usize;
         let want = &descs[..descs.len().min(room)];
+        let contd = |d: &XdpDesc| d.options & if_xdp::XDP_PKT_CONTD != 0;
+        let mb = self.multi_buffer;
+        // Whole chains only: cut after the last descriptor that ends a frame.
+        let whole = match want.last() {
+            Some(d) if contd(d) => want.iter().rposition(|d| !contd(d)).map_or(0, |i| i + 1),
+            _ => want.len(),
+        };
+        let want = &want[..whole];
         // Give up ownership as we go, so a frame appearing twice stops the batch.
         let ok = want
             .iter()
-            .position(|d| !umem.tx_metadata_ok(d) || !umem.release_owned(d.addr))
+            .position(|d| {
+                (!mb && contd(d)) || !umem.tx_metadata_ok(d) || !umem.release_owned(d.addr)
+            })
             .unwrap_or(want.len());
+        // A frame refused halfway through its chain: none of it goes.
+        let ok = if ok < want.len() && ok > 0 && contd(&want[ok - 1]) {
+            let start = want[..ok]
+                .iter()
+                .rposition(|d| !contd(d))
+                .map_or(0, |i| i + 1);
+            for d in &want[start..ok] {
+                umem.reclaim_owned(d.addr);
+            }
+            start
+        } else {
+            ok
+        };
         let n = tx.push_slice(&want[..ok]);
         for d in &want[n..ok] {
             umem.reclaim_owned(d.addr);
@@ -603,6 +682,8 @@ struct BindPlan {
     flags: u16,
     /// need_wakeup in effect (asked for, or inherited from the shared UMEM).
     need_wakeup: bool,
+    /// Multi-buffer asked for (`XDP_USE_SG` in `flags`), or inherited.
+    multi_buffer: bool,
     /// The mode for the bind error message.
     mode_desc: String,
 }
@@ -656,9 +737,14 @@ fn register_umem(
     if cfg.need_wakeup {
         flags |= if_xdp::XDP_USE_NEED_WAKEUP;
     }
+    let multi_buffer = ucfg.multi_buffer != MultiBuffer::Off;
+    if multi_buffer {
+        flags |= if_xdp::XDP_USE_SG;
+    }
     let plan = BindPlan {
         flags,
         need_wakeup: cfg.need_wakeup,
+        multi_buffer,
         mode_desc: cfg.bind.to_string(),
     };
     Ok((plan, md_len))
@@ -691,6 +777,7 @@ fn share_umem(reg: &Registry, shared_fd: RawFd, cfg: &SocketConfig) -> Result<Bi
     Ok(BindPlan {
         flags: if_xdp::XDP_SHARED_UMEM,
         need_wakeup: reg.need_wakeup,
+        multi_buffer: reg.multi_buffer,
         mode_desc: format!("shared UMEM with fd {shared_fd}, inheriting {umem_mode}"),
     })
 }

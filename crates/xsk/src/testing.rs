@@ -9,7 +9,7 @@
 //! `Umem` with fake sockets can never get a real one (and vice versa), so no real kernel
 //! accesses the area.
 
-use crate::if_xdp::{XdpDesc, XDP_PACKET_HEADROOM};
+use crate::if_xdp::{XdpDesc, XDP_PACKET_HEADROOM, XDP_PKT_CONTD};
 use crate::ring::{fake::pair, ConsumerRing, ProducerRing};
 use crate::{Umem, XskSocket};
 
@@ -132,6 +132,66 @@ impl FakeKernel {
             })
             .collect()
     }
+
+    /// Receives `payload` as multi-buffer copy mode does a frame larger than one
+    /// buffer: pieces of `piece` bytes (the last one shorter) into fill-ring frames,
+    /// `XDP_PKT_CONTD` on all but the last descriptor, published with one producer
+    /// update. `None` (nothing taken) when the fill ring or the RX ring is too short.
+    pub fn receive_chain(
+        &mut self,
+        umem: &mut Umem,
+        payload: &[u8],
+        piece: usize,
+    ) -> Option<Vec<XdpDesc>> {
+        let descs = self.stage_chain(umem, payload, piece)?;
+        assert_eq!(self.rx.push_slice(&descs), descs.len(), "room was checked");
+        Some(descs)
+    }
+
+    /// As [`FakeKernel::receive_chain`], without producing the descriptors: the caller
+    /// pushes them onto `rx` (e.g. a chain in two producer updates).
+    pub fn stage_chain(
+        &mut self,
+        umem: &mut Umem,
+        payload: &[u8],
+        piece: usize,
+    ) -> Option<Vec<XdpDesc>> {
+        let pieces: Vec<&[u8]> = payload.chunks(piece).collect();
+        let n = u32::try_from(pieces.len()).ok()?;
+        if self.rx.free(n) < n || self.fill.available(n) < n {
+            return None;
+        }
+        let last = pieces.len() - 1;
+        let mut descs = Vec::with_capacity(pieces.len());
+        for (i, p) in pieces.into_iter().enumerate() {
+            let addr = self.fill.pop()? + self.rx_data_offset;
+            let (chunk, off) = umem.fake_kernel_chunk_mut(addr);
+            chunk[off..off + p.len()].copy_from_slice(p);
+            descs.push(XdpDesc {
+                addr,
+                len: u32::try_from(p.len()).expect("a piece fits a frame"),
+                options: if i < last { XDP_PKT_CONTD } else { 0 },
+            });
+        }
+        Some(descs)
+    }
+
+    /// As [`FakeKernel::transmit_with_data`], a frame per descriptor chain: each
+    /// frame's descriptors and its bytes put together.
+    pub fn transmit_frames(&mut self, umem: &Umem, max: usize) -> Vec<(Vec<XdpDesc>, Vec<u8>)> {
+        let mut frames: Vec<(Vec<XdpDesc>, Vec<u8>)> = Vec::new();
+        let mut open = false;
+        for (d, bytes) in self.transmit_with_data(umem, max) {
+            if !open {
+                frames.push((Vec::new(), Vec::new()));
+            }
+            let f = frames.last_mut().expect("pushed above");
+            f.0.push(d);
+            f.1.extend_from_slice(&bytes);
+            open = d.options & XDP_PKT_CONTD != 0;
+        }
+        frames
+    }
 }
 
 #[cfg(test)]
@@ -149,6 +209,7 @@ mod tests {
             rx_size: 16,
             tx_size: 8,
             tx_metadata: crate::TxMetadata::Off,
+            multi_buffer: crate::MultiBuffer::Off,
         }
     }
 
@@ -641,5 +702,83 @@ mod tests {
         let (s, _k) = fake_socket(&umem, false, 0);
         assert!(s.tx_needs_wakeup());
         assert!(s.fill_needs_wakeup());
+    }
+
+    fn multi_buffer_cfg() -> UmemConfig {
+        UmemConfig {
+            multi_buffer: crate::MultiBuffer::Auto,
+            ..cfg()
+        }
+    }
+
+    #[test]
+    fn rx_batch_hands_out_whole_chains_only() {
+        let mut umem = Umem::new(&multi_buffer_cfg()).unwrap();
+        let (mut s, mut k) = fake_socket(&umem, true, u32::MAX - 1);
+        assert!(s.multi_buffer());
+        assert_eq!(s.fill(&mut umem, 10), 10);
+        let one = k.receive_chain(&mut umem, &[7; 100], 40).unwrap();
+        assert_eq!(one.len(), 3);
+        assert_eq!(
+            one.iter().map(|d| (d.len, d.options)).collect::<Vec<_>>(),
+            [(40, XDP_PKT_CONTD), (40, XDP_PKT_CONTD), (20, 0)]
+        );
+        // A second chain published in two producer updates: only its first half so far.
+        let two = k.stage_chain(&mut umem, &[8; 90], 30).unwrap();
+        assert!(k.rx.push(two[0]) && k.rx.push(two[1]));
+        let mut rx = Vec::new();
+        // `max` cutting the first chain hands out nothing of it.
+        assert_eq!(s.rx_batch(&mut umem, &mut rx, 2), 0);
+        assert_eq!(
+            s.rx_batch(&mut umem, &mut rx, 16),
+            3,
+            "the whole first chain"
+        );
+        assert_eq!(rx, one);
+        assert_eq!(
+            s.rx_batch(&mut umem, &mut rx, 16),
+            0,
+            "the second is unfinished"
+        );
+        assert!(k.rx.push(two[2]));
+        assert_eq!(s.rx_batch(&mut umem, &mut rx, 16), 3);
+        assert_eq!(&rx[3..], &two[..]);
+        for d in rx {
+            umem.free_frame(d.addr);
+        }
+    }
+
+    #[test]
+    fn tx_push_moves_whole_chains_only() {
+        let mut umem = Umem::new(&multi_buffer_cfg()).unwrap();
+        let (mut s, mut k) = fake_socket(&umem, true, 0);
+        assert_eq!(s.fill(&mut umem, 16), 16);
+        let mut descs = Vec::new();
+        for _ in 0..4 {
+            descs.extend(k.receive_chain(&mut umem, &[1; 50], 20).unwrap());
+        }
+        let mut rx = Vec::new();
+        assert_eq!(s.rx_batch(&mut umem, &mut rx, 16), 12);
+        // TX ring of 8: two chains of three fit, the third would be cut after two.
+        assert_eq!(s.tx_push(&mut umem, &rx), 6);
+        let frames = k.transmit_frames(&umem, 16);
+        assert_eq!(frames.len(), 2);
+        assert!(frames.iter().all(|(d, b)| d.len() == 3 && b == &[1; 50]));
+        assert_eq!(s.complete(&mut umem, 16), 6);
+        assert_eq!(s.tx_push(&mut umem, &rx[6..]), 6);
+        assert_eq!(k.transmit_frames(&umem, 16).len(), 2);
+        s.complete(&mut umem, 16);
+
+        // A socket without multi-buffer pushes nothing chained.
+        let mut plain = Umem::new(&cfg()).unwrap();
+        let (mut p, _kp) = fake_socket(&plain, true, 0);
+        assert!(!p.multi_buffer());
+        let d = plain.alloc_frame().unwrap();
+        let chained = XdpDesc {
+            addr: d,
+            len: 10,
+            options: XDP_PKT_CONTD,
+        };
+        assert_eq!(p.tx_push(&mut plain, &[chained]), 0);
     }
 }

@@ -60,6 +60,21 @@ pub struct UmemConfig {
     /// TX metadata (checksum offload requests) to ask for when the first socket
     /// registers the UMEM; see [`crate::tx_metadata`].
     pub tx_metadata: TxMetadata,
+    /// Multi-buffer (`XDP_USE_SG`) to ask for when the first socket binds.
+    pub multi_buffer: MultiBuffer,
+}
+
+/// Whether a UMEM's sockets receive and send frames larger than one UMEM frame as
+/// descriptor chains (`XDP_USE_SG`, Linux 6.6+; [`crate::XskSocket::multi_buffer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MultiBuffer {
+    /// No chains: a larger frame is dropped by the kernel (`rx_dropped`).
+    #[default]
+    Off,
+    /// Chains if the kernel accepts `XDP_USE_SG`; otherwise as `Off`.
+    Auto,
+    /// Chains, or the first socket's bind fails.
+    On,
 }
 
 impl Default for UmemConfig {
@@ -73,6 +88,7 @@ impl Default for UmemConfig {
             rx_size: 2048,
             tx_size: 2048,
             tx_metadata: TxMetadata::Off,
+            multi_buffer: MultiBuffer::Off,
         }
     }
 }
@@ -625,6 +641,7 @@ mod tests {
             rx_size: 8,
             tx_size: 8,
             tx_metadata: TxMetadata::Off,
+            multi_buffer: crate::MultiBuffer::Off,
         }
     }
 

@@ -265,6 +265,7 @@ fn small_umem() -> UmemConfig {
         rx_size: 32,
         tx_size: 64,
         tx_metadata: TxMetadata::Off,
+        multi_buffer: xsk::MultiBuffer::Off,
     }
 }
 
@@ -675,6 +676,7 @@ fn send_with_checksum_requests(md: TxMetadata, tag: u32) -> (Vec<Vec<u8>>, Vec<R
     let rx_peer = packet_socket_with_status(xb);
     let mut umem = Umem::new(&UmemConfig {
         tx_metadata: md,
+        multi_buffer: xsk::MultiBuffer::Off,
         ..small_umem()
     })
     .unwrap();

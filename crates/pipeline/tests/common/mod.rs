@@ -356,20 +356,14 @@ impl pipeline::FrameMem for VecMem {
     fn frame(&mut self, d: VecDesc) -> pipeline::Frame<'_> {
         pipeline::Frame::new(&mut self.chunks[d.chunk], d.off, d.len)
     }
-    fn tx_desc(
-        &mut self,
-        d: VecDesc,
-        off: usize,
-        len: usize,
-        csum: Option<pipeline::TxCsum>,
-    ) -> VecDesc {
-        if let Some(c) = csum {
+    fn tx_desc(&mut self, d: VecDesc, out: pipeline::TxOut) -> VecDesc {
+        if let Some(c) = out.csum {
             self.csum_requests.push((d.chunk, c));
         }
         VecDesc {
             chunk: d.chunk,
-            off,
-            len,
+            off: out.off,
+            len: out.len,
         }
     }
     fn free(&mut self, d: VecDesc) {

@@ -139,6 +139,7 @@ pub fn steering_config(cfg: &Config) -> SteeringConfig {
         node_ip: cfg.node.ip,
         vxlan_port: cfg.vxlan.port,
         mode: cfg.mode,
+        frags: cfg.offload.multi_buffer != podfwd_config::Switch::Off,
     }
 }
 

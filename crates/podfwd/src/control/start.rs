@@ -15,11 +15,11 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 
 use bpf::Steering;
-use podfwd_config::{Config, TxChecksum};
+use podfwd_config::{Config, Switch, TxChecksum};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::backend::SignalDelivery;
 use signal_hook::iterator::exfiltrator::SignalOnly;
-use xsk::{TxMetadata, Umem, UmemConfig, XskSocket};
+use xsk::{MultiBuffer, TxMetadata, Umem, UmemConfig, XskSocket};
 
 use super::host::bpf_role;
 use super::wake::Wakeups;
@@ -83,7 +83,8 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     let endpoints = restore_endpoints(&cfg, &mut ports);
     check_umem(&cfg, ports.len())?;
     let tx_csum = tx_checksum_setting(&cfg)?;
-    let ucfg = umem_config(&cfg, ports.len(), tx_csum);
+    let mut ucfg = umem_config(&cfg, ports.len(), tx_csum);
+    let multi_buffer = multi_buffer_setting(&cfg)?;
     let ctl_listener = crate::ctl::bind(&cfg.control.socket).map_err(RunError::Other)?;
     let listener = std::net::TcpListener::bind(cfg.metrics.listen).map_err(|e| {
         RunError::Other(format!(
@@ -91,11 +92,17 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
             cfg.metrics.listen, cfg.source
         ))
     })?;
-    let mut steering = Steering::load(&steering_config(&cfg))?;
+    let mut steering = load_steering(&cfg, multi_buffer)?;
+    ucfg.multi_buffer = match (multi_buffer, steering.frags()) {
+        (_, false) => MultiBuffer::Off,
+        (Switch::On, true) => MultiBuffer::On,
+        (_, true) => MultiBuffer::Auto,
+    };
     let xdp_modes = attach_all(&mut steering, &ports)?;
     let fill = ucfg.fill_size as usize;
     let (workers, handles) = bind_workers(&cfg, &ucfg, &ports, &mut steering)?;
     check_tx_checksum(tx_csum, &workers)?;
+    check_multi_buffer(multi_buffer, &workers);
     let mut control = Control::new(
         Kernel::new(steering, cfg.routes.table),
         config_path,
@@ -233,6 +240,63 @@ fn tx_checksum_setting(cfg: &Config) -> Result<TxChecksum, RunError> {
     Ok(t)
 }
 
+/// Environment variable that overrides `offload.multi_buffer` (`auto`, `on`, `off`), for
+/// experiments and benchmarks.
+pub const MULTI_BUFFER_ENV: &str = "PODFWD_MULTI_BUFFER";
+
+/// `offload.multi_buffer`, or [`MULTI_BUFFER_ENV`] where set.
+fn multi_buffer_setting(cfg: &Config) -> Result<Switch, RunError> {
+    let Ok(v) = std::env::var(MULTI_BUFFER_ENV) else {
+        return Ok(cfg.offload.multi_buffer);
+    };
+    let s = Switch::from_name(v.trim()).ok_or_else(|| {
+        RunError::Other(format!(
+            "{MULTI_BUFFER_ENV}=`{v}` is not a setting: use auto, on or off (it overrides offload.multi_buffer of {})",
+            cfg.source
+        ))
+    })?;
+    log::info!(
+        "{MULTI_BUFFER_ENV}={}: overrides offload.multi_buffer",
+        s.as_str()
+    );
+    Ok(s)
+}
+
+/// The steering program: its `xdp.frags` entry point unless multi-buffer is off; with
+/// `auto` a kernel that refuses it (before 5.18) gets the plain one.
+fn load_steering(cfg: &Config, multi_buffer: Switch) -> Result<Steering, RunError> {
+    let mut scfg = steering_config(cfg);
+    scfg.frags = multi_buffer != Switch::Off;
+    match Steering::load(&scfg) {
+        Err(e) if multi_buffer == Switch::Auto => {
+            log::info!(
+                "offload.multi_buffer auto: the xdp.frags steering program did not load ({e});                  frames larger than one UMEM frame will be dropped"
+            );
+            scfg.frags = false;
+            Ok(Steering::load(&scfg)?)
+        }
+        r => Ok(r?),
+    }
+}
+
+/// `offload.multi_buffer: on` needs every socket to have it (a kernel that refuses
+/// `XDP_USE_SG` already failed the bind); the others say what they got.
+fn check_multi_buffer(setting: Switch, workers: &[Worker]) {
+    let on = workers.iter().all(Worker::multi_buffer);
+    match (setting, on) {
+        (Switch::Off, _) => log::info!(
+            "offload.multi_buffer off: frames larger than one UMEM frame are dropped"
+        ),
+        (_, true) => log::info!(
+            "multi-buffer AF_XDP on: frames larger than one UMEM frame travel as descriptor chains"
+        ),
+        (_, false) => log::info!(
+            "offload.multi_buffer {}: not available (the kernel refused XDP_USE_SG); frames              larger than one UMEM frame are dropped",
+            setting.as_str()
+        ),
+    }
+}
+
 /// `offload.tx_checksum: on` refuses to start without the kernel's checksum offload; the
 /// other settings say what they got.
 fn check_tx_checksum(setting: TxChecksum, workers: &[Worker]) -> Result<(), RunError> {
@@ -276,6 +340,8 @@ fn umem_config(cfg: &Config, nports: usize, tx_csum: TxChecksum) -> UmemConfig {
             TxChecksum::Off => TxMetadata::Off,
             TxChecksum::Auto | TxChecksum::On => TxMetadata::Offload,
         },
+        // Decided once the steering program is loaded (run).
+        multi_buffer: MultiBuffer::Off,
     }
 }
 

@@ -4,6 +4,8 @@
 //! `scripts/topology` under the prefix `pft`, and tears it down on drop (also on panic).
 #![allow(dead_code)]
 
+pub mod transfer;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
