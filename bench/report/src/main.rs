@@ -56,6 +56,22 @@ const ROWS: &[(&str, &str)] = &[
         "podfwd tunnel, checksums in software",
     ),
     (
+        "kernel-native-jumbo",
+        "kernel native routing, MTU 9000, default offloads",
+    ),
+    (
+        "kernel-vxlan-jumbo",
+        "kernel VXLAN, MTU 9000, default offloads",
+    ),
+    (
+        "podfwd-native-jumbo",
+        "podfwd native, MTU 9000 (multi-buffer)",
+    ),
+    (
+        "podfwd-tunnel-jumbo",
+        "podfwd tunnel, MTU 9000 (multi-buffer)",
+    ),
+    (
         "routed-kernel",
         "routed: kernel, static routes via the router",
     ),
@@ -251,6 +267,34 @@ const PAIRS: &[(&str, &str, &str, Measure, &str)] = &[
         "xdp-fwd",
         PPS,
         "64 B pps",
+    ),
+    (
+        "jumbo: podfwd native / kernel native, both MTU 9000 (kernel with pod TSO)",
+        "podfwd-native-jumbo",
+        "kernel-native-jumbo",
+        TCP1,
+        "TCP 1 stream",
+    ),
+    (
+        "jumbo: podfwd native MTU 9000 / kernel native MTU 1500 (default offloads)",
+        "podfwd-native-jumbo",
+        "kernel-native",
+        TCP1,
+        "TCP 1 stream",
+    ),
+    (
+        "jumbo: podfwd native MTU 9000 / podfwd native MTU 1500",
+        "podfwd-native-jumbo",
+        "podfwd-native",
+        TCP1,
+        "TCP 1 stream",
+    ),
+    (
+        "jumbo: podfwd tunnel / kernel VXLAN, both MTU 9000 (kernel with pod TSO)",
+        "podfwd-tunnel-jumbo",
+        "kernel-vxlan-jumbo",
+        TCP1,
+        "TCP 1 stream",
     ),
     (
         "routed: podfwd native / kernel",

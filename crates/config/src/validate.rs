@@ -13,8 +13,8 @@ use crate::raw::{
 };
 use crate::{
     Config, ConfigError, ControlConfig, EndpointConfig, MetricsConfig, Mode, NodeConfig,
-    OffloadConfig, RemoteNodeConfig, RoutesConfig, Switch, TxChecksum, UmemConfig, VxlanConfig,
-    WorkersConfig, DEFAULT_GATEWAY, IFNAMSIZ, MAX_ENDPOINTS, MAX_UMEM_FRAMES, MAX_VNI, MAX_WORKERS,
+    OffloadConfig, RemoteNodeConfig, RoutesConfig, Switch, UmemConfig, VxlanConfig, WorkersConfig,
+    DEFAULT_GATEWAY, IFNAMSIZ, MAX_ENDPOINTS, MAX_UMEM_FRAMES, MAX_VNI, MAX_WORKERS,
     MIN_UMEM_FRAMES,
 };
 
@@ -717,33 +717,44 @@ impl Checker<'_> {
     /// `offload.tx_checksum` and `offload.multi_buffer`: `auto`, `on` or `off`.
     fn check_offload(&mut self, raw: Option<&S<RawOffload>>) -> OffloadConfig {
         let mut offload = OffloadConfig::default();
-        if let Some(t) = raw.and_then(|o| o.value.multi_buffer.as_ref()) {
-            match Switch::from_name(t.value.trim()) {
-                Some(v) => offload.multi_buffer = v,
-                None => self.err(
-                    pos(t),
-                    "offload.multi_buffer",
-                    format!(
-                        "`{}` is not a setting: use `auto` (frames larger than one UMEM frame as AF_XDP descriptor chains where the kernel has them, Linux 6.6+), `on` (chains, or do not start) or `off` (such frames are dropped)",
-                        t.value
-                    ),
-                ),
-            }
+        let Some(o) = raw.map(|o| &o.value) else {
+            return offload;
+        };
+        if let Some(v) = self.check_switch(
+            o.tx_checksum.as_ref(),
+            "offload.tx_checksum",
+            "`auto` (the kernel's checksum offload where it has AF_XDP TX metadata, else software), `on` (offload, or do not start) or `off` (podfwd completes partial checksums itself)",
+        ) {
+            offload.tx_checksum = v;
         }
-        if let Some(t) = raw.and_then(|o| o.value.tx_checksum.as_ref()) {
-            match TxChecksum::from_name(t.value.trim()) {
-                Some(v) => offload.tx_checksum = v,
-                None => self.err(
-                    pos(t),
-                    "offload.tx_checksum",
-                    format!(
-                        "`{}` is not a setting: use `auto` (the kernel's checksum offload where it has AF_XDP TX metadata, else software), `on` (offload, or do not start) or `off` (podfwd completes partial checksums itself)",
-                        t.value
-                    ),
-                ),
-            }
+        if let Some(v) = self.check_switch(
+            o.multi_buffer.as_ref(),
+            "offload.multi_buffer",
+            "`auto` (frames larger than one UMEM frame as AF_XDP descriptor chains where the kernel has them, Linux 6.6+), `on` (chains, or do not start) or `off` (such frames are dropped)",
+        ) {
+            offload.multi_buffer = v;
         }
         offload
+    }
+
+    /// A `Switch` field, if given and valid; an error naming `field` and what `choices`
+    /// mean otherwise.
+    fn check_switch(
+        &mut self,
+        raw: Option<&S<String>>,
+        field: &'static str,
+        choices: &str,
+    ) -> Option<Switch> {
+        let t = raw?;
+        let v = Switch::from_name(t.value.trim());
+        if v.is_none() {
+            self.err(
+                pos(t),
+                field,
+                format!("`{}` is not a setting: use {choices}", t.value),
+            );
+        }
+        v
     }
 
     /// `control.socket`: an absolute path.

@@ -168,6 +168,19 @@ pub struct UmemFrames<'a> {
     pub chains: &'a Chains,
 }
 
+impl UmemFrames<'_> {
+    /// Completes the checksum `c` of the frame `d` leaves as (`out`), over its first
+    /// buffer and the rest of its chain.
+    fn complete(&mut self, d: &Pkt, out: &TxOut, c: pipeline::TxCsum) {
+        let rest = wire::checksum::sum_pieces(self.chains.tail(d).iter().map(|t| {
+            let (chunk, off) = self.umem.chunk(t.addr);
+            &chunk[off..off + t.len as usize]
+        }));
+        let (chunk, _) = self.umem.chunk_mut(d.head.addr);
+        c.complete_with_rest(&mut chunk[out.off..out.off + out.len], rest);
+    }
+}
+
 impl FrameMem for UmemFrames<'_> {
     type Desc = Pkt;
 
@@ -193,12 +206,7 @@ impl FrameMem for UmemFrames<'_> {
             return Pkt::single(head);
         }
         if let Some(c) = out.csum_chain {
-            let rest = wire::checksum::sum_pieces(tail.iter().map(|t| {
-                let (chunk, off) = self.umem.chunk(t.addr);
-                &chunk[off..off + t.len as usize]
-            }));
-            let (chunk, _) = self.umem.chunk_mut(d.head.addr);
-            c.complete_with_rest(&mut chunk[out.off..out.off + out.len], rest);
+            self.complete(&d, &out, c);
         }
         if let Some(c) = out.csum {
             if !self.umem.request_tx_checksum(&mut head, c.start, c.offset) {
@@ -206,12 +214,7 @@ impl FrameMem for UmemFrames<'_> {
                 // (Worker::update_csum_offload), so this does not happen; if it did, the
                 // checksum is completed as the kernel would have.
                 debug_assert!(false, "TX checksum request {c:?} refused for {head:?}");
-                let rest = wire::checksum::sum_pieces(tail.iter().map(|t| {
-                    let (chunk, off) = self.umem.chunk(t.addr);
-                    &chunk[off..off + t.len as usize]
-                }));
-                let (chunk, _) = self.umem.chunk_mut(d.head.addr);
-                c.complete_with_rest(&mut chunk[out.off..out.off + out.len], rest);
+                self.complete(&d, &out, c);
             }
         }
         Pkt { head, ..d }

@@ -1,5 +1,6 @@
 //! Arbitrary bytes as a frame from a pod port and from the uplink, against the fixed
-//! two-node snapshot of tests/common, in tunnel, native and hybrid mode. Must not panic; Tx
+//! two-node snapshot of tests/common, in tunnel, native and hybrid mode, whole and as the
+//! first buffer of a descriptor chain. Must not panic; Tx
 //! ports must exist; off/len must stay within the chunk; dropped or passed frames must
 //! be left untouched. `cargo +nightly fuzz run process` from crates/pipeline.
 #![no_main]
@@ -43,18 +44,27 @@ fuzz_target!(|data: &[u8]| {
     }
     let bytes = &owned[..];
     let mut pl = Pipeline::new();
+    // Whole, and as a descriptor chain whose first buffer holds the first three quarters
+    // (the pipeline sees that buffer and the length of the rest).
+    let head = bytes.len() - bytes.len() / 4;
     for snap in snaps {
         for port in [common::UPLINK, common::LXC1, common::LXC3, 9] {
-            let mut chunk = common::chunk_at(bytes, off);
-            let n = chunk.len();
-            let mut f = Frame::new(&mut chunk, off, bytes.len());
-            let v = pl.process(snap, port, &mut f);
-            assert!(f.off <= n && f.len <= n - f.off);
-            match v {
-                Verdict::Tx { port, .. } => assert!(usize::from(port) < snap.ports.len()),
-                _ => assert_eq!((f.off, f.data()), (off, bytes)),
+            for (len, more) in [(bytes.len(), 0), (head, bytes.len() - head)] {
+                let mut chunk = common::chunk_at(&bytes[..len], off);
+                let n = chunk.len();
+                let mut f = Frame::chained(&mut chunk, off, len, more);
+                let v = pl.process(snap, port, &mut f);
+                assert!(f.off <= n && f.len <= n - f.off);
+                match v {
+                    Verdict::Tx { port, .. } => {
+                        assert!(usize::from(port) < snap.ports.len());
+                        // The rest of a chain goes as it came, or not at all.
+                        assert!(f.more == more || f.more == 0);
+                    }
+                    _ => assert_eq!((f.off, f.data(), f.more), (off, &bytes[..len], more)),
+                }
             }
         }
     }
-    assert_eq!(pl.counters().frames(), 4 * snaps.len() as u64);
+    assert_eq!(pl.counters().frames(), 8 * snaps.len() as u64);
 });

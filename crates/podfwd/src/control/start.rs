@@ -224,20 +224,12 @@ pub const TX_CSUM_ENV: &str = "PODFWD_TX_CSUM";
 
 /// `offload.tx_checksum`, or [`TX_CSUM_ENV`] where set.
 fn tx_checksum_setting(cfg: &Config) -> Result<TxChecksum, RunError> {
-    let Ok(v) = std::env::var(TX_CSUM_ENV) else {
-        return Ok(cfg.offload.tx_checksum);
-    };
-    let t = TxChecksum::from_name(v.trim()).ok_or_else(|| {
-        RunError::Other(format!(
-            "{TX_CSUM_ENV}=`{v}` is not a setting: use auto, on or off (it overrides offload.tx_checksum of {})",
-            cfg.source
-        ))
-    })?;
-    log::info!(
-        "{TX_CSUM_ENV}={}: overrides offload.tx_checksum",
-        t.as_str()
-    );
-    Ok(t)
+    switch_setting(
+        cfg,
+        cfg.offload.tx_checksum,
+        TX_CSUM_ENV,
+        "offload.tx_checksum",
+    )
 }
 
 /// Environment variable that overrides `offload.multi_buffer` (`auto`, `on`, `off`), for
@@ -246,19 +238,31 @@ pub const MULTI_BUFFER_ENV: &str = "PODFWD_MULTI_BUFFER";
 
 /// `offload.multi_buffer`, or [`MULTI_BUFFER_ENV`] where set.
 fn multi_buffer_setting(cfg: &Config) -> Result<Switch, RunError> {
-    let Ok(v) = std::env::var(MULTI_BUFFER_ENV) else {
-        return Ok(cfg.offload.multi_buffer);
+    switch_setting(
+        cfg,
+        cfg.offload.multi_buffer,
+        MULTI_BUFFER_ENV,
+        "offload.multi_buffer",
+    )
+}
+
+/// The config's `field` (`configured`), or the environment variable `env` where set.
+fn switch_setting(
+    cfg: &Config,
+    configured: Switch,
+    env: &str,
+    field: &str,
+) -> Result<Switch, RunError> {
+    let Ok(v) = std::env::var(env) else {
+        return Ok(configured);
     };
     let s = Switch::from_name(v.trim()).ok_or_else(|| {
         RunError::Other(format!(
-            "{MULTI_BUFFER_ENV}=`{v}` is not a setting: use auto, on or off (it overrides offload.multi_buffer of {})",
+            "{env}=`{v}` is not a setting: use auto, on or off (it overrides {field} of {})",
             cfg.source
         ))
     })?;
-    log::info!(
-        "{MULTI_BUFFER_ENV}={}: overrides offload.multi_buffer",
-        s.as_str()
-    );
+    log::info!("{env}={}: overrides {field}", s.as_str());
     Ok(s)
 }
 
