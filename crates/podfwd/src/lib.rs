@@ -2,5 +2,6 @@
 //! them, and `benches/worker.rs` drives the same loop over fake AF_XDP rings.
 #![forbid(unsafe_code)]
 
+pub mod sndbuf;
 pub mod stats;
 pub mod worker;
