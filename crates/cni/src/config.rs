@@ -43,6 +43,10 @@ pub struct NetConf {
     /// else leave the kernel's default.
     #[serde(default)]
     pub mtu: Option<u32>,
+    /// GRO on the container interface (`true`/`false`); absent: the kernel's default
+    /// (off on a veth). Checked by [`NetConf::parse`], read with [`NetConf::gro`].
+    #[serde(default)]
+    pub gro: Option<serde_json::Value>,
     /// podfwd's control socket.
     #[serde(default)]
     pub socket: Option<PathBuf>,
@@ -98,7 +102,19 @@ impl NetConf {
                 )));
             }
         }
+        if let Some(g) = &conf.gro {
+            if !g.is_boolean() {
+                return Err(invalid(format!(
+                    "gro {g} is not a setting: use true (GRO on the container interface) or false"
+                )));
+            }
+        }
         Ok(conf)
+    }
+
+    /// `gro`, validated by [`NetConf::parse`].
+    pub fn gro(&self) -> Option<bool> {
+        self.gro.as_ref().and_then(serde_json::Value::as_bool)
     }
 
     /// The IPAM plugin's name, required for ADD/DEL/CHECK.
@@ -255,6 +271,15 @@ mod tests {
         assert_eq!(e.code, code::INVALID_CONFIG);
         let e = NetConf::parse(br#"{"cniVersion":"1.0.0","name":"n","mtu":20}"#).unwrap_err();
         assert_eq!(e.code, code::INVALID_CONFIG);
+        assert_eq!(c.gro(), None);
+        let g = br#"{"cniVersion":"1.0.0","name":"n","gro":true}"#;
+        assert_eq!(NetConf::parse(g).unwrap().gro(), Some(true));
+        let e = NetConf::parse(br#"{"cniVersion":"1.0.0","name":"n","gro":"on"}"#).unwrap_err();
+        assert_eq!(e.code, code::INVALID_CONFIG);
+        assert_eq!(
+            e.details,
+            r#"gro "on" is not a setting: use true (GRO on the container interface) or false"#
+        );
     }
 
     #[test]

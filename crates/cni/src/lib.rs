@@ -5,6 +5,7 @@ pub use podfwd_api as api;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod ethtool;
 pub mod ipam;
 pub mod netns;
 pub mod nl;

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use nix::sched::{setns, CloneFlags};
 
+use crate::ethtool::Ethtool;
 use crate::nl::Netlink;
 
 /// Open `CNI_NETNS` (a bind-mounted nsfs file such as /run/netns/NAME or
@@ -19,11 +20,21 @@ pub fn open(path: &Path) -> io::Result<File> {
 
 /// A netlink socket inside the namespace `ns`.
 pub fn netlink_in(ns: &File) -> io::Result<Netlink> {
+    made_in(ns, Netlink::new)
+}
+
+/// An ethtool (generic netlink) socket inside the namespace `ns`.
+pub fn ethtool_in(ns: &File) -> io::Result<Ethtool> {
+    made_in(ns, Ethtool::new)
+}
+
+/// `make` run on a thread that joined `ns`.
+fn made_in<T: Send>(ns: &File, make: fn() -> io::Result<T>) -> io::Result<T> {
     let ns = ns.try_clone()?;
     std::thread::scope(|s| {
         s.spawn(move || {
             setns(&ns, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
-            Netlink::new()
+            make()
         })
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("netns thread panicked")))

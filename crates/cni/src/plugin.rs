@@ -8,6 +8,7 @@
 //! 4. IPAM ADD by delegation (host-local);
 //! 5. pod: link up, ip/32, `gw dev IF scope link`, `default via gw dev IF src ip`;
 //!    host: link up, gw/32 scope link on the veth, `ip/32 dev lxc… scope link`;
+//!    with `"gro"` set, GRO on or off on the container interface (ethtool netlink);
 //! 6. `endpoint_add` to podfwd.
 
 use std::io::Read;
@@ -28,7 +29,7 @@ use crate::ipam;
 use crate::netns;
 use crate::nl::{self, Link, Netlink, Route};
 
-/// Test-only failure injection: `PODFWD_CNI_FAIL_AT=after-veth|after-ipam|after-register`
+/// Test-only failure injection: `PODFWD_CNI_FAIL_AT=after-veth|after-ipam|after-gro|after-register`
 /// makes ADD fail right after that step (code 199), to prove the rollback. Never set it
 /// in a real conflist environment.
 pub const FAIL_AT_ENV: &str = "PODFWD_CNI_FAIL_AT";
@@ -292,6 +293,10 @@ fn add_steps(
 
     let hl = lookup(host, host_name)?;
     let pl = lookup(pod, &att.ifname)?;
+    if let Some(on) = conf.gro() {
+        set_gro(ns, &pl, on, netns_path(att))?;
+    }
+    fail_at("after-gro")?;
 
     client::call_ok(
         &conf.socket(),
@@ -309,6 +314,24 @@ fn add_steps(
         None => ours,
     }
     .to_string())
+}
+
+/// GRO on the container interface: frames the host side sends into the pod (podfwd's
+/// AF_XDP transmit, or the kernel's forwarding) then go through the veth's NAPI and GRO
+/// (drivers/net/veth.c: a peer with GRO on has a NAPI, `veth_xmit` queues to it).
+fn set_gro(ns: &std::fs::File, pl: &Link, on: bool, path: &Path) -> Result<()> {
+    let what = || {
+        format!(
+            "GRO {} on {} in {}",
+            if on { "on" } else { "off" },
+            pl.name,
+            path.display()
+        )
+    };
+    let mut e =
+        netns::ethtool_in(ns).map_err(nl_err(format!("opening ethtool netlink for {}", what())))?;
+    e.set_feature(pl.index, crate::ethtool::GRO, on)
+        .map_err(nl_err(format!("setting {}", what())))
 }
 
 /// The pod side: up, its /32, a link route to the gateway and the default route via it.

@@ -525,6 +525,66 @@ fn missing_ipam_is_code_7() {
     invoke(None, &plain_env("ADD"), conf).err(7);
 }
 
+/// `ethtool -k eth0` in the pod: the generic-receive-offload line.
+fn pod_gro(bed: &Bed) -> String {
+    let k = bed.pod().exec_ok(&["ethtool", "-k", "eth0"]);
+    k.lines()
+        .find(|l| l.starts_with("generic-receive-offload:"))
+        .unwrap_or_else(|| panic!("no GRO line in ethtool -k: {k}"))
+        .to_owned()
+}
+
+#[test]
+fn gro_sets_the_container_interface() {
+    if !netns_ready() {
+        return;
+    }
+    // Absent: the kernel's default for a veth (off); true/false: what was asked, set
+    // through ethtool netlink in the pod's namespace.
+    for (gro, want) in [(None, "off"), (Some(true), "on"), (Some(false), "off")] {
+        let bed = Bed::new();
+        let mut conf = bed.conf();
+        if let Some(g) = gro {
+            conf["gro"] = json!(g);
+        }
+        bed.run("ADD", &conf, &[]).ok();
+        assert_eq!(
+            pod_gro(&bed),
+            format!("generic-receive-offload: {want}"),
+            "gro {gro:?}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_gro_is_code_7_and_touches_nothing() {
+    if !netns_ready() {
+        return;
+    }
+    for bad in [json!("on"), json!(1), json!(null)] {
+        let bed = Bed::new();
+        let mut conf = bed.conf();
+        conf["gro"] = bad.clone();
+        let r = bed.run("ADD", &conf, &[]);
+        if bad.is_null() {
+            // JSON null is "not set" to serde: the default, and ADD succeeds.
+            r.ok();
+            continue;
+        }
+        let e = r.err(7);
+        assert_eq!(
+            e["details"],
+            format!(
+                "gro {bad} is not a setting: use true (GRO on the container interface) or false"
+            )
+        );
+        assert!(bed.host_veths().is_empty());
+        assert_eq!(bed.pod().link_names(), vec!["lo"]);
+        assert!(bed.allocations().is_empty());
+        assert!(bed.podfwd().ops("endpoint_add").is_empty());
+    }
+}
+
 #[test]
 fn status_pings_podfwd() {
     if !host_local_ready() {
@@ -703,9 +763,11 @@ fn a_failed_add_leaves_nothing_behind() {
     if !netns_ready() {
         return;
     }
-    for point in ["after-veth", "after-ipam", "after-register"] {
+    for point in ["after-veth", "after-ipam", "after-gro", "after-register"] {
         let bed = Bed::new();
-        let e = bed.run("ADD", &bed.conf(), &[("PODFWD_CNI_FAIL_AT", point)]);
+        let mut conf = bed.conf();
+        conf["gro"] = json!(true);
+        let e = bed.run("ADD", &conf, &[("PODFWD_CNI_FAIL_AT", point)]);
         assert!(e.err(199)["details"].as_str().unwrap().contains(point));
         assert!(bed.host_veths().is_empty(), "{point}: host veth left");
         assert_eq!(

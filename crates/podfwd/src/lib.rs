@@ -3,5 +3,6 @@
 #![forbid(unsafe_code)]
 
 pub mod chain;
+pub mod sndbuf;
 pub mod stats;
 pub mod worker;

@@ -628,6 +628,13 @@ impl Worker {
         if let Err(e) = s.set_tx_budget(req.tx_budget) {
             log::debug!("{e}: copy-mode TX keeps the kernel's default of 32 frames per wakeup");
         }
+        crate::sndbuf::apply(
+            &s,
+            &format!(
+                "worker {id}: AF_XDP socket on ifindex {} queue {}",
+                req.config.ifindex, req.config.queue_id
+            ),
+        );
         Ok(self.swap_socket(p, s, req.fill))
     }
 
@@ -709,6 +716,13 @@ impl Worker {
         if let Err(e) = s.set_tx_budget(req.tx_budget) {
             log::debug!("{e}: copy-mode TX keeps the kernel's default of 32 frames per wakeup");
         }
+        crate::sndbuf::apply(
+            &s,
+            &format!(
+                "worker {id}: AF_XDP socket on ifindex {} queue {}",
+                req.config.ifindex, req.config.queue_id
+            ),
+        );
         self.grow(p + 1);
         self.local.ports[p] = [0; 4];
         self.xsk_base[p] = XdpStatistics::default();

@@ -516,6 +516,48 @@ impl XskSocket {
         )
     }
 
+    /// Sets the socket's send buffer to `bytes` and returns what the kernel reports back
+    /// (`getsockopt(SO_SNDBUF)`: twice the request, net/core/sock.c `__sock_set_sndbuf`).
+    /// In copy mode every TX frame becomes an skb charged to this buffer
+    /// (net/xdp/xsk.c `xsk_build_skb` → `sock_alloc_send_skb`), so it bounds how many are
+    /// in flight to the device. `SO_SNDBUFFORCE` (CAP_NET_ADMIN) is tried first so the
+    /// request is not clamped to `net.core.wmem_max`; `SO_SNDBUF` (clamped) otherwise.
+    /// A fake socket keeps nothing and returns `bytes * 2`.
+    ///
+    /// # Errors
+    /// `XskError::SockOpt` when the kernel refuses both options or the read-back.
+    pub fn set_sndbuf(&self, bytes: u32) -> Result<u32, XskError> {
+        let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+        let Some(fd) = &self.fd else {
+            return Ok(bytes.saturating_mul(2));
+        };
+        let err = |opt| {
+            let (ifindex, queue_id) = (self.ifindex, self.queue_id);
+            move |source| XskError::SockOpt {
+                opt,
+                ifindex,
+                queue_id,
+                source,
+            }
+        };
+        if syscall::setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &v).is_err() {
+            syscall::setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, &v)
+                .map_err(err("SO_SNDBUF"))?;
+        }
+        self.sndbuf().map_err(err("getsockopt SO_SNDBUF"))
+    }
+
+    /// The socket's send buffer in bytes as the kernel accounts it (`SO_SNDBUF`).
+    /// A fake socket reports 0.
+    ///
+    /// # Errors
+    /// The `getsockopt` error.
+    pub fn sndbuf(&self) -> std::io::Result<u32> {
+        let Some(fd) = &self.fd else { return Ok(0) };
+        let (v, _len) = syscall::getsockopt::<libc::c_int>(fd, libc::SOL_SOCKET, libc::SO_SNDBUF)?;
+        Ok(u32::try_from(v).unwrap_or(0))
+    }
+
     // ---- statistics ----
 
     /// `getsockopt(XDP_STATISTICS)`. A fake socket reports zeros.

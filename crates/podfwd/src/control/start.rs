@@ -83,6 +83,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     let endpoints = restore_endpoints(&cfg, &mut ports);
     check_umem(&cfg, ports.len())?;
     let tx_csum = tx_checksum_setting(&cfg)?;
+    podfwd::sndbuf::init().map_err(RunError::Other)?;
     let mut ucfg = umem_config(&cfg, ports.len(), tx_csum);
     let multi_buffer = multi_buffer_setting(&cfg)?;
     let ctl_listener = crate::ctl::bind(&cfg.control.socket).map_err(RunError::Other)?;
@@ -378,6 +379,10 @@ fn bind_workers(
             if let Err(e) = s.set_tx_budget(TX_BUDGET) {
                 log::info!("{e}: copy-mode TX keeps the kernel's default of 32 frames per wakeup");
             }
+            podfwd::sndbuf::apply(
+                &s,
+                &format!("worker {w}: AF_XDP socket on {} queue {queue}", p.info.name),
+            );
             // Give the kernel RX frames before steering traffic to the socket, so the
             // first frames do not meet an empty fill ring.
             s.fill(&mut umem, ucfg.fill_size as usize);

@@ -154,6 +154,11 @@ pub struct Podfwd {
 
 impl Podfwd {
     pub fn start(node: &str, config: &Path) -> Podfwd {
+        Self::start_with_env(node, config, &[])
+    }
+
+    /// [`Podfwd::start`] with extra environment variables (e.g. `PODFWD_XSK_SNDBUF`).
+    pub fn start_with_env(node: &str, config: &Path, env: &[(&str, &str)]) -> Podfwd {
         let log =
             std::env::temp_dir().join(format!("podfwd-e2e-{node}-{}.log", std::process::id()));
         let f = fs::File::create(&log).unwrap();
@@ -163,6 +168,7 @@ impl Podfwd {
             .args(["run", "--config"])
             .arg(config)
             .env("PODFWD_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(f)
             .spawn()
