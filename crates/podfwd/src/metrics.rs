@@ -295,7 +295,7 @@ const fn xsk(
 }
 
 const XSK: &[Family] = &[
-    xsk("podfwd_xsk_rx_dropped_total", "Kernel XDP_STATISTICS rx_dropped: frames the kernel dropped before the RX ring (e.g. too big for a UMEM frame).", |s| s.per_port(|p| p.xsk_rx_dropped)),
+    xsk("podfwd_xsk_rx_dropped_total", "Kernel XDP_STATISTICS rx_dropped: frames the kernel dropped before the RX ring: in copy mode no frame on the fill ring (counted in podfwd_xsk_fill_ring_empty_total too), or too big for a UMEM frame.", |s| s.per_port(|p| p.xsk_rx_dropped)),
     xsk("podfwd_xsk_rx_invalid_descs_total", "Kernel XDP_STATISTICS rx_invalid_descs: invalid fill-ring descriptors.", |s| s.per_port(|p| p.xsk_rx_invalid_descs)),
     xsk("podfwd_xsk_tx_invalid_descs_total", "Kernel XDP_STATISTICS tx_invalid_descs: invalid TX descriptors (the frame is lost).", |s| s.per_port(|p| p.xsk_tx_invalid_descs)),
     xsk("podfwd_xsk_rx_ring_full_total", "Kernel XDP_STATISTICS rx_ring_full: frames dropped because the RX ring was full (worker too slow).", |s| s.per_port(|p| p.xsk_rx_ring_full)),

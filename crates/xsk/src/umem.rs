@@ -153,7 +153,8 @@ pub struct Umem {
 }
 
 impl Umem {
-    /// Maps `frame_count * frame_size` bytes (anonymous, pre-faulted best effort) and
+    /// Maps `frame_count * frame_size` bytes (anonymous, advised for transparent huge
+    /// pages and pre-faulted, best effort: see `Mmap::anonymous`) and
     /// puts every frame on the free list. Registration with the kernel happens when the
     /// first socket is created on it. Raises RLIMIT_MEMLOCK best effort.
     pub fn new(cfg: &UmemConfig) -> Result<Umem, XskError> {
@@ -648,6 +649,42 @@ mod tests {
     #[test]
     fn default_config_is_valid() {
         UmemConfig::default().validate().unwrap();
+    }
+
+    /// The VmFlags line of the mapping in /proc/self/smaps that contains `addr`.
+    fn vm_flags(addr: usize) -> String {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut inside = false;
+        for line in smaps.lines() {
+            let range = line.split_whitespace().next().unwrap_or("");
+            if let Some((a, b)) = range.split_once('-') {
+                if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+                {
+                    inside = (a..b).contains(&addr);
+                    continue;
+                }
+            }
+            if inside {
+                if let Some(flags) = line.strip_prefix("VmFlags:") {
+                    return flags.trim().to_owned();
+                }
+            }
+        }
+        panic!("no mapping holds {addr:#x} in /proc/self/smaps");
+    }
+
+    #[test]
+    fn the_area_is_advised_for_huge_pages() {
+        let u = Umem::new(&UmemConfig {
+            frame_count: 1024,
+            frame_size: 4096,
+            ..small()
+        })
+        .unwrap();
+        let flags = vm_flags(u.area.as_ptr() as usize);
+        // "hg": MADV_HUGEPAGE was applied to the area (whether THP then backs it depends
+        // on /sys/kernel/mm/transparent_hugepage).
+        assert!(flags.split(' ').any(|f| f == "hg"), "VmFlags: {flags}");
     }
 
     #[test]

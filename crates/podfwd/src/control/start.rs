@@ -330,16 +330,27 @@ fn check_tx_checksum(setting: TxChecksum, workers: &[Worker]) -> Result<(), RunE
 /// on RX and TX rings, in flight, and for pods added later, which start with
 /// [`crate::worker::MIN_FILL`] frames and get more as they receive. TX metadata for
 /// checksum offload unless `tx_csum` is off.
+///
+/// For experiments, `PODFWD_RX_RING` sets the RX ring size and `PODFWD_FILL_RING` the
+/// largest fill ring (powers of two; default 2048 each, the fill ring still within half
+/// the UMEM).
 fn umem_config(cfg: &Config, nports: usize, tx_csum: TxChecksum) -> UmemConfig {
+    let ring_env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+            .filter(|n| n.is_power_of_two() && *n >= 64)
+            .unwrap_or(2048)
+    };
     let nports = u32::try_from(nports).unwrap_or(u32::MAX).max(1);
-    let per_port = (cfg.umem.frames / (2 * nports)).clamp(64, 2048);
+    let per_port = (cfg.umem.frames / (2 * nports)).clamp(64, ring_env("PODFWD_FILL_RING"));
     UmemConfig {
         frame_count: cfg.umem.frames,
         frame_size: cfg.umem.frame_size,
         headroom: 0,
         fill_size: 1u32 << (31 - per_port.leading_zeros()),
         comp_size: 2048,
-        rx_size: 2048,
+        rx_size: ring_env("PODFWD_RX_RING"),
         tx_size: 2048,
         tx_metadata: match tx_csum {
             TxChecksum::Off => TxMetadata::Off,
