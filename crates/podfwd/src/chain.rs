@@ -43,7 +43,15 @@ impl Pkt {
         }
     }
 
+    /// Whether the frame has further buffers.
+    #[inline]
+    #[must_use]
+    pub fn is_chained(&self) -> bool {
+        self.chain != 0
+    }
+
     /// Number of further buffers.
+    #[inline]
     #[must_use]
     pub fn tail_count(&self) -> usize {
         (self.chain & ((1 << COUNT_BITS) - 1)) as usize
@@ -66,9 +74,20 @@ impl Chains {
         self.tails.clear();
     }
 
+    /// Whether no frame of this iteration is chained.
+    #[inline]
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.tails.is_empty()
+    }
+
     /// The further descriptors of `p`.
+    #[inline]
     #[must_use]
     pub fn tail(&self, p: &Pkt) -> &[XdpDesc] {
+        if !p.is_chained() {
+            return &[];
+        }
         let s = p.tail_start();
         self.tails.get(s..s + p.tail_count()).unwrap_or(&[])
     }
@@ -85,6 +104,11 @@ impl Chains {
         mut drop_frame: impl FnMut(&[XdpDesc]),
     ) -> usize {
         let before = out.len();
+        // Most batches have no chain at all: one pass to see, then a plain copy.
+        if rx.iter().all(|d| d.options & XDP_PKT_CONTD == 0) {
+            out.extend(rx.iter().map(|&d| Pkt::single(d)));
+            return rx.len();
+        }
         let mut i = 0;
         while i < rx.len() {
             let head = rx[i];
@@ -127,6 +151,10 @@ impl Chains {
 /// descriptor, then its further ones, `XDP_PKT_CONTD` on all but a frame's last.
 pub fn expand(chains: &Chains, pkts: &[Pkt], out: &mut Vec<XdpDesc>) {
     out.clear();
+    if chains.is_empty() {
+        out.extend(pkts.iter().map(|p| p.head));
+        return;
+    }
     for p in pkts {
         let tail = chains.tail(p);
         if tail.is_empty() {
@@ -148,7 +176,10 @@ pub fn expand(chains: &Chains, pkts: &[Pkt], out: &mut Vec<XdpDesc>) {
 /// How many of `pkts` the first `descs` descriptors of their [`expand`]ed layout hold
 /// whole (what a TX push of a prefix moved).
 #[must_use]
-pub fn whole_frames(pkts: &[Pkt], descs: usize) -> usize {
+pub fn whole_frames(chains: &Chains, pkts: &[Pkt], descs: usize) -> usize {
+    if chains.is_empty() {
+        return descs.min(pkts.len());
+    }
     let mut used = 0;
     for (n, p) in pkts.iter().enumerate() {
         used += 1 + p.tail_count();
@@ -198,9 +229,8 @@ impl FrameMem for UmemFrames<'_> {
             len: u32::try_from(out.len).unwrap_or(u32::MAX),
             options: 0,
         };
-        let tail = self.chains.tail(&d);
-        if !out.keep_chain && !tail.is_empty() {
-            for t in tail {
+        if !out.keep_chain && d.is_chained() {
+            for t in self.chains.tail(&d) {
                 self.umem.free_frame(t.addr);
             }
             return Pkt::single(head);
@@ -223,8 +253,10 @@ impl FrameMem for UmemFrames<'_> {
     #[inline]
     fn free(&mut self, d: Pkt) {
         self.umem.free_frame(d.head.addr);
-        for t in self.chains.tail(&d) {
-            self.umem.free_frame(t.addr);
+        if d.is_chained() {
+            for t in self.chains.tail(&d) {
+                self.umem.free_frame(t.addr);
+            }
         }
     }
 
@@ -268,11 +300,16 @@ mod tests {
         let mut out = Vec::new();
         expand(&chains, &pkts, &mut out);
         assert_eq!(out, rx);
-        assert_eq!(whole_frames(&pkts, 5), 3);
-        assert_eq!(whole_frames(&pkts, 4), 2);
-        assert_eq!(whole_frames(&pkts, 3), 1);
-        assert_eq!(whole_frames(&pkts, 1), 1);
-        assert_eq!(whole_frames(&pkts, 0), 0);
+        assert_eq!(whole_frames(&chains, &pkts, 5), 3);
+        assert_eq!(whole_frames(&chains, &pkts, 4), 2);
+        assert_eq!(whole_frames(&chains, &pkts, 3), 1);
+        assert_eq!(whole_frames(&chains, &pkts, 1), 1);
+        assert_eq!(whole_frames(&chains, &pkts, 0), 0);
+        let plain = [Pkt::single(rx[0]), Pkt::single(rx[4])];
+        chains.clear();
+        expand(&chains, &plain, &mut out);
+        assert_eq!(out, [rx[0], rx[4]]);
+        assert_eq!(whole_frames(&chains, &plain, 1), 1);
     }
 
     #[test]

@@ -491,7 +491,7 @@ impl Worker {
             } else {
                 chain::expand(&self.state.chains, queued, &mut self.state.tx_descs);
                 let descs = sock.tx_push(&mut self.umem, &self.state.tx_descs);
-                let pushed = chain::whole_frames(queued, descs);
+                let pushed = chain::whole_frames(&self.state.chains, queued, descs);
                 let s = self.state.tx.settle(
                     p,
                     pushed,
