@@ -584,8 +584,8 @@ impl Pipeline {
     #[inline]
     fn forward(&mut self, frame: &mut Frame, h: &Headers, egress: Egress) -> Verdict {
         frame.off = h.l2;
+        // `frame.more` stays: the parse required the chain to end where the packet does.
         frame.len = h.len();
-        frame.more = h.more;
         let v = emit(frame, h, egress);
         // After the rewrite, which leaves the transport header and its pseudo-header
         // fields alone: the checksum is the same before and after.

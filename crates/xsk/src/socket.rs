@@ -531,15 +531,7 @@ impl XskSocket {
         let Some(fd) = &self.fd else {
             return Ok(bytes.saturating_mul(2));
         };
-        let err = |opt| {
-            let (ifindex, queue_id) = (self.ifindex, self.queue_id);
-            move |source| XskError::SockOpt {
-                opt,
-                ifindex,
-                queue_id,
-                source,
-            }
-        };
+        let err = |opt| sock_opt_err(self.ifindex, self.queue_id, opt);
         if syscall::setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &v).is_err() {
             syscall::setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, &v)
                 .map_err(err("SO_SNDBUF"))?;
@@ -740,7 +732,15 @@ struct Rings {
 
 /// Maps an `io::Error` of setting or reading socket option `opt` to [`XskError::SockOpt`].
 fn opt_err(cfg: &SocketConfig, opt: &'static str) -> impl FnOnce(io::Error) -> XskError {
-    let (ifindex, queue_id) = (cfg.ifindex, cfg.queue_id);
+    sock_opt_err(cfg.ifindex, cfg.queue_id, opt)
+}
+
+/// [`opt_err`] for the socket on `ifindex`/`queue_id`.
+fn sock_opt_err(
+    ifindex: u32,
+    queue_id: u32,
+    opt: &'static str,
+) -> impl FnOnce(io::Error) -> XskError {
     move |source| XskError::SockOpt {
         opt,
         ifindex,
